@@ -1,0 +1,54 @@
+# Wraps CMake. Each build kind has its own directory under build/.
+CMAKE ?= cmake
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all demo test test-asan test-tsan test-aarch64 bench install clean deps-%
+
+all: build/dev/Makefile
+	$(CMAKE) --build build/dev -j$(JOBS)
+
+deps-%:
+	@scripts/deps.sh $*
+
+build/dev/Makefile: | deps-test
+	$(CMAKE) -S . -B build/dev -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_TESTING=ON
+
+build/release/Makefile: | deps-build
+	$(CMAKE) -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCIO_BUILD_TESTS=OFF
+
+build/asan/Makefile: | deps-sanitize
+	CC=clang $(CMAKE) -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCIO_TESTING=ON -DCIO_SANITIZE=address
+
+build/tsan/Makefile: | deps-sanitize
+	CC=clang $(CMAKE) -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_TESTING=ON -DCIO_SANITIZE=thread
+
+demo: build/release/Makefile
+	$(CMAKE) --build build/release -j$(JOBS) --target demo
+	./build/release/examples/demo
+
+test: all
+	cd build/dev && ctest $(CTEST_FLAGS)
+
+test-asan: build/asan/Makefile
+	$(CMAKE) --build build/asan -j$(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest $(CTEST_FLAGS)
+
+test-tsan: build/tsan/Makefile
+	$(CMAKE) --build build/tsan -j$(JOBS)
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_FLAGS)
+
+# Builds cio in Release with the benchmarks, builds the Go/Tokio/Boost peers
+# and runs everything side by side (bench/README.md). Always reconfigures, so
+# CIO_BUILD_BENCH is on even if build/release was configured without it.
+bench: | deps-bench
+	$(CMAKE) -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCIO_BUILD_TESTS=OFF -DCIO_BUILD_BENCH=ON
+	$(CMAKE) --build build/release -j$(JOBS)
+	python3 bench/run.py
+
+install: build/release/Makefile
+	$(CMAKE) --build build/release -j$(JOBS)
+	$(CMAKE) --install build/release $(if $(PREFIX),--prefix $(PREFIX),)
+
+clean:
+	rm -rf build

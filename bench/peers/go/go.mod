@@ -1,0 +1,3 @@
+module ciobench
+
+go 1.19

@@ -1,0 +1,60 @@
+/* cio error codes.
+ *
+ * Every fallible cio call returns a negative value from this list. On Linux
+ * CIO_Exxx == -Exxx, so a code can be compared with -errno values directly.
+ * Conditions that have no errno of their own use values outside errno's range.
+ * One X-macro list produces the enum, cio_strerror() and cio_err_name().
+ */
+#ifndef CIO_ERRNO_H
+#define CIO_ERRNO_H
+
+#include <errno.h>
+
+#define CIO__EOF_VALUE (-4095)
+
+/* X(name, value, message) */
+#define CIO_ERRNO_MAP(X)                                                      \
+    X(EPERM, -EPERM, "operation not permitted")                               \
+    X(ENOENT, -ENOENT, "no such file or directory")                           \
+    X(ESRCH, -ESRCH, "no such task")                                          \
+    X(EINTR, -EINTR, "interrupted system call")                               \
+    X(EIO, -EIO, "i/o error")                                                 \
+    X(EBADF, -EBADF, "bad file descriptor")                                   \
+    X(EAGAIN, -EAGAIN, "resource temporarily unavailable")                    \
+    X(ENOMEM, -ENOMEM, "not enough memory")                                   \
+    X(EACCES, -EACCES, "permission denied")                                   \
+    X(EFAULT, -EFAULT, "bad address")                                         \
+    X(EBUSY, -EBUSY, "resource busy")                                         \
+    X(EEXIST, -EEXIST, "already exists")                                      \
+    X(EINVAL, -EINVAL, "invalid argument")                                    \
+    X(ENFILE, -ENFILE, "file table overflow")                                 \
+    X(EMFILE, -EMFILE, "too many open files")                                 \
+    X(ENOSPC, -ENOSPC, "no space left")                                       \
+    X(EPIPE, -EPIPE, "broken pipe")                                           \
+    X(ERANGE, -ERANGE, "result out of range")                                 \
+    X(EDEADLK, -EDEADLK, "resource deadlock would occur")                     \
+    X(ENOSYS, -ENOSYS, "function not implemented")                            \
+    X(ENOTSUP, -ENOTSUP, "operation not supported")                           \
+    X(EADDRINUSE, -EADDRINUSE, "address already in use")                      \
+    X(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                 \
+    X(ENETUNREACH, -ENETUNREACH, "network is unreachable")                    \
+    X(ECONNABORTED, -ECONNABORTED, "connection aborted")                      \
+    X(ECONNRESET, -ECONNRESET, "connection reset by peer")                    \
+    X(ENOBUFS, -ENOBUFS, "no buffer space available")                         \
+    X(EISCONN, -EISCONN, "socket is already connected")                       \
+    X(ENOTCONN, -ENOTCONN, "socket is not connected")                         \
+    X(ETIMEDOUT, -ETIMEDOUT, "deadline passed")                               \
+    X(ECONNREFUSED, -ECONNREFUSED, "connection refused")                      \
+    X(EHOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                     \
+    X(EALREADY, -EALREADY, "operation already in progress")                   \
+    X(EINPROGRESS, -EINPROGRESS, "operation in progress")                     \
+    X(ECANCELED, -ECANCELED, "operation canceled")                            \
+    X(EOF, CIO__EOF_VALUE, "end of file")
+
+enum {
+#define CIO__ERR_ENUM(name, value, msg) CIO_##name = (value),
+    CIO_ERRNO_MAP(CIO__ERR_ENUM)
+#undef CIO__ERR_ENUM
+};
+
+#endif /* CIO_ERRNO_H */

@@ -1,0 +1,70 @@
+/* Every compile-time knob of the runtime, in one place.
+ *
+ * CIO_TESTING shrinks the sizes so that wrap-around, overflow and refill
+ * paths run in ordinary tests instead of only under heavy load.
+ */
+#ifndef CIO_CORE_CONFIG_H
+#define CIO_CORE_CONFIG_H
+
+#ifdef CIO_TESTING
+#define CIO__RUNQ_SIZE 8          /* slots in a worker's stealable ring */
+#define CIO__STACK_CACHE 2        /* stacks a worker keeps per size class */
+#define CIO__STACK_BATCH 1        /* stacks moved per cache refill/spill */
+#define CIO__TIMER_BATCH 2        /* expired timers taken per lock hold */
+#else
+#define CIO__RUNQ_SIZE 256
+#define CIO__STACK_CACHE 64
+#define CIO__STACK_BATCH 32
+#define CIO__TIMER_BATCH 64
+#endif
+
+/* Every this many scheduling decisions the global queue is served first,
+ * so tasks there cannot be starved by a busy local queue (Go uses 61). */
+#define CIO__GLOBAL_INTERVAL 61
+/* Consecutive runs from the LIFO slot before it yields to the queue, so two
+ * tasks waking each other cannot starve the rest (Tokio uses 3). */
+#define CIO__LIFO_MAX 3
+/* Rounds an idle worker looks for work before sleeping in the kernel. */
+#define CIO__SPIN_ROUNDS 64
+
+/* Stack size classes: 2 KiB << k, k = 0 .. CIO__STACK_CLASSES-1 (64 MiB). */
+#define CIO__STACK_CLASSES 16
+/* Address space reserved at once for stacks of one class. */
+#define CIO__STACK_CHUNK (32u << 20)
+/* Bytes at the low end of every stack holding a known pattern; a changed
+ * pattern at a switch means the task overflowed its stack. */
+#define CIO__STACK_CANARY 16
+/* A switch with less than this much stack left is reported as overflow:
+ * the next call would likely have gone past the end. */
+#define CIO__STACK_MARGIN 128
+
+/* Task descriptors are allocated in chunks of this many; the directory of
+ * chunks bounds the number of tasks alive at once (CHUNK * CHUNKS = 16 M). */
+#define CIO__TASK_CHUNK 1024
+#define CIO__TASK_CHUNKS 16384
+
+#define CIO__WORKERS_MAX 1024
+
+/* Sanitizer builds: the runtime tells them about every stack switch. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO_HAVE_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define CIO_HAVE_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CIO_HAVE_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CIO_HAVE_TSAN 1
+#endif
+#ifndef CIO_HAVE_ASAN
+#define CIO_HAVE_ASAN 0
+#endif
+#ifndef CIO_HAVE_TSAN
+#define CIO_HAVE_TSAN 0
+#endif
+
+#endif /* CIO_CORE_CONFIG_H */

@@ -1,0 +1,278 @@
+/* Task stacks.
+ *
+ * A million tasks must fit under the default vm.max_map_count (65530), so a
+ * stack cannot be a mapping of its own, and a guard page made with mprotect
+ * would split the mapping in two. Stacks are therefore slots carved from
+ * large chunks of address space (CIO__STACK_CHUNK each, MAP_NORESERVE: only
+ * touched pages cost memory), one size class per power of two from 2 KiB.
+ *
+ * Overflow is caught two ways:
+ *   - Slots of a page or more start with a guard page. Where the kernel has
+ *     guard regions (MADV_GUARD_INSTALL, Linux 6.13), touching it faults
+ *     without the guard being a VMA of its own; the SIGSEGV handler names
+ *     the task. Elsewhere the page is an untouched gap that keeps a small
+ *     overflow off the neighbouring stack.
+ *   - Every stack starts with a canary; each switch out of a task checks the
+ *     canary and the stack pointer's distance to the end (the check that
+ *     remains for 2 KiB slots, which share pages and have no guard).
+ *
+ * Freed stacks go to a per-worker cache (no lock, still hot in cache), which
+ * spills to and refills from the shared arena in batches.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/internal.h"
+#include "os/os.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CANARY_WORD 0x5aa5c10ccafe0ddfULL
+
+struct chunk {
+    struct chunk *next;   /* all chunks, for unmapping */
+    void *base;           /* mapping start */
+    size_t len;           /* mapping length */
+};
+
+struct class_arena {
+    char *bump;           /* next uncarved slot */
+    char *bump_end;       /* end of the current chunk */
+    void *free;           /* freed slots (link stored in the slot) */
+    size_t nfree;         /* slots on the free list */
+};
+
+struct cio__stack_arena {
+    struct class_arena cls[CIO__STACK_CLASSES];
+    struct chunk *chunks;
+    size_t mapped;        /* bytes of address space reserved */
+    int guard;            /* 1: guard regions work, 0: not, -1: untested */
+};
+
+int cio__stack_class(size_t size)
+{
+    if (size < CIO_STACK_MIN || size > CIO_STACK_MAX)
+        return -1;
+    int cls = 0;
+    while (((size_t)CIO_STACK_MIN << cls) < size)
+        cls++;
+    return cls;
+}
+
+size_t cio__stack_class_size(int cls)
+{
+    return (size_t)CIO_STACK_MIN << cls;
+}
+
+/* Bytes below the usable stack reserved as guard. */
+static size_t guard_size(int cls)
+{
+    size_t page = cio__os_page();
+    return cio__stack_class_size(cls) >= page ? page : 0;
+}
+
+static size_t slot_size(int cls)
+{
+    return cio__stack_class_size(cls) + guard_size(cls);
+}
+
+static struct cio__stack_arena *arena_get(struct cio__runtime *rt)
+{
+    if (!rt->arena) {
+        rt->arena = calloc(1, sizeof *rt->arena);
+        if (rt->arena)
+            rt->arena->guard = -1;
+    }
+    return rt->arena;
+}
+
+static void guard_install(struct cio__stack_arena *a, char *slot, int cls)
+{
+    size_t g = guard_size(cls);
+    if (!g || a->guard == 0)
+        return;
+    int rc = cio__os.madvise(slot, g, MADV_GUARD_INSTALL);
+    if (a->guard < 0)
+        a->guard = rc == 0;
+}
+
+/* Carves one new slot; the arena lock is held. */
+static char *carve(struct cio__stack_arena *a, int cls)
+{
+    struct class_arena *c = &a->cls[cls];
+    size_t slot = slot_size(cls);
+    if (!c->bump || c->bump + slot > c->bump_end) {
+        size_t len = CIO__STACK_CHUNK;
+        if (len < slot * 4)
+            len = slot * 4;
+        struct chunk *ch = malloc(sizeof *ch);
+        if (!ch)
+            return NULL;
+        void *p = cio__os.mmap(NULL, len, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                                   MAP_STACK,
+                               -1, 0);
+        if (p == MAP_FAILED) {
+            free(ch);
+            return NULL;
+        }
+        ch->base = p;
+        ch->len = len;
+        ch->next = a->chunks;
+        a->chunks = ch;
+        a->mapped += len;
+        c->bump = p;
+        c->bump_end = (char *)p + len;
+    }
+    char *s = c->bump;
+    c->bump += slot;
+    guard_install(a, s, cls);
+    return s + guard_size(cls);
+}
+
+/* Moves up to `want` stacks from the arena into the worker's cache. */
+static int refill(struct cio__worker *w, int cls, int want)
+{
+    struct cio__runtime *rt = w->rt;
+    struct cio__stack_cache *cache = &w->stacks[cls];
+    int got = 0;
+    pthread_mutex_lock(&rt->stack_lock);
+    struct cio__stack_arena *a = arena_get(rt);
+    if (!a) {
+        pthread_mutex_unlock(&rt->stack_lock);
+        return CIO_ENOMEM;
+    }
+    struct class_arena *c = &a->cls[cls];
+    while (got < want && cache->n < CIO__STACK_CACHE) {
+        char *lo;
+        if (c->free) {
+            lo = c->free;
+            memcpy(&c->free, lo, sizeof(void *));
+            c->nfree--;
+        } else if (!(lo = carve(a, cls))) {
+            break;
+        }
+        cache->v[cache->n++] = (struct cio__stack){
+            .lo = lo, .size = cio__stack_class_size(cls), .cls = cls};
+        got++;
+    }
+    cio__count(&w->c.stacks_cached, (uint64_t)got);
+    pthread_mutex_unlock(&rt->stack_lock);
+    return got ? 0 : CIO_ENOMEM;
+}
+
+static void spill(struct cio__worker *w, int cls, int count)
+{
+    struct cio__runtime *rt = w->rt;
+    struct cio__stack_cache *cache = &w->stacks[cls];
+    pthread_mutex_lock(&rt->stack_lock);
+    struct class_arena *c = &rt->arena->cls[cls];
+    while (count-- > 0 && cache->n > 0) {
+        char *lo = cache->v[--cache->n].lo;
+        cio__count(&w->c.stacks_cached, (uint64_t)-1);
+        memcpy(lo, &c->free, sizeof(void *));
+        c->free = lo;
+        c->nfree++;
+    }
+    pthread_mutex_unlock(&rt->stack_lock);
+}
+
+int cio__stack_get(struct cio__worker *w, int cls, struct cio__stack *out)
+{
+    struct cio__stack_cache *cache = &w->stacks[cls];
+    if (cache->n == 0) {
+        int rc = refill(w, cls, CIO__STACK_BATCH);
+        if (rc < 0)
+            return rc;
+    }
+    *out = cache->v[--cache->n];
+    cio__count(&w->c.stacks_cached, (uint64_t)-1);
+    uint64_t canary[CIO__STACK_CANARY / 8];
+    for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
+        canary[i] = CANARY_WORD;
+    memcpy(out->lo, canary, sizeof canary);
+    cio__count(&w->c.stacks_live, 1);
+    return 0;
+}
+
+void cio__stack_put(struct cio__worker *w, struct cio__stack *s)
+{
+    if (s->cls < 0)
+        return;
+    struct cio__stack_cache *cache = &w->stacks[s->cls];
+    if (cache->n == CIO__STACK_CACHE)
+        spill(w, s->cls, CIO__STACK_BATCH);
+    cache->v[cache->n++] = *s;
+    cio__count(&w->c.stacks_cached, 1);
+    s->cls = -1;
+    s->lo = NULL;
+    cio__count(&w->c.stacks_live, -(uint64_t)1);
+}
+
+bool cio__stack_intact(const struct cio__stack *s, const void *sp)
+{
+    uint64_t canary[CIO__STACK_CANARY / 8];
+    memcpy(canary, s->lo, sizeof canary);
+    for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
+        if (canary[i] != CANARY_WORD)
+            return false;
+    return (const char *)sp >= s->lo + CIO__STACK_CANARY + CIO__STACK_MARGIN;
+}
+
+bool cio__stack_in_guard(const struct cio__stack *s, const void *addr)
+{
+    if (s->cls < 0)
+        return false;
+    /* Anything from a page below the guard up to the canary: a frame that
+     * skipped the guard by less than a page still counts as overflow. */
+    const char *a = addr;
+    size_t g = guard_size(s->cls);
+    size_t below = g ? 2 * g : cio__os_page();
+    return a >= s->lo - below && a < s->lo + CIO__STACK_CANARY;
+}
+
+void cio__stack_worker_fini(struct cio__worker *w)
+{
+    if (!w->rt->arena)
+        return;
+    for (int cls = 0; cls < CIO__STACK_CLASSES; cls++)
+        spill(w, cls, CIO__STACK_CACHE);
+}
+
+void cio__stack_runtime_fini(struct cio__runtime *rt)
+{
+    struct cio__stack_arena *a = rt->arena;
+    if (!a)
+        return;
+    while (a->chunks) {
+        struct chunk *ch = a->chunks;
+        a->chunks = ch->next;
+        cio__os.munmap(ch->base, ch->len);
+        free(ch);
+    }
+    free(a);
+    rt->arena = NULL;
+}
+
+size_t cio__stack_mapped(struct cio__runtime *rt)
+{
+    pthread_mutex_lock(&rt->stack_lock);
+    size_t n = rt->arena ? rt->arena->mapped : 0;
+    pthread_mutex_unlock(&rt->stack_lock);
+    return n;
+}
+
+size_t cio__stack_free_count(struct cio__runtime *rt)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&rt->stack_lock);
+    if (rt->arena)
+        for (int cls = 0; cls < CIO__STACK_CLASSES; cls++)
+            n += rt->arena->cls[cls].nfree;
+    pthread_mutex_unlock(&rt->stack_lock);
+    return n;
+}

@@ -1,0 +1,468 @@
+/* Tasks: the descriptor table, the wait/wake protocol, and the task API.
+ *
+ * Descriptors live in chunks that are never freed while the runtime runs,
+ * so any pointer to one stays safe to read. That makes two cheap checks
+ * enough for safety across threads:
+ *   - a handle carries the descriptor's generation, bumped when it is freed,
+ *     so a stale handle is reported as CIO_ESRCH;
+ *   - a wake carries the wait's sequence number, so a late wake (a timer
+ *     that fired after another source won, a cancel racing with a return)
+ *     finds a newer number and does nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "os/os.h"
+
+/* ---- descriptor table ---------------------------------------------------- */
+
+static struct cio__task *slot_ptr(struct cio__runtime *rt, uint32_t slot)
+{
+    uint32_t c = slot / CIO__TASK_CHUNK;
+    if (c >= atomic_load_explicit(&rt->nchunks, memory_order_acquire))
+        return NULL;
+    struct cio__task *chunk =
+        atomic_load_explicit(&rt->chunks[c], memory_order_acquire);
+    return chunk ? &chunk[slot % CIO__TASK_CHUNK] : NULL;
+}
+
+static int grow_table(struct cio__worker *w)
+{
+    struct cio__runtime *rt = w->rt;
+    pthread_mutex_lock(&rt->table_lock);
+    uint32_t c = atomic_load_explicit(&rt->nchunks, memory_order_relaxed);
+    if (c >= CIO__TASK_CHUNKS) {
+        pthread_mutex_unlock(&rt->table_lock);
+        return CIO_ENOMEM;
+    }
+    struct cio__task *chunk = calloc(CIO__TASK_CHUNK, sizeof *chunk);
+    if (!chunk) {
+        pthread_mutex_unlock(&rt->table_lock);
+        return CIO_ENOMEM;
+    }
+    for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
+        struct cio__task *t = &chunk[i];
+        t->slot = c * CIO__TASK_CHUNK + i;
+        atomic_init(&t->ctl, (uint64_t)1 << 32);
+        atomic_init(&t->wait, 0);
+        t->stack.cls = -1;
+        cio__fifo_push(&w->free_tasks, &t->qnode);
+    }
+    atomic_store_explicit(&rt->chunks[c], chunk, memory_order_release);
+    atomic_store_explicit(&rt->nchunks, c + 1, memory_order_release);
+    pthread_mutex_unlock(&rt->table_lock);
+    return 0;
+}
+
+int cio__task_alloc(struct cio__worker *w, struct cio__task **out)
+{
+    if (cio__fifo_empty(&w->free_tasks)) {
+        int rc = grow_table(w);
+        if (rc < 0)
+            return rc;
+    }
+    struct cio__snode *n = cio__fifo_pop(&w->free_tasks);
+    *out = cio__container_of(n, struct cio__task, qnode);
+    return 0;
+}
+
+void cio__task_free(struct cio__worker *w, struct cio__task *t)
+{
+    uint32_t gen = CIO__CGEN(atomic_load(&t->ctl)) + 1;
+    if (gen == 0)
+        gen = 1; /* generation 0 would make the zero handle valid */
+    atomic_store_explicit(&t->ctl, (uint64_t)gen << 32, memory_order_release);
+    cio__fifo_push(&w->free_tasks, &t->qnode);
+    cio__count(&w->c.freed, 1);
+}
+
+cio_task cio__task_handle(const struct cio__task *t)
+{
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    return (cio_task){((uint64_t)CIO__CGEN(c) << 32) | t->slot};
+}
+
+struct cio__task *cio__task_lookup(struct cio__runtime *rt, cio_task h)
+{
+    uint32_t gen = (uint32_t)(h.id >> 32);
+    if (!rt || gen == 0)
+        return NULL;
+    struct cio__task *t = slot_ptr(rt, (uint32_t)h.id);
+    if (!t)
+        return NULL;
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
+    if (CIO__CGEN(c) != gen || !(c & CIO__C_ALIVE))
+        return NULL;
+    return t;
+}
+
+void cio__task_table_fini(struct cio__runtime *rt)
+{
+    uint32_t n = atomic_load(&rt->nchunks);
+    for (uint32_t c = 0; c < n; c++) {
+        struct cio__task *chunk = atomic_load(&rt->chunks[c]);
+        for (uint32_t i = 0; chunk && i < CIO__TASK_CHUNK; i++)
+            free(chunk[i].tls);
+        free(chunk);
+    }
+    free((void *)rt->chunks);
+    rt->chunks = NULL;
+}
+
+/* ---- wait / wake ----------------------------------------------------------- */
+
+uint64_t cio__wait_begin(struct cio__task *t)
+{
+    uint64_t seq =
+        CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)) + 1;
+    atomic_store(&t->wait, CIO__WORD(seq, 0, CIO__W_RUNNING));
+    return seq;
+}
+
+int cio__park(struct cio__task *t, int64_t deadline)
+{
+    /* Pairs with cio__task_cancel(): the wait word is stored before this
+     * load and the cancel flag before the canceller's load of the word, so
+     * at least one of the two sees the other. */
+    if (atomic_load(&t->ctl) & CIO__C_CANCELLED)
+        return CIO__WAKE_CANCEL;
+    bool timed = deadline != CIO_NEVER;
+    if (timed) {
+        if (deadline <= cio__os_now())
+            return CIO__WAKE_TIMEOUT;
+        t->timer.deadline = deadline;
+        t->timer.wait_seq = CIO__WSEQ(atomic_load_explicit(
+            &t->wait, memory_order_relaxed));
+        int rc = cio__timer_arm(t->worker, &t->timer);
+        if (rc < 0)
+            return rc;
+    }
+    cio__sched_switch_out(t, CIO__POST_PARK);
+    int reason = CIO__WREASON(atomic_load_explicit(&t->wait,
+                                                   memory_order_acquire));
+    if (timed)
+        cio__timer_disarm(&t->timer);
+    return reason;
+}
+
+bool cio__wake(struct cio__task *t, uint64_t seq, int reason)
+{
+    uint64_t w = atomic_load(&t->wait);
+    for (;;) {
+        if (CIO__WSEQ(w) != seq)
+            return false;
+        switch (CIO__WSTATE(w)) {
+        case CIO__W_WAITING:
+            if (atomic_compare_exchange_weak(
+                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY))) {
+                cio__sched_ready(cio__current_worker(), t,
+                                 reason == CIO__WAKE_OK);
+                return true;
+            }
+            break;
+        case CIO__W_RUNNING:
+            /* Still switching out: the scheduler's commit will see this
+             * and resume the task instead of parking it. */
+            if (atomic_compare_exchange_weak(
+                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_NOTIFIED)))
+                return true;
+            break;
+        default:
+            return false; /* another wake already won */
+        }
+    }
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int cio__task_create(struct cio__worker *w, struct cio__task **out,
+                     cio_task_fn *fn, void *arg, const cio_spawn_opts *o)
+{
+    struct cio__runtime *rt = w->rt;
+    size_t size = o && o->stack_size ? o->stack_size : rt->stack_size;
+    unsigned flags = o ? o->flags : 0;
+    if (!fn || (flags & ~(unsigned)(CIO_SPAWN_MIGRATE | CIO_SPAWN_PIN)))
+        return CIO_EINVAL;
+    int cls = cio__stack_class(size);
+    if (cls < 0)
+        return CIO_EINVAL;
+    if ((flags & CIO_SPAWN_PIN) && (o->worker < 0 || o->worker >= rt->nworkers))
+        return CIO_EINVAL;
+
+    struct cio__task *t;
+    int rc = cio__task_alloc(w, &t);
+    if (rc < 0)
+        return rc;
+    t->flags = 0;
+    if (flags & CIO_SPAWN_MIGRATE)
+        t->flags |= CIO__T_MIGRATE;
+    t->home = -1;
+    if (flags & CIO_SPAWN_PIN) {
+        t->flags |= CIO__T_PIN;
+        t->home = o->worker;
+    }
+    t->last = -1;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->name = o ? o->name : NULL;
+    t->start_err = 0;
+    t->saved_errno = 0;
+    t->stack_req = (size_t)cls;
+    t->stack.cls = -1;
+    t->timer.task = t;
+    atomic_store_explicit(&t->timer.heap, NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->joiner, NULL, memory_order_relaxed);
+    t->tls = NULL;
+    cio__count(&w->c.spawned, 1);
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    atomic_store(&t->ctl, c | CIO__C_ALIVE);
+    /* Pairs with cio__task_cancel_all(): the task is visible as alive
+     * before this load, the shutdown flag before that scan. */
+    if (atomic_load(&rt->shutdown))
+        atomic_fetch_or(&t->ctl, CIO__C_CANCELLED);
+    *out = t;
+    return 0;
+}
+
+void cio__task_finish(struct cio__worker *w, struct cio__task *t)
+{
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
+    struct cio__task *joiner;
+    uint64_t jseq;
+    do {
+        /* Read the joiner before DONE is set: once it is, the joiner may
+         * stop waiting, free this task and its slot may be reused. */
+        joiner = NULL;
+        jseq = 0;
+        if (c & CIO__C_JOINWAIT) {
+            joiner = atomic_load_explicit(&t->joiner, memory_order_relaxed);
+            jseq = t->joiner_seq;
+        }
+    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_DONE));
+    if (c & CIO__C_DETACHED)
+        cio__task_free(w, t);
+    else if (joiner)
+        cio__wake(joiner, jseq, CIO__WAKE_OK);
+}
+
+int cio__task_cancel(struct cio__task *t, uint32_t gen)
+{
+    uint64_t c = atomic_load(&t->ctl);
+    do {
+        if (CIO__CGEN(c) != gen || !(c & CIO__C_ALIVE))
+            return CIO_ESRCH;
+    } while (!atomic_compare_exchange_weak(&t->ctl, &c,
+                                           c | CIO__C_CANCELLED));
+    uint64_t w = atomic_load(&t->wait);
+    /* The word read above belongs to this task only if the generation has
+     * not moved since; otherwise the task is gone and there is no one to
+     * wake (and waking the slot's next task would be wrong). */
+    if (CIO__CGEN(atomic_load(&t->ctl)) == gen)
+        cio__wake(t, CIO__WSEQ(w), CIO__WAKE_CANCEL);
+    return 0;
+}
+
+void cio__task_cancel_all(struct cio__runtime *rt)
+{
+    uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_acquire);
+    for (uint32_t ch = 0; ch < n; ch++) {
+        struct cio__task *chunk = atomic_load(&rt->chunks[ch]);
+        for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
+            struct cio__task *t = &chunk[i];
+            uint64_t c = atomic_load(&t->ctl);
+            if ((c & CIO__C_ALIVE) && !(c & (CIO__C_DONE | CIO__C_CANCELLED)))
+                cio__task_cancel(t, CIO__CGEN(c));
+        }
+    }
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+void cio_spawn_opts_init(cio_spawn_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+}
+
+int cio_spawn(cio_task *out, cio_task_fn *fn, void *arg,
+              const cio_spawn_opts *opts)
+{
+    if (out)
+        out->id = 0;
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    struct cio__worker *w = self->worker;
+    struct cio__task *t;
+    int rc = cio__task_create(w, &t, fn, arg, opts);
+    if (rc < 0)
+        return rc;
+    if (out)
+        *out = cio__task_handle(t);
+    else
+        atomic_fetch_or(&t->ctl, CIO__C_DETACHED);
+    cio__sched_spawned(w, t);
+    return 0;
+}
+
+/* Waits for `t`, whose join the caller has claimed; `c` is the control word
+ * after the claim. Returns 0 when `t` is done, or the reason it is not. */
+static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
+                     int64_t deadline)
+{
+    uint64_t seq = cio__wait_begin(self);
+    atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
+    t->joiner_seq = seq;
+    do {
+        if (c & CIO__C_DONE)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&t->ctl, &c,
+                                           c | CIO__C_JOINWAIT));
+    int reason = cio__park(self, deadline);
+    if (reason == CIO__WAKE_OK)
+        return 0;
+    /* Timed out, cancelled or out of memory: give the join back, unless
+     * the task finished meanwhile, in which case the join completes. */
+    c = atomic_load(&t->ctl);
+    do {
+        if (c & CIO__C_DONE)
+            return 0;
+    } while (!atomic_compare_exchange_weak(
+        &t->ctl, &c, c & ~(uint64_t)(CIO__C_CLAIMED | CIO__C_JOINWAIT)));
+    if (reason == CIO__WAKE_TIMEOUT)
+        return CIO_ETIMEDOUT;
+    if (reason == CIO__WAKE_CANCEL)
+        return CIO_ECANCELED;
+    return reason;
+}
+
+int cio_join(cio_task h, void **result, int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    struct cio__task *t = cio__task_lookup(self->worker->rt, h);
+    if (!t)
+        return CIO_ESRCH;
+    if (t == self)
+        return CIO_EDEADLK;
+    uint64_t c = atomic_load(&t->ctl);
+    do {
+        if (CIO__CGEN(c) != (uint32_t)(h.id >> 32) || !(c & CIO__C_ALIVE))
+            return CIO_ESRCH;
+        if (c & (CIO__C_DETACHED | CIO__C_CLAIMED))
+            return CIO_EINVAL;
+    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_CLAIMED));
+    c |= CIO__C_CLAIMED;
+    int rc = join_wait(self, t, c, deadline);
+    if (rc < 0)
+        return rc;
+    if (result)
+        *result = t->result;
+    rc = t->start_err;
+    cio__task_free(self->worker, t);
+    return rc;
+}
+
+int cio_detach(cio_task h)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    struct cio__task *t = cio__task_lookup(self->worker->rt, h);
+    if (!t)
+        return CIO_ESRCH;
+    uint64_t c = atomic_load(&t->ctl);
+    do {
+        if (CIO__CGEN(c) != (uint32_t)(h.id >> 32) || !(c & CIO__C_ALIVE))
+            return CIO_ESRCH;
+        if (c & (CIO__C_DETACHED | CIO__C_CLAIMED))
+            return CIO_EINVAL;
+    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_DETACHED));
+    if (c & CIO__C_DONE)
+        cio__task_free(self->worker, t);
+    return 0;
+}
+
+int cio_cancel(cio_task h)
+{
+    struct cio__runtime *rt = atomic_load(&cio__rt);
+    if (!rt || !cio__current_worker())
+        return CIO_EPERM;
+    struct cio__task *t = cio__task_lookup(rt, h);
+    if (!t)
+        return CIO_ESRCH;
+    return cio__task_cancel(t, (uint32_t)(h.id >> 32));
+}
+
+cio_task cio_self(void)
+{
+    struct cio__task *self = cio__task_current();
+    return self ? cio__task_handle(self) : (cio_task){0};
+}
+
+int cio_cancelled(void)
+{
+    struct cio__task *self = cio__task_current();
+    return self && (atomic_load(&self->ctl) & CIO__C_CANCELLED) ? 1 : 0;
+}
+
+int cio_yield(void)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    cio__sched_switch_out(self, CIO__POST_YIELD);
+    return atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+                   CIO__C_CANCELLED
+               ? CIO_ECANCELED
+               : 0;
+}
+
+int cio_sleep_until(int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED)
+        return CIO_ECANCELED;
+    if (deadline == CIO_NEVER) {
+        /* Only cancellation ends this wait. */
+        cio__wait_begin(self);
+        int reason = cio__park(self, CIO_NEVER);
+        return reason == CIO__WAKE_CANCEL ? CIO_ECANCELED : reason;
+    }
+    for (;;) {
+        cio__wait_begin(self);
+        int reason = cio__park(self, deadline);
+        if (reason == CIO__WAKE_CANCEL)
+            return CIO_ECANCELED;
+        if (reason < 0)
+            return reason;
+        if (reason == CIO__WAKE_TIMEOUT)
+            return 0;
+    }
+}
+
+const char *cio_task_name(cio_task h)
+{
+    struct cio__task *t = cio__task_lookup(atomic_load(&cio__rt), h);
+    if (!t)
+        return NULL;
+    return t->name ? t->name : "task";
+}
+
+int64_t cio_now(void)
+{
+    return cio__os_now();
+}
+
+int64_t cio_deadline_after(int64_t ns)
+{
+    int64_t now = cio__os_now();
+    if (ns > 0 && now > CIO_NEVER - ns)
+        return CIO_NEVER;
+    return now + ns;
+}

@@ -1,0 +1,71 @@
+#include "os/os.h"
+
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static int real_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+                               void *(*fn)(void *), void *arg)
+{
+    return pthread_create(t, attr, fn, arg);
+}
+
+const struct cio__os_calls cio__os_default = {
+    .mmap = mmap,
+    .munmap = munmap,
+    .madvise = madvise,
+    .pthread_create = real_pthread_create,
+    .epoll_create1 = epoll_create1,
+    .eventfd = eventfd,
+};
+
+struct cio__os_calls cio__os = {
+    .mmap = mmap,
+    .munmap = munmap,
+    .madvise = madvise,
+    .pthread_create = real_pthread_create,
+    .epoll_create1 = epoll_create1,
+    .eventfd = eventfd,
+};
+
+int64_t cio__os_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int cio__os_ncpu(void)
+{
+    /* The affinity mask, not the machine's CPU count, is what this process
+     * may use (taskset, cgroups with cpusets). */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void cio__os_thread_name(const char *name)
+{
+    char buf[16];
+    size_t i = 0;
+    for (; name[i] && i < sizeof buf - 1; i++)
+        buf[i] = name[i];
+    buf[i] = 0;
+    pthread_setname_np(pthread_self(), buf);
+}
+
+size_t cio__os_page(void)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}

@@ -1,0 +1,40 @@
+/* The operating system as the runtime sees it.
+ *
+ * System calls that can fail for reasons outside the program's control go
+ * through one table, cio__os, so a test can make the Nth call fail with a
+ * chosen errno and check that the failure is reported, not crashed on.
+ */
+#ifndef CIO_OS_H
+#define CIO_OS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cio__os_calls {
+    void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd,
+                  off_t off);
+    int (*munmap)(void *addr, size_t len);
+    int (*madvise)(void *addr, size_t len, int advice);
+    int (*pthread_create)(pthread_t *t, const pthread_attr_t *attr,
+                          void *(*fn)(void *), void *arg);
+    int (*epoll_create1)(int flags);
+    int (*eventfd)(unsigned int initval, int flags);
+};
+
+/* The table in use; tests may replace entries and must restore them. */
+extern struct cio__os_calls cio__os;
+/* The real calls, for restoring. */
+extern const struct cio__os_calls cio__os_default;
+
+/* Monotonic nanoseconds. */
+int64_t cio__os_now(void);
+/* Online CPUs usable by this process (at least 1). */
+int cio__os_ncpu(void);
+/* Names the calling thread (best effort; at most 15 characters kept). */
+void cio__os_thread_name(const char *name);
+/* Page size in bytes. */
+size_t cio__os_page(void);
+
+#endif /* CIO_OS_H */
