@@ -23,6 +23,12 @@ build/asan/Makefile: | deps-sanitize
 build/tsan/Makefile: | deps-sanitize
 	CC=clang $(CMAKE) -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_TESTING=ON -DCIO_SANITIZE=thread
 
+# tests/CMakeLists.txt reads CIO_TEST_TIMEOUT_MULTIPLIER when CMake runs, so it
+# is exported to the configure and build steps (a rebuild may re-run CMake).
+test-aarch64 build/aarch64/Makefile: export CIO_TEST_TIMEOUT_MULTIPLIER = 5
+build/aarch64/Makefile: | deps-aarch64
+	$(CMAKE) -S . -B build/aarch64 -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_TESTING=ON -DCIO_BUILD_EXAMPLES=ON
+
 demo: build/release/Makefile
 	$(CMAKE) --build build/release -j$(JOBS) --target demo
 	./build/release/examples/demo
@@ -37,6 +43,12 @@ test-asan: build/asan/Makefile
 test-tsan: build/tsan/Makefile
 	$(CMAKE) --build build/tsan -j$(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_FLAGS)
+
+# Cross-compiles for aarch64 and runs the tests under qemu-user (ctest uses
+# the emulator from cmake/toolchain-aarch64.cmake). qemu is slower: timeouts x5.
+test-aarch64: build/aarch64/Makefile
+	$(CMAKE) --build build/aarch64 -j$(JOBS)
+	cd build/aarch64 && CIO_TEST_TIMEOUT_MULTIPLIER=5 ctest $(CTEST_FLAGS)
 
 # Builds cio in Release with the benchmarks, builds the Go/Tokio/Boost peers
 # and runs everything side by side (bench/README.md). Always reconfigures, so

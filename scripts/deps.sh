@@ -9,7 +9,7 @@ pkgs_for() {
         test)       echo "gcc make cmake pkg-config libcmocka-dev" ;;
         sanitize)   echo "gcc clang make cmake pkg-config libcmocka-dev" ;;
         bench)      echo "gcc g++ make cmake pkg-config libuv1-dev libboost-context-dev golang-go librust-tokio-dev cargo util-linux" ;;
-        aarch64)    echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user cmake make" ;;
+        aarch64)    echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user cmake make pkg-config libcmocka-dev:arm64" ;;
         *) echo "deps.sh: unknown group '$1'" >&2; exit 2 ;;
     esac
 }
@@ -29,13 +29,31 @@ done
 # Remove duplicates while keeping order.
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
 cmd="apt-get install -y ${missing[*]}"
+
+# Packages named pkg:ARCH (libcmocka-dev:arm64) need that foreign
+# architecture enabled in dpkg (multiarch) before apt-get update can see them.
+arches=()
+for p in "${missing[@]}"; do
+    case "$p" in *:*) a="${p##*:}"
+        dpkg --print-foreign-architectures | grep -qx "$a" || arches+=("$a") ;;
+    esac
+done
+mapfile -t arches < <(printf '%s\n' "${arches[@]}" | awk 'NF && !seen[$0]++')
+
 if [ "$(id -u)" -eq 0 ]; then
+    for a in "${arches[@]}"; do
+        echo "deps: enabling multiarch: dpkg --add-architecture $a"
+        dpkg --add-architecture "$a"
+    done
     echo "deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || true
     apt-get install -y -qq "${missing[@]}" >/dev/null
 else
     echo "deps: missing packages: ${missing[*]}" >&2
-    echo "deps: run as root:  sudo $cmd" >&2
+    echo "deps: run as root:" >&2
+    for a in "${arches[@]}"; do echo "  sudo dpkg --add-architecture $a" >&2; done
+    echo "  sudo apt-get update" >&2
+    echo "  sudo $cmd" >&2
     exit 1
 fi

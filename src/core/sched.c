@@ -230,6 +230,8 @@ static struct cio__task *global_take(struct cio__worker *w)
     struct cio__runtime *rt = w->rt;
     if (atomic_load_explicit(&rt->global_n, memory_order_relaxed) == 0)
         return NULL;
+    struct cio__fifo got;
+    cio__fifo_init(&got);
     pthread_mutex_lock(&rt->global_lock);
     size_t avail = atomic_load_explicit(&rt->global_n, memory_order_relaxed);
     /* A fair share, so one worker does not drain what others could run. */
@@ -238,16 +240,16 @@ static struct cio__task *global_take(struct cio__worker *w)
         n = avail;
     if (n > CIO__RUNQ_SIZE / 2)
         n = CIO__RUNQ_SIZE / 2;
-    struct cio__task *first = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct cio__task *t = task_of(cio__fifo_pop(&rt->global));
-        if (!first)
-            first = t;
-        else
-            runq_put(w, t);
-    }
+    for (size_t i = 0; i < n; i++)
+        cio__fifo_push(&got, cio__fifo_pop(&rt->global));
     atomic_fetch_sub(&rt->global_n, n);
     pthread_mutex_unlock(&rt->global_lock);
+    /* Queued outside the lock: a full ring spills back to the global
+     * queue, which takes the lock again. */
+    struct cio__task *first = task_of(cio__fifo_pop(&got));
+    struct cio__snode *node;
+    while ((node = cio__fifo_pop(&got)))
+        runq_put(w, task_of(node));
     return first;
 }
 

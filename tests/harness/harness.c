@@ -1,0 +1,79 @@
+#include "harness.h"
+
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+void cio_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    fflush(stderr);
+    abort();
+}
+
+void cio_test_check_teardown(void)
+{
+    cio_stats s;
+    cio_stats_get(&s);
+    if (s.tasks_live || s.stacks_live || s.timers_pending ||
+        s.queue_violations || s.tasks_spawned != s.tasks_finished)
+        fail_msg("teardown: tasks_live=%llu stacks_live=%llu "
+                 "timers_pending=%llu queue_violations=%llu "
+                 "spawned=%llu finished=%llu",
+                 (unsigned long long)s.tasks_live,
+                 (unsigned long long)s.stacks_live,
+                 (unsigned long long)s.timers_pending,
+                 (unsigned long long)s.queue_violations,
+                 (unsigned long long)s.tasks_spawned,
+                 (unsigned long long)s.tasks_finished);
+}
+
+void cio_test_run(int (*fn)(void *), void *arg, int workers, int want)
+{
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = workers;
+    int rc = cio_run(fn, arg, &cfg);
+    if (rc != want)
+        fail_msg("cio_run returned %d (%s), want %d", rc, cio_err_name(rc),
+                 want);
+    cio_test_check_teardown();
+}
+
+int cio_test_main(const struct CMUnitTest *tests, size_t n, int argc,
+                  char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CASE\ncases:\n", argv[0]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "  %s\n", tests[i].name);
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(tests[i].name, argv[1]) == 0)
+            return _cmocka_run_group_tests(argv[1], &tests[i], 1, NULL, NULL);
+    }
+    fprintf(stderr, "no case named '%s'\n", argv[1]);
+    return 2;
+}
+
+unsigned cio_test_seed(void)
+{
+    const char *env = getenv("CIO_TEST_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 0)
+                        : (unsigned)time(NULL) ^ (unsigned)getpid();
+    printf("CIO_TEST_SEED=%u\n", seed);
+    return seed;
+}
+
+int cio_test_sanitized(void)
+{
+    return CIO_HAVE_ASAN || CIO_HAVE_TSAN;
+}
