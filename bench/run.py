@@ -267,7 +267,13 @@ def main():
         log(f"run.py: no cio benchmark programs in {CIO_BIN} (run `make bench`)")
     build_peers()
 
-    benches = [b for b in benchmarks() if not only or b.name in only]
+    all_benches = benchmarks()
+    unknown = [o for o in only if o not in [b.name for b in all_benches]]
+    if unknown:
+        log(f"run.py: unknown benchmark(s) {', '.join(unknown)}; known: "
+            + ", ".join(b.name for b in all_benches))
+        return 2
+    benches = [b for b in all_benches if not only or b.name in only]
     samples = {}       # (metric, impl) -> [values]
     units = {}         # metric -> unit
     order = []         # (metric, impl) in first-seen order

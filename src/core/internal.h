@@ -24,6 +24,7 @@ struct cio__stack {
     char *lo;        /* lowest usable byte (the canary sits here) */
     size_t size;     /* usable bytes, from lo up */
     int cls;         /* size class, -1 when no stack is held */
+    bool canary;     /* overflow caught by a canary (no guard page) */
 };
 
 int cio__stack_class(size_t size);

@@ -12,9 +12,10 @@
  *     without the guard being a VMA of its own; the SIGSEGV handler names
  *     the task. Elsewhere the page is an untouched gap that keeps a small
  *     overflow off the neighbouring stack.
- *   - Every stack starts with a canary; each switch out of a task checks the
- *     canary and the stack pointer's distance to the end (the check that
- *     remains for 2 KiB slots, which share pages and have no guard).
+ *   - Each switch out of a task checks the stack pointer's distance to the
+ *     end. Stacks without a working guard page (2 KiB slots, which share
+ *     pages, and every slot on kernels without guard regions) also start
+ *     with a canary that the switch checks.
  *
  * Freed stacks go to a per-worker cache (no lock, still hot in cache), which
  * spills to and refills from the shared arena in batches.
@@ -39,11 +40,15 @@ struct chunk {
     size_t len;           /* mapping length */
 };
 
+/* Freed slots are kept in an array, not linked through the slots: a link
+ * written into a stack's lowest page would make that page resident, and a
+ * million idle stacks would cost twice the memory. */
 struct class_arena {
     char *bump;           /* next uncarved slot */
     char *bump_end;       /* end of the current chunk */
-    void *free;           /* freed slots (link stored in the slot) */
-    size_t nfree;         /* slots on the free list */
+    char **free;          /* freed slots */
+    size_t nfree;         /* slots in free */
+    size_t cap;           /* room in free */
 };
 
 struct cio__stack_arena {
@@ -149,15 +154,18 @@ static int refill(struct cio__worker *w, int cls, int want)
     struct class_arena *c = &a->cls[cls];
     while (got < want && cache->n < CIO__STACK_CACHE) {
         char *lo;
-        if (c->free) {
-            lo = c->free;
-            memcpy(&c->free, lo, sizeof(void *));
-            c->nfree--;
+        if (c->nfree) {
+            lo = c->free[--c->nfree];
         } else if (!(lo = carve(a, cls))) {
             break;
         }
+        /* Where a guard page protects the stack, no canary is written: it
+         * would touch the stack's lowest page, doubling the memory of an
+         * idle task whose frames all sit in the top page. */
+        bool guarded = guard_size(cls) && a->guard == 1;
         cache->v[cache->n++] = (struct cio__stack){
-            .lo = lo, .size = cio__stack_class_size(cls), .cls = cls};
+            .lo = lo, .size = cio__stack_class_size(cls), .cls = cls,
+            .canary = !guarded};
         got++;
     }
     cio__count(&w->c.stacks_cached, (uint64_t)got);
@@ -169,14 +177,26 @@ static void spill(struct cio__worker *w, int cls, int count)
 {
     struct cio__runtime *rt = w->rt;
     struct cio__stack_cache *cache = &w->stacks[cls];
+    if (count > cache->n)
+        count = cache->n;
     pthread_mutex_lock(&rt->stack_lock);
     struct class_arena *c = &rt->arena->cls[cls];
-    while (count-- > 0 && cache->n > 0) {
-        char *lo = cache->v[--cache->n].lo;
+    if (c->nfree + (size_t)count > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        while (cap < c->nfree + (size_t)count)
+            cap *= 2;
+        char **v = realloc(c->free, cap * sizeof *v);
+        if (!v) {
+            /* Keep them cached; the cache may exceed its bound for now. */
+            pthread_mutex_unlock(&rt->stack_lock);
+            return;
+        }
+        c->free = v;
+        c->cap = cap;
+    }
+    while (count-- > 0) {
+        c->free[c->nfree++] = cache->v[--cache->n].lo;
         cio__count(&w->c.stacks_cached, (uint64_t)-1);
-        memcpy(lo, &c->free, sizeof(void *));
-        c->free = lo;
-        c->nfree++;
     }
     pthread_mutex_unlock(&rt->stack_lock);
 }
@@ -191,10 +211,12 @@ int cio__stack_get(struct cio__worker *w, int cls, struct cio__stack *out)
     }
     *out = cache->v[--cache->n];
     cio__count(&w->c.stacks_cached, (uint64_t)-1);
-    uint64_t canary[CIO__STACK_CANARY / 8];
-    for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
-        canary[i] = CANARY_WORD;
-    memcpy(out->lo, canary, sizeof canary);
+    if (out->canary) {
+        uint64_t canary[CIO__STACK_CANARY / 8];
+        for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
+            canary[i] = CANARY_WORD;
+        memcpy(out->lo, canary, sizeof canary);
+    }
     cio__count(&w->c.stacks_live, 1);
     return 0;
 }
@@ -206,6 +228,13 @@ void cio__stack_put(struct cio__worker *w, struct cio__stack *s)
     struct cio__stack_cache *cache = &w->stacks[s->cls];
     if (cache->n == CIO__STACK_CACHE)
         spill(w, s->cls, CIO__STACK_BATCH);
+    if (cache->n == CIO__STACK_CACHE) {
+        /* The arena could not take any: drop the slot (its address space
+         * stays reserved until the runtime ends) rather than fail. */
+        cio__count(&w->c.stacks_live, (uint64_t)-1);
+        s->cls = -1;
+        return;
+    }
     cache->v[cache->n++] = *s;
     cio__count(&w->c.stacks_cached, 1);
     s->cls = -1;
@@ -215,11 +244,13 @@ void cio__stack_put(struct cio__worker *w, struct cio__stack *s)
 
 bool cio__stack_intact(const struct cio__stack *s, const void *sp)
 {
-    uint64_t canary[CIO__STACK_CANARY / 8];
-    memcpy(canary, s->lo, sizeof canary);
-    for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
-        if (canary[i] != CANARY_WORD)
-            return false;
+    if (s->canary) {
+        uint64_t canary[CIO__STACK_CANARY / 8];
+        memcpy(canary, s->lo, sizeof canary);
+        for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
+            if (canary[i] != CANARY_WORD)
+                return false;
+    }
     return (const char *)sp >= s->lo + CIO__STACK_CANARY + CIO__STACK_MARGIN;
 }
 
@@ -248,6 +279,8 @@ void cio__stack_runtime_fini(struct cio__runtime *rt)
     struct cio__stack_arena *a = rt->arena;
     if (!a)
         return;
+    for (int cls = 0; cls < CIO__STACK_CLASSES; cls++)
+        free(a->cls[cls].free);
     while (a->chunks) {
         struct chunk *ch = a->chunks;
         a->chunks = ch->next;

@@ -1,0 +1,114 @@
+/* Faults injected below the runtime: every failure is reported to the
+ * caller and the runtime keeps serving, or refuses to start cleanly. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "harness.h"
+#include "core/internal.h"
+#include "os/os.h"
+
+static void *failing_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                          off_t off)
+{
+    (void)addr, (void)len, (void)prot, (void)flags, (void)fd, (void)off;
+    errno = ENOMEM;
+    return MAP_FAILED;
+}
+
+static void *touch(void *arg)
+{
+    volatile char buf[8192];
+    buf[0] = 1;
+    return (void *)(intptr_t)(buf[0] + (intptr_t)arg);
+}
+
+static int main_no_stacks(void *arg)
+{
+    (void)arg;
+    /* A stack class nobody has used yet: its first stack needs a mapping. */
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.stack_size = 4 << 20;
+    cio__os.mmap = failing_mmap;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, touch, NULL, &o));
+    /* Spawning succeeds; the task cannot start, and its join says why. */
+    CHECK_ERR(cio_join(t, NULL, CIO_NEVER), CIO_ENOMEM);
+    cio__os.mmap = cio__os_default.mmap;
+    /* Once memory is back, the same spawn works. */
+    void *r;
+    CHECK_OK(cio_spawn(&t, touch, (void *)4, &o));
+    CHECK_OK(cio_join(t, &r, CIO_NEVER));
+    CHECK_EQ((intptr_t)r, 5);
+    return 0;
+}
+
+CIO_TEST(stack_mmap_failure_reported_at_join)
+{
+    (void)state;
+    cio_test_run(main_no_stacks, NULL, 2, 0);
+}
+
+static int fail_after;
+
+static int failing_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+                                  void *(*fn)(void *), void *arg)
+{
+    if (fail_after-- <= 0)
+        return EAGAIN;
+    return pthread_create(t, attr, fn, arg);
+}
+
+static int must_not_run(void *arg)
+{
+    (void)arg;
+    abort();
+}
+
+CIO_TEST(thread_creation_failure)
+{
+    (void)state;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 4;
+    for (int n = 0; n < 3; n++) {
+        fail_after = n; /* the (n+1)th thread fails */
+        cio__os.pthread_create = failing_pthread_create;
+        int rc = cio_run(must_not_run, NULL, &cfg);
+        cio__os = cio__os_default;
+        ASSERT_ERR(rc, CIO_EAGAIN);
+        cio_test_check_teardown();
+    }
+}
+
+static int failing_eventfd(unsigned int v, int flags)
+{
+    (void)v, (void)flags;
+    errno = EMFILE;
+    return -1;
+}
+
+static int failing_epoll(int flags)
+{
+    (void)flags;
+    errno = ENFILE;
+    return -1;
+}
+
+CIO_TEST(kernel_object_failure)
+{
+    (void)state;
+    cio__os.eventfd = failing_eventfd;
+    ASSERT_ERR(cio_run(must_not_run, NULL, NULL), CIO_EMFILE);
+    cio__os = cio__os_default;
+    cio__os.epoll_create1 = failing_epoll;
+    ASSERT_ERR(cio_run(must_not_run, NULL, NULL), CIO_ENFILE);
+    cio__os = cio__os_default;
+    /* And the runtime still starts afterwards. */
+    cio_test_run(main_no_stacks, NULL, 1, 0);
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
+              cmocka_unit_test(thread_creation_failure),
+              cmocka_unit_test(kernel_object_failure))
