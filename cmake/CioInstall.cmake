@@ -18,6 +18,10 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/cioConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/cioConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cio)
 
+# The .pc file finds its prefix from its own place, so it stays right when
+# the install is moved or `cmake --install --prefix` changes the prefix.
+file(RELATIVE_PATH CIO_PC_UP "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" CIO_PC_UP "${CIO_PC_UP}")
 configure_file(cmake/cio.pc.in ${CMAKE_CURRENT_BINARY_DIR}/cio.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/cio.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

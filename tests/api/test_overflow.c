@@ -90,7 +90,7 @@ CIO_TEST(overflow_guard_page_reported)
 {
     (void)state;
     if (cio_test_sanitized())
-        skip(); /* sanitizers catch the overflow first, their own way */
+        CIO_SKIP("sanitizers catch the overflow first, their own way");
     expect_overflow_report(16384, deep,
                            "stack overflow in task \"deep-diver\" "
                            "(stack of 16384 bytes)");
@@ -100,7 +100,7 @@ CIO_TEST(overflow_small_stack_reported)
 {
     (void)state;
     if (cio_test_sanitized())
-        skip();
+        CIO_SKIP("sanitizers catch the overflow first, their own way");
     expect_overflow_report(CIO_STACK_MIN, smash_small,
                            "stack overflow in task \"deep-diver\" "
                            "(stack of 2048 bytes)");

@@ -77,3 +77,8 @@ int cio_test_sanitized(void)
 {
     return CIO_HAVE_ASAN || CIO_HAVE_TSAN;
 }
+
+int cio_test_tsan(void)
+{
+    return CIO_HAVE_TSAN;
+}

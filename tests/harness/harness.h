@@ -83,7 +83,18 @@ int cio_test_main(const struct CMUnitTest *tests, size_t n, int argc,
  * failing run can be replayed. */
 unsigned cio_test_seed(void);
 
+/* Ends this case as skipped (ctest's SKIP_RETURN_CODE), saying why. */
+#define CIO_SKIP(why)                                                         \
+    do {                                                                      \
+        printf("skipped: %s\n", why);                                         \
+        fflush(stdout);                                                       \
+        exit(77);                                                             \
+    } while (0)
+
 /* Whether the build has a sanitizer (some heavy cases scale down). */
 int cio_test_sanitized(void);
+/* Whether the build has ThreadSanitizer, which maps a shadow stack per task
+ * (so tens of thousands of live tasks at most). */
+int cio_test_tsan(void);
 
 #endif /* CIO_TEST_HARNESS_H */
