@@ -70,8 +70,8 @@ cio__ctx_init:
     movq %rdi, %rax
     andq $-16, %rax
     subq $64, %rax
-    movl $0x1f80, (%rax)            /* default MXCSR: all exceptions masked */
-    movw $0x037f, 4(%rax)           /* default x87 control word */
+    stmxcsr (%rax)                  /* the creator's MXCSR and x87 control */
+    fnstcw 4(%rax)                  /* word, as on aarch64 (FPCR) */
     movq $0, 8(%rax)                /* r15 */
     movq $0, 16(%rax)               /* r14 */
     movq $0, 24(%rax)               /* r13 */

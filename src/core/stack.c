@@ -20,10 +20,12 @@
  * Freed stacks go to a per-worker cache (no lock, still hot in cache), which
  * spills to and refills from the shared arena in batches.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "os/os.h"
@@ -95,6 +97,20 @@ static struct cio__stack_arena *arena_get(struct cio__runtime *rt)
     return rt->arena;
 }
 
+/* Whether touching `p` faults. The kernel copies from `p` into a pipe and
+ * reports EFAULT instead of crashing us. An emulator (qemu-user) may accept
+ * MADV_GUARD_INSTALL and do nothing, so success alone proves nothing. */
+static bool faults(const void *p)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return false;
+    bool f = write(fds[1], p, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return f;
+}
+
 static void guard_install(struct cio__stack_arena *a, char *slot, int cls)
 {
     size_t g = guard_size(cls);
@@ -102,7 +118,7 @@ static void guard_install(struct cio__stack_arena *a, char *slot, int cls)
         return;
     int rc = cio__os.madvise(slot, g, MADV_GUARD_INSTALL);
     if (a->guard < 0)
-        a->guard = rc == 0;
+        a->guard = rc == 0 && faults(slot);
 }
 
 /* Carves one new slot; the arena lock is held. */
