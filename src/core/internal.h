@@ -33,7 +33,17 @@ int cio__stack_get(struct cio__worker *w, int cls, struct cio__stack *out);
 void cio__stack_put(struct cio__worker *w, struct cio__stack *s);
 void cio__stack_worker_fini(struct cio__worker *w);
 void cio__stack_runtime_fini(struct cio__runtime *rt);
-bool cio__stack_intact(const struct cio__stack *s, const void *sp);
+bool cio__stack_canary_intact(const struct cio__stack *s);
+
+/* Checked at every switch out of a task: inline, since it is on the hot
+ * path and usually only a compare. */
+static inline bool cio__stack_intact(const struct cio__stack *s,
+                                     const void *sp)
+{
+    if (s->canary && !cio__stack_canary_intact(s))
+        return false;
+    return (const char *)sp >= s->lo + CIO__STACK_CANARY + CIO__STACK_MARGIN;
+}
 bool cio__stack_in_guard(const struct cio__stack *s, const void *addr);
 size_t cio__stack_mapped(struct cio__runtime *rt);
 size_t cio__stack_free_count(struct cio__runtime *rt);
@@ -279,7 +289,10 @@ static inline void cio__count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-extern _Thread_local struct cio__worker *cio__tls_worker;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call,
+ * which the PIC default would use on every task switch. */
+extern _Thread_local struct cio__worker *cio__tls_worker
+    __attribute__((tls_model("initial-exec")));
 /* The calling thread's worker, read afresh: never inlined, so a caller that
  * switched stacks cannot reuse a thread-local address computed before. */
 struct cio__worker *cio__current_worker(void);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -67,11 +68,33 @@ void cio__stack_overflow(const struct cio__task *t)
     abort();
 }
 
+/* The stack pointer of the interrupted code. */
+static const char *interrupted_sp(void *uctx)
+{
+    const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const char *)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
     struct cio__worker *w = cio__tls_worker;
-    if (w && w->cur && cio__stack_in_guard(&w->cur->stack, info->si_addr))
-        cio__stack_overflow(w->cur);
+    if (w && w->cur) {
+        /* Ours when the fault hit the task's guard region, or when the
+         * task's stack pointer has left its stack at the low end (no guard
+         * page: the overflow ran on until it met unmapped memory). */
+        const struct cio__stack *st = &w->cur->stack;
+        const char *sp = interrupted_sp(uctx);
+        if (cio__stack_in_guard(st, info->si_addr) ||
+            (st->cls >= 0 && sp && sp < st->lo + CIO__STACK_CANARY))
+            cio__stack_overflow(w->cur);
+    }
     /* Not ours: hand it to whoever had it before, or let the default
      * action happen when the faulting instruction runs again. */
     if (old_segv.sa_flags & SA_SIGINFO) {

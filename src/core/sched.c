@@ -40,7 +40,8 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-_Thread_local struct cio__worker *cio__tls_worker;
+_Thread_local struct cio__worker *cio__tls_worker
+    __attribute__((tls_model("initial-exec")));
 
 __attribute__((noinline)) struct cio__worker *cio__current_worker(void)
 {
@@ -539,7 +540,8 @@ static void task_entry(void *p)
 void cio__sched_switch_out(struct cio__task *t, int post)
 {
     struct cio__worker *w = t->worker;
-    if (!cio__stack_intact(&t->stack, __builtin_frame_address(0)))
+    if (__builtin_expect(
+            !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
         cio__stack_overflow(t);
     w->post = post;
 #if CIO_HAVE_ASAN

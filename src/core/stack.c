@@ -258,16 +258,14 @@ void cio__stack_put(struct cio__worker *w, struct cio__stack *s)
     cio__count(&w->c.stacks_live, -(uint64_t)1);
 }
 
-bool cio__stack_intact(const struct cio__stack *s, const void *sp)
+bool cio__stack_canary_intact(const struct cio__stack *s)
 {
-    if (s->canary) {
-        uint64_t canary[CIO__STACK_CANARY / 8];
-        memcpy(canary, s->lo, sizeof canary);
-        for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
-            if (canary[i] != CANARY_WORD)
-                return false;
-    }
-    return (const char *)sp >= s->lo + CIO__STACK_CANARY + CIO__STACK_MARGIN;
+    uint64_t canary[CIO__STACK_CANARY / 8];
+    memcpy(canary, s->lo, sizeof canary);
+    for (size_t i = 0; i < CIO__STACK_CANARY / 8; i++)
+        if (canary[i] != CANARY_WORD)
+            return false;
+    return true;
 }
 
 bool cio__stack_in_guard(const struct cio__stack *s, const void *addr)
