@@ -239,8 +239,14 @@ static struct cio__task *global_take(struct cio__worker *w)
     size_t n = avail / (size_t)rt->nworkers + 1;
     if (n > avail)
         n = avail;
-    if (n > CIO__RUNQ_SIZE / 2)
-        n = CIO__RUNQ_SIZE / 2;
+    /* No more than the ring has room for: more would spill straight back
+     * here, moving every task twice (a long global queue made this the
+     * hottest function of skynet). */
+    size_t room = CIO__RUNQ_SIZE -
+                  (atomic_load_explicit(&w->runq.tail, memory_order_relaxed) -
+                   atomic_load_explicit(&w->runq.head, memory_order_acquire));
+    if (n > room / 2 + 1)
+        n = room / 2 + 1;
     for (size_t i = 0; i < n; i++)
         cio__fifo_push(&got, cio__fifo_pop(&rt->global));
     atomic_fetch_sub(&rt->global_n, n);
