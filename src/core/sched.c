@@ -264,6 +264,8 @@ static struct cio__task *global_take(struct cio__worker *w)
  * already looking for it. */
 static void notify_idle(struct cio__runtime *rt)
 {
+    if (rt->nworkers == 1)
+        return; /* nobody else to wake: skip the fence */
     /* Pairs with the fence in park(): either this sees the parked count,
      * or the parking worker sees the work pushed before this fence. */
     atomic_thread_fence(memory_order_seq_cst);

@@ -311,6 +311,8 @@ int cio_spawn(cio_task *out, cio_task_fn *fn, void *arg,
 static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
                      int64_t deadline)
 {
+    if (c & CIO__C_DONE)
+        return 0; /* the common case when joining late: no wait at all */
     uint64_t seq = cio__wait_begin(self);
     atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
     t->joiner_seq = seq;
