@@ -1,5 +1,6 @@
 /* Deadlines: order, never early, edge values, FIFO among equals. */
 #include <stdatomic.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -231,7 +232,60 @@ CIO_TEST(many_random_timers)
     assert_true(s.timers_fired >= MANY_TIMERS);
 }
 
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *sleep_until_cancelled(void *arg)
+{
+    (void)arg;
+    CHECK_ERR(cio_sleep_until(CIO_NEVER), CIO_ECANCELED);
+    return NULL;
+}
+
+static int main_idle(void *arg)
+{
+    (void)arg;
+    /* Every worker idle for 300 ms: they must sleep in the kernel, not
+     * spin. The bound is loose (a tenth of one core) because what it
+     * catches is a busy loop, which would use all of it. */
+    int64_t c0 = cpu_ns(), t0 = cio_now();
+    CHECK_OK(cio_sleep_until(t0 + 300 * MS));
+    int64_t used = cpu_ns() - c0, wall = cio_now() - t0;
+    printf("idle: %.2f ms of CPU in %.0f ms (%.2f%% of one core)\n",
+           used / 1e6, wall / 1e6, 100.0 * (double)used / (double)wall);
+    CHECK(used < wall / 10);
+
+    /* A wake reaches a parked worker: cancel a task asleep on worker 1. */
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, sleep_until_cancelled, NULL, &o));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(50 * MS)));
+    int64_t w0 = cio_now();
+    CHECK_OK(cio_cancel(t));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    printf("cancel to join across a parked worker: %.1f us\n",
+           (double)(cio_now() - w0) / 1e3);
+    return 0;
+}
+
+CIO_TEST(idle_workers_sleep)
+{
+    (void)state;
+    cio_test_run(main_idle, NULL, 2, 0);
+    cio_stats s;
+    cio_stats_get(&s);
+    assert_true(s.parks > 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(sleeps_wake_in_deadline_order),
+              cmocka_unit_test(idle_workers_sleep),
               cmocka_unit_test(equal_deadlines_fire_fifo),
               cmocka_unit_test(deadline_edges),
               cmocka_unit_test(cancel_timer_while_firing),
