@@ -182,21 +182,23 @@ CIO_API int cio_spawn(cio_task *out, cio_task_fn *fn, void *arg,
  * *result (if result is not NULL) and frees the task; `t` is then invalid.
  * Returns 0, CIO_ETIMEDOUT (deadline passed; `t` stays joinable),
  * CIO_ECANCELED (the caller was cancelled; `t` stays joinable),
+ * CIO_ENOMEM (`t` never ran: no stack could be had when it was to start;
+ * `t` is freed as after a successful join),
  * CIO_ESRCH (no such task: zero, already joined or finished detached),
  * CIO_EINVAL (`t` is detached or another task is joining it),
  * CIO_EDEADLK (`t` is the caller), CIO_EPERM outside a task. */
 CIO_API int cio_join(cio_task t, void **result, int64_t deadline);
 
-/* Lets task `t` free itself when it finishes; `t` may no longer be joined.
- * Returns 0, CIO_ESRCH (no such task), CIO_EINVAL (already detached or
- * being joined), CIO_EPERM outside a runtime. Thread-safe within it. */
+/* Task only. Lets task `t` free itself when it finishes; `t` may no longer
+ * be joined. Returns 0, CIO_ESRCH (no such task), CIO_EINVAL (already
+ * detached or being joined), CIO_EPERM outside a task. */
 CIO_API int cio_detach(cio_task t);
 
 /* Asks task `t` to stop: its current waiting call, if any, and every later
  * one returns CIO_ECANCELED. The task decides how to clean up and finish;
  * it is not killed. Cancelling twice is harmless. Cancelling the caller
- * itself is allowed. Returns 0, CIO_ESRCH (no such task), CIO_EPERM outside
- * a runtime. Thread-safe within it. */
+ * itself is allowed. Returns 0, CIO_ESRCH (no such task), CIO_EPERM when
+ * not called from one of the runtime's workers (a task, typically). */
 CIO_API int cio_cancel(cio_task t);
 
 /* Task only. The calling task's handle (zero outside a task). */

@@ -33,7 +33,7 @@
     X(EPIPE, -EPIPE, "broken pipe")                                           \
     X(ERANGE, -ERANGE, "result out of range")                                 \
     X(EDEADLK, -EDEADLK, "resource deadlock would occur")                     \
-    X(ENOSYS, -ENOSYS, "function not implemented")                            \
+    X(ENOSYS, -ENOSYS, "function unavailable here")                            \
     X(ENOTSUP, -ENOTSUP, "operation not supported")                           \
     X(EADDRINUSE, -EADDRINUSE, "address already in use")                      \
     X(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                 \

@@ -418,8 +418,9 @@ static struct cio__task *steal_any(struct cio__worker *w)
                 return t;
             }
             /* It started running and parked again in between: send it
-             * home, where it must run. */
-            cio__sched_ready(w, t, false);
+             * home, where it must run. It is still marked runnable, so
+             * this is a move between queues, not a new wake. */
+            inbox_put(&rt->workers[t->home], t);
         }
     }
     return NULL;
