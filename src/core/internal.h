@@ -300,6 +300,7 @@ extern struct cio__runtime *_Atomic cio__rt;
 
 void cio__sched_loop(struct cio__worker *w);
 void cio__sched_switch_out(struct cio__task *t, int post);
+void cio__sched_yield(struct cio__task *t);
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo);
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t);

@@ -566,6 +566,68 @@ void cio__sched_switch_out(struct cio__task *t, int post)
 #endif
 }
 
+/* The task a yield of `t` may switch to directly, skipping the scheduler
+ * context: a started task of this worker's local FIFO that the scheduler
+ * would pick next anyway. NULL whenever the scheduler has anything else to
+ * do first (inbox, deadlines, LIFO slot, its global-queue turn, an older
+ * task in the ring). `t` must not be stealable: it is queued before its
+ * stack is left, so no other worker may be able to take it. */
+static struct cio__task *direct_next(struct cio__worker *w,
+                                     struct cio__task *t)
+{
+    if (stealable(t) || (w->tick + 1) % CIO__GLOBAL_INTERVAL == 0 ||
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
+        atomic_load_explicit(&w->timers.n, memory_order_relaxed) ||
+        atomic_load_explicit(&w->lifo, memory_order_relaxed))
+        return NULL;
+    struct cio__task *u = task_of(w->local.head);
+    if (!u || !(u->flags & CIO__T_STARTED))
+        return NULL;
+    uint32_t h;
+    struct cio__task *rq = runq_peek(w, &h);
+    if (rq && atomic_load_explicit(&rq->ticket, memory_order_relaxed) <
+                  atomic_load_explicit(&u->ticket, memory_order_relaxed))
+        return NULL;
+    cio__fifo_pop(&w->local);
+    return u;
+}
+
+void cio__sched_yield(struct cio__task *t)
+{
+    struct cio__worker *w = t->worker;
+    struct cio__task *u = direct_next(w, t);
+    if (!u) {
+        cio__sched_switch_out(t, CIO__POST_YIELD);
+        return;
+    }
+    if (__builtin_expect(
+            !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
+        cio__stack_overflow(t);
+    became_runnable(w, t);
+    local_put(w, t);
+    w->tick++;
+#ifdef CIO_TESTING
+    atomic_store(&u->queued, 0);
+#endif
+    u->worker = w;
+    w->cur = u;
+    cio__count(&w->c.switches, 1);
+    /* Both tasks live on this worker's thread (neither may migrate), so
+     * errno can be handed over here, on the task's side. */
+    t->saved_errno = errno;
+    errno = u->saved_errno;
+#if CIO_HAVE_ASAN
+    __sanitizer_start_switch_fiber(&t->asan_fake, u->stack.lo, u->stack.size);
+#endif
+#if CIO_HAVE_TSAN
+    __tsan_switch_to_fiber(u->tsan_fiber, 0);
+#endif
+    cio__ctx_switch(&t->sp, u->sp);
+#if CIO_HAVE_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#endif
+}
+
 /* Gives a task its stack on first run; false if it cannot start. */
 static bool start(struct cio__worker *w, struct cio__task *t)
 {
@@ -639,6 +701,9 @@ static void run(struct cio__worker *w, struct cio__task *t)
 #if CIO_HAVE_ASAN
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 #endif
+    /* Not necessarily `t`: a yield may have switched straight to another
+     * task (cio__sched_yield), and that one came back here. */
+    t = w->cur;
     t->saved_errno = errno;
     w->cur = NULL;
     int post = w->post;

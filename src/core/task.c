@@ -415,7 +415,7 @@ int cio_yield(void)
     struct cio__task *self = cio__task_current();
     if (!self)
         return CIO_EPERM;
-    cio__sched_switch_out(self, CIO__POST_YIELD);
+    cio__sched_yield(self);
     return atomic_load_explicit(&self->ctl, memory_order_relaxed) &
                    CIO__C_CANCELLED
                ? CIO_ECANCELED
