@@ -48,7 +48,7 @@ test-tsan: build/tsan/Makefile
 # the emulator from cmake/toolchain-aarch64.cmake). qemu is slower: timeouts x5.
 test-aarch64: build/aarch64/Makefile
 	$(CMAKE) --build build/aarch64 -j$(JOBS)
-	cd build/aarch64 && CIO_TEST_TIMEOUT_MULTIPLIER=5 ctest $(CTEST_FLAGS)
+	cd build/aarch64 && CIO_TEST_TIMEOUT_MULTIPLIER=5 CIO_TEST_EMULATED=1 ctest $(CTEST_FLAGS)
 
 # Builds cio in Release with the benchmarks, builds the Go/Tokio/Boost peers
 # and runs everything side by side (bench/README.md). Always reconfigures, so

@@ -257,7 +257,10 @@ static int main_idle(void *arg)
     int64_t used = cpu_ns() - c0, wall = cio_now() - t0;
     printf("idle: %.2f ms of CPU in %.0f ms (%.2f%% of one core)\n",
            used / 1e6, wall / 1e6, 100.0 * (double)used / (double)wall);
-    CHECK(used < wall / 10);
+    /* Under an emulator the process's CPU time includes the emulator's
+     * own threads (translation), so the bound only holds natively. */
+    if (!getenv("CIO_TEST_EMULATED"))
+        CHECK(used < wall / 10);
 
     /* A wake reaches a parked worker: cancel a task asleep on worker 1. */
     cio_spawn_opts o;
