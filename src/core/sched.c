@@ -21,7 +21,6 @@
  *      the next deadline or an eventfd wake.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -546,24 +545,49 @@ static void task_entry(void *p)
     __builtin_unreachable();
 }
 
-void cio__sched_switch_out(struct cio__task *t, int post)
+/* Leaves task `t`'s stack for the context saved at `to_sp`, whose stack is
+ * [lo, lo + size) and whose TSan fiber is `fiber`; returns when something
+ * switches back to `t`. A task leaving for good (`ending`) lets ASan drop
+ * its fake stack. The overflow check runs here, at every switch out. */
+static void leave(struct cio__task *t, void *to_sp, bool ending,
+                  const void *lo, size_t size, void *fiber)
 {
-    struct cio__worker *w = t->worker;
     if (__builtin_expect(
             !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
         cio__stack_overflow(t);
-    w->post = post;
 #if CIO_HAVE_ASAN
-    __sanitizer_start_switch_fiber(post == CIO__POST_EXIT ? NULL : &t->asan_fake,
-                                   w->sched_stack_lo, w->sched_stack_size);
+    __sanitizer_start_switch_fiber(ending ? NULL : &t->asan_fake, lo, size);
+#else
+    (void)ending, (void)lo, (void)size;
 #endif
 #if CIO_HAVE_TSAN
-    __tsan_switch_to_fiber(w->sched_fiber, 0);
+    __tsan_switch_to_fiber(fiber, 0);
+#else
+    (void)fiber;
 #endif
-    cio__ctx_switch(&t->sp, w->sched_sp);
+    cio__ctx_switch(&t->sp, to_sp);
 #if CIO_HAVE_ASAN
     __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
 #endif
+}
+
+void cio__sched_switch_out(struct cio__task *t, int post)
+{
+    struct cio__worker *w = t->worker;
+    w->post = post;
+#if CIO_HAVE_ASAN
+    const void *lo = w->sched_stack_lo;
+    size_t size = w->sched_stack_size;
+#else
+    const void *lo = NULL;
+    size_t size = 0;
+#endif
+#if CIO_HAVE_TSAN
+    void *fiber = w->sched_fiber;
+#else
+    void *fiber = NULL;
+#endif
+    leave(t, w->sched_sp, post == CIO__POST_EXIT, lo, size, fiber);
 }
 
 /* The task a yield of `t` may switch to directly, skipping the scheduler
@@ -600,9 +624,6 @@ void cio__sched_yield(struct cio__task *t)
         cio__sched_switch_out(t, CIO__POST_YIELD);
         return;
     }
-    if (__builtin_expect(
-            !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
-        cio__stack_overflow(t);
     became_runnable(w, t);
     local_put(w, t);
     w->tick++;
@@ -616,16 +637,12 @@ void cio__sched_yield(struct cio__task *t)
      * errno can be handed over here, on the task's side. */
     t->saved_errno = errno;
     errno = u->saved_errno;
-#if CIO_HAVE_ASAN
-    __sanitizer_start_switch_fiber(&t->asan_fake, u->stack.lo, u->stack.size);
-#endif
 #if CIO_HAVE_TSAN
-    __tsan_switch_to_fiber(u->tsan_fiber, 0);
+    void *fiber = u->tsan_fiber;
+#else
+    void *fiber = NULL;
 #endif
-    cio__ctx_switch(&t->sp, u->sp);
-#if CIO_HAVE_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
-#endif
+    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber);
 }
 
 /* Gives a task its stack on first run; false if it cannot start. */

@@ -21,7 +21,6 @@
  * spills to and refills from the shared arena in batches.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
