@@ -31,8 +31,13 @@
 #ifndef CIO_H
 #define CIO_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 
 #include <cio/errno.h>
 
@@ -101,6 +106,8 @@ CIO_API int cio_sleep_until(int64_t deadline);
 typedef struct cio_config {
     int workers;       /* worker threads; 0: $CIO_WORKERS or the CPU count */
     size_t stack_size; /* default task stack; 0: CIO_STACK_DEFAULT */
+    int pool_threads;  /* most threads of the blocking pool; 0: 64 */
+    int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s */
 } cio_config;
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
@@ -116,7 +123,8 @@ CIO_API void cio_config_init(cio_config *cfg);
  * worker count when cfg->workers is 0.
  * Returns main's value, or before running main: CIO_EINVAL (NULL main, a
  * stack size outside [CIO_STACK_MIN, CIO_STACK_MAX], workers < 0 or over
- * 1024, or a malformed CIO_WORKERS), CIO_EBUSY (called from inside a
+ * 1024, or a malformed CIO_WORKERS, pool_threads < 0 or over 4096,
+ * pool_idle_ns < 0), CIO_EBUSY (called from inside a
  * runtime), CIO_ENOMEM or CIO_EAGAIN (memory or threads could not be had).
  * Negative main return values therefore overlap with these codes; main
  * should return non-negative values. Not reentrant: one runtime at a time
@@ -247,6 +255,269 @@ CIO_API int cio_key_set(cio_key key, void *value);
 CIO_API void *cio_key_get(cio_key key);
 
 /* ------------------------------------------------------------------------ */
+/* Waiting for descriptors                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* How cio watches descriptors. Each worker has a reactor (epoll). A
+ * descriptor is registered once, edge-triggered, with the reactor of the
+ * worker whose task first has to wait on it, and stays registered until
+ * cio_close() or cio_fd_forget(); a wait costs no system call of its own.
+ * cio remembers per descriptor number what it has seen, so a descriptor
+ * that cio has waited on must be closed with cio_close() (or released with
+ * cio_fd_forget() before close(2)); otherwise a later descriptor with the
+ * same number may inherit stale state. Descriptors cio does not create are
+ * switched to O_NONBLOCK the first time a cio call uses them.
+ *
+ * Calls that complete without waiting consume a per-task budget; when it is
+ * used up the task yields, so a descriptor that is always ready cannot keep
+ * the other tasks of its worker from running.
+ *
+ * Closing a descriptor with cio_close() while other tasks wait on it wakes
+ * them: their calls return CIO_EBADF. */
+
+/* Events for cio_wait_fd(). */
+enum {
+    CIO_READABLE = 1, /* data, a connection to accept, end of file, error */
+    CIO_WRITABLE = 2, /* room to write, a connect finished, error */
+};
+
+/* Task only. Waits until `fd` is readable and/or writable (`events`, a
+ * mask of CIO_READABLE and CIO_WRITABLE) as seen by an edge since the last
+ * wait; use it after a call on `fd` failed with EAGAIN. Errors and hang-ups
+ * count as both. Returns the ready subset of `events` (> 0), CIO_ETIMEDOUT,
+ * CIO_ECANCELED, CIO_EBADF (fd < 0, or closed by cio_close() meanwhile),
+ * CIO_EINVAL (events has no known bit), CIO_ENOMEM, CIO_EPERM outside a
+ * task. Descriptors epoll cannot watch (regular files) are always ready. */
+CIO_API int cio_wait_fd(int fd, int events, int64_t deadline);
+
+/* Closes `fd`: wakes every task waiting on it (they get CIO_EBADF), waits
+ * for calls on it in other tasks to leave the descriptor, unregisters it
+ * and close(2)s it. Callable from anywhere, inside a runtime or not.
+ * Returns 0, CIO_EBADF (fd < 0 or not open), or close(2)'s error. */
+CIO_API int cio_close(int fd);
+
+/* Like cio_close() without the close(2): cio forgets `fd` and wakes its
+ * waiters with CIO_EBADF; the caller still owns the descriptor. Returns 0
+ * or CIO_EBADF (fd < 0). */
+CIO_API int cio_fd_forget(int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Reading and writing                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Task only, each of them. They work on any descriptor (sockets, pipes,
+ * ttys, eventfd...) and wait, within `deadline`, when it is not ready.
+ * Common errors: CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF (also: closed by
+ * cio_close() while waiting), CIO_EPERM outside a task, and whatever the
+ * system call reports (CIO_ECONNRESET, CIO_EPIPE, ...). SIGPIPE is never
+ * raised by cio's socket writes; a closed peer gives CIO_EPIPE. */
+
+/* Reads at most `n` bytes. Returns the count read (> 0), 0 at end of file
+ * (or when n is 0), or an error. */
+CIO_API ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline);
+
+/* Writes at most `n` bytes; returns the count written (> 0; fewer than n
+ * when the kernel took fewer), 0 when n is 0, or an error. */
+CIO_API ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline);
+
+/* Scatter/gather forms of cio_read() and cio_write(); iovcnt in
+ * [0, IOV_MAX], otherwise CIO_EINVAL. */
+CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
+                          int64_t deadline);
+CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
+                           int64_t deadline);
+
+/* Writes all `n` bytes, waiting as often as needed within one deadline.
+ * Returns n, or an error; either way *written (if not NULL) receives the
+ * count the kernel took, so a caller can tell how much reached the peer's
+ * side before the error. */
+CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t n,
+                              size_t *written, int64_t deadline);
+
+/* ------------------------------------------------------------------------ */
+/* Addresses                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A socket address of any family cio supports (IPv4, IPv6, Unix). */
+typedef struct cio_addr {
+    socklen_t len; /* bytes of `u` in use */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+        struct sockaddr_storage ss;
+    } u;
+} cio_addr;
+
+/* Longest text cio_addr_format() writes, with its terminating NUL. */
+#define CIO_ADDR_STRLEN 112
+
+/* Fills `out` from a numeric IPv4 or IPv6 address ("127.0.0.1", "::1",
+ * "fe80::1%lo") and a port in [0, 65535]. `ip` NULL or "" means all IPv4
+ * addresses (0.0.0.0). No name resolution (see cio_resolve()). Returns 0,
+ * CIO_EINVAL (not a numeric address, bad port, NULL out). Thread-safe. */
+CIO_API int cio_addr_ip(cio_addr *out, const char *ip, int port);
+
+/* Fills `out` with a Unix socket path; a path starting with '@' names an
+ * abstract socket. Returns 0, CIO_ENAMETOOLONG (longer than sun_path),
+ * CIO_EINVAL (NULL or empty). Thread-safe. */
+CIO_API int cio_addr_unix(cio_addr *out, const char *path);
+
+/* The port of an IPv4/IPv6 address, or CIO_EINVAL for other families. */
+CIO_API int cio_addr_port(const cio_addr *a);
+
+/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path into buf. Returns the
+ * length written (without the NUL), CIO_ENOSPC when `size` is too small
+ * (nothing is truncated silently: buf is then ""), CIO_EINVAL. */
+CIO_API int cio_addr_format(const cio_addr *a, char *buf, size_t size);
+
+/* The local / remote address of socket `fd`. Returns 0 or an error. */
+CIO_API int cio_sock_name(int fd, cio_addr *out);
+CIO_API int cio_peer_name(int fd, cio_addr *out);
+
+/* ------------------------------------------------------------------------ */
+/* Sockets                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Flags for cio_listen(), cio_tcp_listen() and cio_udp_bind(). */
+enum {
+    CIO_LISTEN_REUSEPORT = 1u << 0, /* SO_REUSEPORT: several sockets may
+                                       share the address (load spreading) */
+    CIO_LISTEN_V6ONLY = 1u << 1,    /* IPv6 socket takes no IPv4 traffic */
+};
+
+/* Creates a non-blocking, close-on-exec socket (socket(2) arguments)
+ * known to cio. Returns the descriptor or an error. Thread-safe. */
+CIO_API int cio_socket(int family, int type);
+
+/* Creates a listening stream socket on `addr` (IPv4, IPv6 or Unix) with
+ * `backlog` (<= 0: SOMAXCONN). TCP sockets get SO_REUSEADDR. Returns the
+ * descriptor, or CIO_EADDRINUSE, CIO_EACCES, CIO_EINVAL, CIO_EMFILE...
+ * Thread-safe. */
+CIO_API int cio_listen(const cio_addr *addr, int backlog, unsigned flags);
+
+/* Task only. cio_listen() on `host`:`port`. `host` is a numeric address,
+ * NULL or "" for every address (IPv6 "::", which also takes IPv4 unless
+ * CIO_LISTEN_V6ONLY; IPv4 0.0.0.0 where IPv6 is unavailable), or a name,
+ * resolved with cio_resolve() (the first address is used). Port 0 picks a
+ * free port: read it back with cio_sock_name(). */
+CIO_API int cio_tcp_listen(const char *host, int port, int backlog,
+                           unsigned flags);
+
+/* cio_listen() on a Unix socket path. An existing file at `path` is not
+ * removed: CIO_EADDRINUSE. Thread-safe. */
+CIO_API int cio_unix_listen(const char *path, int backlog);
+
+/* Task only. Accepts a connection on listening socket `lfd`, waiting
+ * within `deadline`. The new descriptor is non-blocking and close-on-exec;
+ * *peer (if not NULL) receives the peer's address. Connections the peer
+ * aborted before they were accepted are skipped. Returns the descriptor,
+ * CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF, CIO_EMFILE / CIO_ENFILE (out of
+ * descriptors: the connection stays queued; back off, e.g. sleep, and try
+ * again, the listener keeps working), CIO_ENOBUFS, CIO_ENOMEM, CIO_EPERM. */
+CIO_API int cio_accept(int lfd, cio_addr *peer, int64_t deadline);
+
+/* Task only. Connects socket `fd` (from cio_socket()) to `addr` within
+ * `deadline`. Returns 0, CIO_ECONNREFUSED, CIO_ETIMEDOUT, CIO_ECANCELED,
+ * CIO_EBADF (also: closed by cio_close() while connecting),
+ * CIO_ENETUNREACH, CIO_EHOSTUNREACH, CIO_EAGAIN (Unix socket backlog
+ * full), CIO_EPERM... After an error the socket must be closed. */
+CIO_API int cio_connect(int fd, const cio_addr *addr, int64_t deadline);
+
+/* Task only. Creates a socket and connects it to `addr`; returns the
+ * descriptor or cio_connect()'s errors (the socket is closed then). */
+CIO_API int cio_connect_addr(const cio_addr *addr, int64_t deadline);
+
+/* Task only. Connects to `host`:`port` over TCP. A name is resolved with
+ * cio_resolve() and each address is tried in turn until one connects, all
+ * within the one deadline (each attempt gets a share of the time left).
+ * Returns the descriptor, or the last attempt's error, or the resolver's
+ * (CIO_ENOHOST...). */
+CIO_API int cio_tcp_connect(const char *host, int port, int64_t deadline);
+
+/* Task only. Connects to the Unix stream socket at `path`. */
+CIO_API int cio_unix_connect(const char *path, int64_t deadline);
+
+/* shutdown(2): `how` is SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or an
+ * error (CIO_ENOTCONN, CIO_EBADF, CIO_EINVAL). Thread-safe. */
+CIO_API int cio_shutdown(int fd, int how);
+
+/* Socket options for cio_sockopt_set() / cio_sockopt_get(). */
+enum {
+    CIO_SO_NODELAY = 1,   /* TCP_NODELAY: 0 or 1 */
+    CIO_SO_KEEPALIVE,     /* SO_KEEPALIVE: 0 or 1 */
+    CIO_SO_KEEPIDLE,      /* TCP_KEEPIDLE: seconds idle before probes */
+    CIO_SO_RCVBUF,        /* SO_RCVBUF: bytes (the kernel doubles it) */
+    CIO_SO_SNDBUF,        /* SO_SNDBUF: bytes (the kernel doubles it) */
+    CIO_SO_REUSEADDR,     /* SO_REUSEADDR: 0 or 1 */
+    CIO_SO_REUSEPORT,     /* SO_REUSEPORT: 0 or 1 */
+    CIO_SO_LINGER,        /* SO_LINGER: seconds, or -1 for off; 0 resets the
+                             connection at close */
+    CIO_SO_BROADCAST,     /* SO_BROADCAST (UDP): 0 or 1 */
+    CIO_SO_ERROR,         /* SO_ERROR (get only): pending error, negative */
+};
+
+/* Sets / reads a socket option. Returns 0, CIO_EINVAL (unknown option or
+ * value), or setsockopt(2)'s error. Thread-safe. */
+CIO_API int cio_sockopt_set(int fd, int opt, int value);
+CIO_API int cio_sockopt_get(int fd, int opt, int *value);
+
+/* Creates a UDP socket bound to `addr` (port 0: any free port). Flags:
+ * CIO_LISTEN_REUSEPORT, CIO_LISTEN_V6ONLY. Returns the descriptor or an
+ * error. Thread-safe. */
+CIO_API int cio_udp_bind(const cio_addr *addr, unsigned flags);
+
+/* Task only. Sends one datagram to `to` (NULL: the connected peer).
+ * Returns the bytes sent, or an error (CIO_EMSGSIZE when too large). */
+CIO_API ssize_t cio_sendto(int fd, const void *buf, size_t n,
+                           const cio_addr *to, int64_t deadline);
+
+/* Task only. Receives one datagram; bytes beyond `n` are discarded and
+ * reported: the return value is then the datagram's full length (> n), as
+ * with MSG_TRUNC. *from (if not NULL) receives the sender's address.
+ * Returns the datagram's length or an error. */
+CIO_API ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
+                             int64_t deadline);
+
+/* ------------------------------------------------------------------------ */
+/* The blocking pool and name resolution                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Work for the blocking pool: anything that would hold a worker (file
+ * system calls, DNS, CPU-heavy work, a library that blocks). */
+typedef void *cio_job_fn(void *arg);
+
+/* Task only. Runs fn(arg) on a thread of the blocking pool while the
+ * calling task is stopped and its worker runs other tasks; *result (if not
+ * NULL) receives fn's return value. The pool starts threads on demand up
+ * to cio_config.pool_threads and lets them exit after pool_idle_ns idle.
+ * fn runs on a plain thread: the task-only cio calls return CIO_EPERM
+ * there. The deadline and cancellation apply while the job waits for a
+ * thread: then it is taken back and never runs (CIO_ETIMEDOUT,
+ * CIO_ECANCELED). Once it runs, the caller waits for it to finish, however
+ * long it takes, because fn may use the caller's memory; the cancellation
+ * is then seen by the caller's next waiting call.
+ * Returns 0, CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL (NULL fn), CIO_EAGAIN
+ * (no pool thread could be started and none exists), CIO_EPERM. */
+CIO_API int cio_blocking(cio_job_fn *fn, void *arg, void **result,
+                         int64_t deadline);
+
+/* Task only. Resolves `host` (a name or a numeric address; NULL means the
+ * local host) and `service` (a port number or a service name; may be
+ * NULL) with getaddrinfo() on the blocking pool. `family` is AF_UNSPEC,
+ * AF_INET or AF_INET6. Up to `max` addresses are stored in `out`, in the
+ * order the system prefers. Returns the number of addresses found (which
+ * may exceed `max`: only the first `max` are stored), or CIO_ENOHOST (no
+ * such name, or no address of that family), CIO_EAGAIN (temporary
+ * failure: try again later), CIO_EINVAL (bad argument, unknown service),
+ * CIO_ETIMEDOUT, CIO_ECANCELED (the lookup may finish in the background;
+ * its result is dropped), CIO_ENOMEM, CIO_EIO (resolver failure), CIO_EPERM.
+ */
+CIO_API int cio_resolve(const char *host, const char *service, int family,
+                        cio_addr *out, int max, int64_t deadline);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -268,6 +539,13 @@ typedef struct cio_stats {
     uint64_t stack_bytes_mapped; /* address space reserved for stacks */
     uint64_t queue_violations;   /* times a task was found queued twice
                                     (always 0; counted as a self-check) */
+    uint64_t io_waits;        /* times a task waited for a descriptor */
+    uint64_t io_polls;        /* reactor polls (blocking or not) */
+    uint64_t io_events;       /* descriptor events the reactors delivered */
+    uint64_t fds_registered;  /* descriptors registered with a reactor now */
+    uint64_t budget_yields;   /* yields forced by the I/O budget */
+    uint64_t pool_threads;    /* blocking-pool threads alive now */
+    uint64_t pool_jobs;       /* jobs the pool has run */
 } cio_stats;
 
 /* Fills `out` (see cio_stats). Thread-safe; counters of a running runtime

@@ -30,6 +30,10 @@
     X(ENFILE, -ENFILE, "file table overflow")                                 \
     X(EMFILE, -EMFILE, "too many open files")                                 \
     X(ENOSPC, -ENOSPC, "no space left")                                       \
+    X(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                           \
+    X(EMSGSIZE, -EMSGSIZE, "message too long")                                \
+    X(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")            \
+    X(ENOTSOCK, -ENOTSOCK, "not a socket")                                    \
     X(EPIPE, -EPIPE, "broken pipe")                                           \
     X(ERANGE, -ERANGE, "result out of range")                                 \
     X(EDEADLK, -EDEADLK, "resource deadlock would occur")                     \
@@ -49,7 +53,8 @@
     X(EALREADY, -EALREADY, "operation already in progress")                   \
     X(EINPROGRESS, -EINPROGRESS, "operation in progress")                     \
     X(ECANCELED, -ECANCELED, "operation canceled")                            \
-    X(EOF, CIO__EOF_VALUE, "end of file")
+    X(EOF, CIO__EOF_VALUE, "end of file")                                     \
+    X(ENOHOST, CIO__EOF_VALUE + 1, "host name not found")
 
 enum {
 #define CIO__ERR_ENUM(name, value, msg) CIO_##name = (value),

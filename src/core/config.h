@@ -45,6 +45,20 @@
 
 #define CIO__WORKERS_MAX 1024
 
+/* Descriptor table: chunks of this many entries, allocated on first use of
+ * a number in their range. */
+#define CIO__FD_CHUNK 1024
+/* Every this many scheduling decisions a busy worker polls its reactor
+ * without waiting, so I/O keeps flowing under a long run queue (Tokio's
+ * event_interval is 61 too). */
+#define CIO__POLL_INTERVAL 61
+/* I/O calls that complete at once before the task yields (Tokio: 128). */
+#define CIO__IO_BUDGET 128
+/* Blocking pool defaults: thread limit and idle time before exiting. */
+#define CIO__POOL_THREADS 64
+#define CIO__POOL_THREADS_MAX 4096
+#define CIO__POOL_IDLE_NS (10 * 1000000000LL)
+
 /* Sanitizer builds: the runtime tells them about every stack switch. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "cio.h"
 #include "core/config.h"
 #include "util/fifo.h"
@@ -170,6 +171,10 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
  * Wakers call cio__wake(t, seq, reason) from any thread. */
 uint64_t cio__wait_begin(struct cio__task *t);
 int cio__park(struct cio__task *t, int64_t deadline);
+/* Parks with no deadline, even when the task is cancelled: for waits that
+ * must not end early (a pool job using the task's stack). A cancel that
+ * arrives meanwhile still ends it, with CIO__WAKE_CANCEL. */
+int cio__park_uncancellable(struct cio__task *t);
 bool cio__wake(struct cio__task *t, uint64_t seq, int reason);
 
 /* ---- task-local storage (tls.c) ----------------------------------------- */
@@ -180,6 +185,124 @@ struct cio__tls_slot {
 };
 
 void cio__tls_run_dtors(struct cio__task *t);
+
+/* ---- descriptors (fd.c) ------------------------------------------------- */
+
+/* One task waiting on a descriptor; lives on the waiting task's stack and
+ * is linked into the descriptor's list only while the fd's lock says so. */
+struct cio__fdwait {
+    struct cio__fdwait *next;
+    struct cio__task *task;
+    uint64_t seq;                 /* the task's wait this belongs to */
+    int want;                     /* CIO_READABLE | CIO_WRITABLE */
+    int got;                      /* set by the waker: ready bits, or CLOSED */
+};
+
+/* What cio knows of one descriptor number. Lives in a table indexed by the
+ * number, in chunks never freed while the runtime runs, so a reactor event
+ * or a late wake for a closed descriptor reads valid memory; `gen` tells
+ * whether it is still about the same descriptor.
+ *
+ * Readiness is a word, count << 4 | WCLOSED | RCLOSED | WRITE | READ: the
+ * reactor sets bits and bumps the count at every edge; a call that meets
+ * EAGAIN clears its bit only if the word is unchanged since it read it
+ * before the system call, so an edge that arrives in between is never
+ * lost. The CLOSED bits (end of file, hang-up, error) are never cleared:
+ * the condition lasts, and no further edge would report it. */
+struct cio__fd {
+    _Atomic uint64_t rdy;         /* readiness word, see above */
+    _Atomic uint32_t refs;        /* calls using the descriptor << 1 | CLOSING */
+    _Atomic uint32_t lock;        /* guards the fields below */
+    _Atomic uint32_t gen;         /* bumped when the number is closed */
+    uint32_t flags;               /* CIO__FD_* */
+    struct cio__worker *poller;   /* reactor it is registered with */
+    struct cio__fdwait *waiters;  /* tasks waiting on it */
+    struct cio__task *closer;     /* cio_close() waiting for calls to leave */
+    uint64_t closer_seq;          /* that closer's wait */
+};
+
+enum {
+    CIO__FD_KNOWN = 1,       /* set up for cio (non-blocking) */
+    CIO__FD_REGISTERED = 2,  /* added to `poller`'s reactor */
+    CIO__FD_STREAM = 4,      /* a stream socket: a short read drained it */
+    CIO__FD_NOPOLL = 8,      /* the reactor cannot watch it: always ready */
+    CIO__FD_SOCKET = 16,     /* a socket: writes use MSG_NOSIGNAL */
+};
+enum {
+    CIO__RDY_READ = 1,
+    CIO__RDY_WRITE = 2,
+    CIO__RDY_RCLOSED = 4,    /* READ << 2: reads return at once, for good */
+    CIO__RDY_WCLOSED = 8,    /* WRITE << 2: writes fail at once, for good */
+    CIO__RDY_ONE = 16,       /* one edge in the count */
+};
+/* The bits that make a call waiting for `bit` (READ or WRITE) go ahead. */
+#define CIO__RDY_GO(bit) ((uint64_t)(bit) | ((uint64_t)(bit) << 2))
+#define CIO__FD_CLOSED 0x100 /* fdwait.got: the descriptor was closed */
+
+int cio__fd_table_init(struct cio__runtime *rt);
+void cio__fd_table_fini(struct cio__runtime *rt);
+/* Starts a call on `fd`: the descriptor cannot be closed under it until
+ * cio__fd_end(). Sets up descriptors cio has not seen. */
+int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out);
+void cio__fd_end(struct cio__fd *st);
+/* A descriptor cio just created: forget what the number meant before. */
+int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags);
+/* Waits until one of `want` is ready; returns the ready bits or an error. */
+int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
+                 int want, int64_t deadline);
+/* After EAGAIN (or a short read): clears `bit` unless an edge came since
+ * `snap` was read. */
+static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
+                                 uint64_t bit)
+{
+    atomic_compare_exchange_strong(&st->rdy, &snap, snap & ~bit);
+}
+/* Reactor side: an edge on the descriptor named by `token`. */
+void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
+/* I/O that completed without waiting: spends the task's budget and yields
+ * when it is gone. */
+void cio__io_spent(struct cio__task *self);
+
+/* ---- blocking pool (pool.c) ---------------------------------------------- */
+
+struct cio__job {
+    struct cio__job *prev, *next; /* pool queue links */
+    cio_job_fn *fn;
+    void *arg;
+    void *result;
+    struct cio__task *task;       /* waiting task, or NULL when abandoned */
+    uint64_t seq;                 /* its wait */
+    int state;                    /* CIO__JOB_* */
+    /* Abandonable jobs own their memory: when the caller gives up on a
+     * running job, the pool thread calls this after fn returns. */
+    void (*release)(struct cio__job *job);
+};
+enum { CIO__JOB_QUEUED, CIO__JOB_RUNNING, CIO__JOB_DONE, CIO__JOB_ABANDONED };
+
+struct cio__pool_thread;
+struct cio__pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;          /* jobs queued, or stop */
+    pthread_cond_t gone;          /* a thread exited */
+    struct cio__job *head, *tail; /* queued jobs, FIFO */
+    int max;                      /* thread limit */
+    int64_t idle_ns;              /* idle time before a thread exits */
+    int threads;                  /* threads alive */
+    int idle;                     /* of them, waiting for jobs */
+    int queued;                   /* jobs in the queue */
+    bool stop;                    /* runtime ending: threads exit */
+    struct cio__pool_thread *live;   /* threads alive */
+    struct cio__pool_thread *exited; /* threads to join */
+    _Atomic uint64_t jobs_run;    /* statistics */
+};
+
+int cio__pool_init(struct cio__pool *p, int max, int64_t idle_ns);
+void cio__pool_fini(struct cio__pool *p);
+/* Runs `job` on the pool and waits. `abandon`: the caller may leave at the
+ * deadline or on cancel while the job runs (job->release frees it then).
+ * Returns 0 (job->result valid), CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EAGAIN. */
+int cio__pool_run(struct cio__task *self, struct cio__job *job, bool abandon,
+                  int64_t deadline);
 
 /* ---- scheduler (sched.c) ------------------------------------------------- */
 
@@ -212,6 +335,10 @@ struct cio__counters {
     _Atomic uint64_t timers_fired;
     _Atomic uint64_t stacks_live;
     _Atomic uint64_t queue_violations;
+    _Atomic uint64_t io_waits;
+    _Atomic uint64_t io_polls;
+    _Atomic uint64_t io_events;
+    _Atomic uint64_t budget_yields;
 };
 
 struct cio__stack_cache {
@@ -231,6 +358,7 @@ struct cio__worker {
     uint64_t tick;                    /* scheduling decisions made */
     uint64_t ticket;                  /* next queue ticket */
     uint32_t rng;                     /* victim choice */
+    int budget;                       /* I/O calls left before cur yields */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
     pthread_t thread;                 /* its OS thread */
@@ -252,8 +380,8 @@ struct cio__worker {
     struct cio__fifo inbox;              /* tasks sent here by others */
     _Atomic int inbox_n;                 /* non-zero when inbox has tasks */
     _Atomic int parked;                  /* sleeping in the kernel */
-    int epfd;                            /* where it sleeps */
-    int evfd;                            /* how others wake it */
+    void *poller;                        /* its reactor instance */
+    _Atomic int nfds;                    /* descriptors registered there */
     struct cio__timer_heap timers;       /* deadlines armed on this worker */
     struct cio__counters c;              /* statistics */
 };
@@ -279,6 +407,16 @@ struct cio__runtime {
     /* Stack arena, shared by all workers (stack.c). */
     pthread_mutex_t stack_lock;
     struct cio__stack_arena *arena;
+    /* Reactor backend of every worker. */
+    const struct cio__backend *be;
+    /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
+     * task table. */
+    pthread_mutex_t fd_lock;
+    struct cio__fd *_Atomic *fd_chunks;
+    uint32_t fd_nchunks;              /* entries in fd_chunks */
+    /* Blocking pool (pool.c). */
+    struct cio__pool pool;
+    _Atomic bool pool_inited;
 };
 
 /* Adds to a counter only its owner writes: a plain load and store, no
@@ -305,6 +443,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo);
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t);
 void cio__sched_unpark(struct cio__worker *w);
+int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns);
 void cio__sched_stop_all(struct cio__runtime *rt);
 int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i);
 void cio__worker_fini(struct cio__worker *w);

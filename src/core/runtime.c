@@ -179,6 +179,18 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     for (int i = 0; i < rt->nworkers; i++)
         s->timers_pending += atomic_load(&rt->workers[i].timers.n);
     s->stack_bytes_mapped = cio__stack_mapped(rt);
+    s->io_waits = SUM(rt, io_waits);
+    s->io_polls = SUM(rt, io_polls);
+    s->io_events = SUM(rt, io_events);
+    s->budget_yields = SUM(rt, budget_yields);
+    for (int i = 0; i < rt->nworkers; i++)
+        s->fds_registered += (uint64_t)atomic_load(&rt->workers[i].nfds);
+    if (rt->pool_inited) {
+        pthread_mutex_lock(&rt->pool.lock);
+        s->pool_threads = (uint64_t)rt->pool.threads;
+        pthread_mutex_unlock(&rt->pool.lock);
+    }
+    s->pool_jobs = atomic_load(&rt->pool.jobs_run);
 }
 
 void cio_stats_get(cio_stats *out)
@@ -248,6 +260,9 @@ static void runtime_free(struct cio__runtime *rt, int inited)
 {
     for (int i = 0; i < inited; i++)
         cio__worker_fini(&rt->workers[i]);
+    if (rt->pool_inited)
+        cio__pool_fini(&rt->pool);
+    cio__fd_table_fini(rt);
     cio__task_table_fini(rt);
     cio__stack_runtime_fini(rt);
     pthread_mutex_destroy(&rt->global_lock);
@@ -265,6 +280,12 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     size_t stack = cfg && cfg->stack_size ? cfg->stack_size : CIO_STACK_DEFAULT;
     if (cio__stack_class(stack) < 0)
         return CIO_EINVAL;
+    int pool_max = cfg && cfg->pool_threads ? cfg->pool_threads
+                                            : CIO__POOL_THREADS;
+    int64_t pool_idle = cfg && cfg->pool_idle_ns ? cfg->pool_idle_ns
+                                                 : CIO__POOL_IDLE_NS;
+    if (pool_max < 0 || pool_max > CIO__POOL_THREADS_MAX || pool_idle < 0)
+        return CIO_EINVAL;
     struct cio__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return CIO_ENOMEM;
@@ -274,11 +295,21 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stack_lock, NULL);
     cio__fifo_init(&rt->global);
+    rt->be = &cio__backend_epoll;
     rt->workers = calloc((size_t)nworkers, sizeof *rt->workers);
     rt->chunks = calloc(CIO__TASK_CHUNKS, sizeof *rt->chunks);
     if (!rt->workers || !rt->chunks) {
         runtime_free(rt, 0);
         return CIO_ENOMEM;
+    }
+    rc = cio__fd_table_init(rt);
+    if (rc == 0) {
+        rc = cio__pool_init(&rt->pool, pool_max, pool_idle);
+        rt->pool_inited = rc == 0;
+    }
+    if (rc < 0) {
+        runtime_free(rt, 0);
+        return rc;
     }
     for (int i = 0; i < nworkers; i++) {
         rc = cio__worker_init(rt, &rt->workers[i], i);
@@ -356,6 +387,10 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         altstack_off(w0, &old_alt);
     sigaction(SIGSEGV, &old_segv, NULL);
     rc = rt->main_status;
+    /* Every task has finished, so no job is queued or waited for; jobs
+     * that were abandoned while running finish before the pool ends. */
+    cio__pool_fini(&rt->pool);
+    rt->pool_inited = false;
 
 out:
     pthread_mutex_lock(&last_stats_lock);

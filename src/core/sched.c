@@ -17,15 +17,14 @@
  *      one FIFO order across the two;
  *   6. the global queue;
  *   7. steal half of a random victim's ring (or its LIFO slot);
- *   8. spin a little repeating 1, 6, 7, then sleep in epoll_pwait2 until
- *      the next deadline or an eventfd wake.
+ *   8. poll the reactor without waiting (also every CIO__POLL_INTERVAL
+ *      ticks, so I/O keeps flowing under a long queue);
+ *   9. spin a little repeating 1, 6, 7, then sleep in the reactor until
+ *      the next deadline, an I/O event or a wake from another thread.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "arch/ctx.h"
 #include "core/internal.h"
@@ -276,9 +275,7 @@ static void notify_idle(struct cio__runtime *rt)
         if (atomic_load_explicit(&v->parked, memory_order_relaxed) &&
             atomic_exchange(&v->parked, 0) == 1) {
             atomic_fetch_sub(&rt->n_parked, 1);
-            uint64_t one = 1;
-            ssize_t r = write(v->evfd, &one, sizeof one);
-            (void)r; /* EAGAIN only when the counter is full: awake anyway */
+            rt->be->wake(v->poller);
             return;
         }
     }
@@ -290,20 +287,15 @@ void cio__sched_unpark(struct cio__worker *w)
     if (atomic_load_explicit(&w->parked, memory_order_relaxed) &&
         atomic_exchange(&w->parked, 0) == 1) {
         atomic_fetch_sub(&w->rt->n_parked, 1);
-        uint64_t one = 1;
-        ssize_t r = write(w->evfd, &one, sizeof one);
-        (void)r;
+        w->rt->be->wake(w->poller);
     }
 }
 
 void cio__sched_stop_all(struct cio__runtime *rt)
 {
     atomic_store(&rt->stop, 1);
-    for (int i = 0; i < rt->nworkers; i++) {
-        uint64_t one = 1;
-        ssize_t r = write(rt->workers[i].evfd, &one, sizeof one);
-        (void)r;
-    }
+    for (int i = 0; i < rt->nworkers; i++)
+        rt->be->wake(rt->workers[i].poller);
 }
 
 static void lifo_put(struct cio__worker *w, struct cio__task *t)
@@ -443,6 +435,23 @@ static bool has_work(struct cio__worker *w)
     return cio__timer_next(w) <= cio__os_now();
 }
 
+/* Polls the reactor, waiting at most `timeout_ns` (0: not at all, < 0: no
+ * limit), and wakes the tasks waiting on what became ready. Returns the
+ * number of events. */
+int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
+{
+    struct cio__runtime *rt = w->rt;
+    struct cio__event ev[64];
+    int n = rt->be->poll(w->poller, ev, 64, timeout_ns);
+    cio__count(&w->c.io_polls, 1);
+    if (n <= 0)
+        return 0;
+    cio__count(&w->c.io_events, (uint64_t)n);
+    for (int i = 0; i < n; i++)
+        cio__fd_event(rt, ev[i].token, ev[i].events);
+    return n;
+}
+
 static void park(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
@@ -455,28 +464,16 @@ static void park(struct cio__worker *w)
             atomic_fetch_sub(&rt->n_parked, 1);
         return;
     }
-    int64_t next = cio__timer_next(w);
-    struct timespec ts, *tsp = NULL;
+    int64_t next = cio__timer_next(w), timeout = -1;
     if (next != CIO_NEVER) {
-        int64_t d = next - cio__os_now();
-        if (d < 0)
-            d = 0;
-        ts.tv_sec = d / 1000000000;
-        ts.tv_nsec = d % 1000000000;
-        tsp = &ts;
+        timeout = next - cio__os_now();
+        if (timeout < 0)
+            timeout = 0;
     }
-    struct epoll_event ev[8];
-    int n = epoll_pwait2(w->epfd, ev, 8, tsp, NULL);
+    cio__sched_poll(w, timeout);
     if (atomic_exchange(&w->parked, 0) == 1)
         atomic_fetch_sub(&rt->n_parked, 1);
     cio__count(&w->c.parks, 1);
-    for (int i = 0; i < n; i++) {
-        if (ev[i].data.ptr == NULL) {
-            uint64_t v;
-            ssize_t r = read(w->evfd, &v, sizeof v);
-            (void)r;
-        }
-    }
 }
 
 static void fire_timers(struct cio__worker *w)
@@ -495,6 +492,9 @@ static struct cio__task *find_work(struct cio__worker *w)
         if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
             inbox_drain(w);
         fire_timers(w);
+        bool io = atomic_load_explicit(&w->nfds, memory_order_relaxed) != 0;
+        if (io && w->tick % CIO__POLL_INTERVAL == 0)
+            cio__sched_poll(w, 0);
         struct cio__task *t = NULL;
         if (w->tick % CIO__GLOBAL_INTERVAL == 0)
             t = global_take(w);
@@ -504,6 +504,17 @@ static struct cio__task *find_work(struct cio__worker *w)
             t = global_take(w);
         if (t)
             return t;
+        if (io && cio__sched_poll(w, 0) > 0)
+            continue;
+        if (rt->nworkers == 1) {
+            /* Nobody to steal from and nothing else can queue work here
+             * without waking the reactor: sleep at once. */
+            if (atomic_load(&rt->stop))
+                return NULL;
+            if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
+                park(w);
+            continue;
+        }
 
         atomic_fetch_add(&rt->n_spinning, 1);
         for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
@@ -632,6 +643,7 @@ void cio__sched_yield(struct cio__task *t)
 #endif
     u->worker = w;
     w->cur = u;
+    w->budget = CIO__IO_BUDGET;
     cio__count(&w->c.switches, 1);
     /* Both tasks live on this worker's thread (neither may migrate), so
      * errno can be handed over here, on the task's side. */
@@ -703,6 +715,7 @@ static void run(struct cio__worker *w, struct cio__task *t)
     t->last = w->index;
     t->worker = w;
     w->cur = t;
+    w->budget = CIO__IO_BUDGET;
     cio__count(&w->c.switches, 1);
     /* errno is restored and saved here, on the scheduler's side, because
      * this code always runs on the thread whose errno the task will use. */
@@ -759,7 +772,6 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
     w->index = i;
     w->rt = rt;
     w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
-    w->epfd = w->evfd = -1;
     cio__fifo_init(&w->local);
     cio__fifo_init(&w->free_tasks);
     cio__fifo_init(&w->inbox);
@@ -771,27 +783,11 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
     rc = cio__timer_heap_init(&w->timers);
     if (rc < 0)
         goto err_inbox;
-    w->epfd = cio__os.epoll_create1(EPOLL_CLOEXEC);
-    if (w->epfd < 0) {
-        rc = -errno;
+    rc = rt->be->open(&w->poller);
+    if (rc < 0)
         goto err_timers;
-    }
-    w->evfd = cio__os.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->evfd < 0) {
-        rc = -errno;
-        goto err_epoll;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
-        rc = -errno;
-        goto err_evfd;
-    }
     return 0;
 
-err_evfd:
-    close(w->evfd);
-err_epoll:
-    close(w->epfd);
 err_timers:
     cio__timer_heap_fini(&w->timers);
 err_inbox:
@@ -804,6 +800,5 @@ void cio__worker_fini(struct cio__worker *w)
     cio__stack_worker_fini(w);
     cio__timer_heap_fini(&w->timers);
     pthread_mutex_destroy(&w->inbox_lock);
-    close(w->evfd);
-    close(w->epfd);
+    w->rt->be->close(w->poller);
 }

@@ -146,6 +146,12 @@ int cio__park(struct cio__task *t, int64_t deadline)
     return reason;
 }
 
+int cio__park_uncancellable(struct cio__task *t)
+{
+    cio__sched_switch_out(t, CIO__POST_PARK);
+    return CIO__WREASON(atomic_load_explicit(&t->wait, memory_order_acquire));
+}
+
 bool cio__wake(struct cio__task *t, uint64_t seq, int reason)
 {
     uint64_t w = atomic_load(&t->wait);

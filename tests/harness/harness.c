@@ -23,16 +23,20 @@ void cio_test_check_teardown(void)
     cio_stats s;
     cio_stats_get(&s);
     if (s.tasks_live || s.stacks_live || s.timers_pending ||
-        s.queue_violations || s.tasks_spawned != s.tasks_finished)
+        s.queue_violations || s.tasks_spawned != s.tasks_finished ||
+        s.fds_registered || s.pool_threads)
         fail_msg("teardown: tasks_live=%llu stacks_live=%llu "
                  "timers_pending=%llu queue_violations=%llu "
-                 "spawned=%llu finished=%llu",
+                 "spawned=%llu finished=%llu fds_registered=%llu "
+                 "pool_threads=%llu",
                  (unsigned long long)s.tasks_live,
                  (unsigned long long)s.stacks_live,
                  (unsigned long long)s.timers_pending,
                  (unsigned long long)s.queue_violations,
                  (unsigned long long)s.tasks_spawned,
-                 (unsigned long long)s.tasks_finished);
+                 (unsigned long long)s.tasks_finished,
+                 (unsigned long long)s.fds_registered,
+                 (unsigned long long)s.pool_threads);
 }
 
 void cio_test_run(int (*fn)(void *), void *arg, int workers, int want)
@@ -40,7 +44,13 @@ void cio_test_run(int (*fn)(void *), void *arg, int workers, int want)
     cio_config cfg;
     cio_config_init(&cfg);
     cfg.workers = workers;
-    int rc = cio_run(fn, arg, &cfg);
+    cio_test_run_cfg(fn, arg, &cfg, want);
+}
+
+void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
+                      int want)
+{
+    int rc = cio_run(fn, arg, cfg);
     if (rc != want)
         fail_msg("cio_run returned %d (%s), want %d", rc, cio_err_name(rc),
                  want);

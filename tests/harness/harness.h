@@ -65,6 +65,10 @@ void cio_test_fail(const char *file, int line, const char *fmt, ...)
  * the teardown: cio_run returned `want`, and no task, stack or timer is
  * left and no task was ever queued twice. */
 void cio_test_run(int (*fn)(void *), void *arg, int workers, int want);
+/* The same with a whole configuration. The teardown also checks that no
+ * descriptor is left registered and no pool thread is left. */
+void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
+                      int want);
 void cio_test_check_teardown(void);
 
 /* Runs the case named argv[1] from `tests`; fails if there is none. */

@@ -1,0 +1,101 @@
+/* What the example servers share: command line, signals, the accept loop.
+ * Header-only so each example stays one program. */
+#ifndef CIO_EXAMPLE_SERVE_H
+#define CIO_EXAMPLE_SERVE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cio.h>
+
+struct serve_opts {
+    const char *addr;   /* -a: address to listen on */
+    int port;           /* -p: port (0: any free one) */
+    int workers;        /* -w: workers (0: one per CPU) */
+    int64_t idle_ns;    /* -i: idle keep-alive timeout in ms */
+};
+
+static inline int serve_parse(int argc, char **argv, struct serve_opts *o,
+                              const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        long n = v ? strtol(v, &end, 10) : 0;
+        bool num = v && *v && end && !*end && n >= 0;
+        if (!strcmp(argv[i], "-a") && v) {
+            o->addr = v;
+        } else if (!strcmp(argv[i], "-p") && num && n <= 65535) {
+            o->port = (int)n;
+        } else if (!strcmp(argv[i], "-w") && num && n <= 1024) {
+            o->workers = (int)n;
+        } else if (!strcmp(argv[i], "-i") && num) {
+            o->idle_ns = (int64_t)n * 1000000;
+        } else {
+            fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* SIGINT and SIGTERM are blocked in every thread (workers inherit the mask
+ * of the thread that calls cio_run) and read by a task from a signalfd. */
+static inline int serve_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? 0 : -1;
+}
+
+/* Task: returns once SIGINT or SIGTERM arrives (or on error). */
+static inline int serve_wait_signal(const sigset_t *set)
+{
+    int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0)
+        return -1;
+    struct signalfd_siginfo si;
+    ssize_t n = cio_read(sfd, &si, sizeof si, CIO_NEVER);
+    cio_close(sfd);
+    return n == (ssize_t)sizeof si ? (int)si.ssi_signo : (int)n;
+}
+
+/* Accepts connections on `lfd` and spawns `conn(fd)` for each, until
+ * cancelled. Out of descriptors (EMFILE, ENFILE) or memory, it backs off
+ * (1 ms doubling to 100 ms) instead of spinning on a listener that stays
+ * readable, and serves again once descriptors free up. */
+static inline void serve_accept_loop(int lfd, cio_task_fn *conn,
+                                     const char *name)
+{
+    int64_t backoff = 0;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = name;
+    for (;;) {
+        int fd = cio_accept(lfd, NULL, CIO_NEVER);
+        if (fd == CIO_ECANCELED || fd == CIO_EBADF)
+            return;
+        if (fd < 0) {
+            backoff = backoff ? backoff * 2 : 1000000;
+            if (backoff > 100000000)
+                backoff = 100000000;
+            if (cio_sleep_until(cio_deadline_after(backoff)) < 0)
+                return;
+            continue;
+        }
+        backoff = 0;
+        if (cio_spawn(NULL, conn, (void *)(intptr_t)fd, &o) < 0)
+            cio_close(fd); /* no memory for the task: drop this client */
+    }
+}
+
+#endif /* CIO_EXAMPLE_SERVE_H */

@@ -1,0 +1,144 @@
+/* The epoll backend: one epoll instance and one eventfd per worker.
+ *
+ * Descriptors are added with EPOLLET for both directions at once, so a
+ * task that switches from reading to writing never needs an epoll_ctl. The
+ * eventfd is how other threads wake a worker asleep in epoll_pwait2; its
+ * events are consumed here and never reported.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "os/os.h"
+
+/* Token of the eventfd: no descriptor token has all bits set. */
+#define WAKE_TOKEN UINT64_MAX
+/* Events fetched per epoll_pwait2 call; more stay queued for the next. */
+#define BATCH 128
+
+struct ep {
+    int epfd;
+    int evfd;
+    struct epoll_event buf[BATCH];
+};
+
+static int ep_open(void **out)
+{
+    struct ep *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->epfd = cio__os.epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0) {
+        int rc = -errno;
+        free(p);
+        return rc;
+    }
+    p->evfd = cio__os.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->evfd < 0) {
+        int rc = -errno;
+        close(p->epfd);
+        free(p);
+        return rc;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TOKEN};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev) < 0) {
+        int rc = -errno;
+        close(p->evfd);
+        close(p->epfd);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static void ep_close(void *inst)
+{
+    struct ep *p = inst;
+    close(p->evfd);
+    close(p->epfd);
+    free(p);
+}
+
+static int ep_add(void *inst, int fd, uint64_t token)
+{
+    struct ep *p = inst;
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .data.u64 = token,
+    };
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static int ep_del(void *inst, int fd)
+{
+    struct ep *p = inst;
+    struct epoll_event ev = {0}; /* non-NULL for kernels before 2.6.9 */
+    if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static int ep_poll(void *inst, struct cio__event *out, int max,
+                   int64_t timeout_ns)
+{
+    struct ep *p = inst;
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    if (max > BATCH)
+        max = BATCH;
+    int n = epoll_pwait2(p->epfd, p->buf, max, tsp, NULL);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t e = p->buf[i].events;
+        if (p->buf[i].data.u64 == WAKE_TOKEN) {
+            uint64_t v;
+            ssize_t r = read(p->evfd, &v, sizeof v);
+            (void)r; /* EAGAIN: another poll drained it first */
+            continue;
+        }
+        uint32_t bits = 0;
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
+            bits |= CIO__EV_READ;
+        if (e & EPOLLOUT)
+            bits |= CIO__EV_WRITE;
+        if (e & EPOLLRDHUP)
+            bits |= CIO__EV_RDHUP;
+        if (e & (EPOLLERR | EPOLLHUP))
+            bits |= CIO__EV_ERR | CIO__EV_READ | CIO__EV_WRITE;
+        out[k].token = p->buf[i].data.u64;
+        out[k].events = bits;
+        k++;
+    }
+    return k;
+}
+
+static void ep_wake(void *inst)
+{
+    struct ep *p = inst;
+    uint64_t one = 1;
+    ssize_t r = write(p->evfd, &one, sizeof one);
+    (void)r; /* EAGAIN only when the counter is full: a wake is pending */
+}
+
+const struct cio__backend cio__backend_epoll = {
+    .name = "epoll",
+    .open = ep_open,
+    .close = ep_close,
+    .add = ep_add,
+    .del = ep_del,
+    .poll = ep_poll,
+    .wake = ep_wake,
+};

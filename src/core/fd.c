@@ -1,0 +1,444 @@
+/* Descriptors: what cio knows of each, the tasks waiting on them, and the
+ * reactor's side of waking them.
+ *
+ * A descriptor is registered with a reactor the first time a task has to
+ * wait on it, on the reactor of that task's worker, and stays there until
+ * cio_close(): edge-triggered, both directions, so later waits cost no
+ * system call. Edges set bits in the descriptor's readiness word and wake
+ * the waiters that wanted them; calls clear a bit when the kernel says
+ * EAGAIN (see struct cio__fd for why that cannot lose an edge).
+ *
+ * Closing while others use the descriptor: cio_close() marks it closing,
+ * wakes every waiter with CIO__FD_CLOSED, waits until no call is between
+ * cio__fd_begin() and cio__fd_end() (calls are short once their waits are
+ * woken), and only then close(2)s the number. No call can therefore make a
+ * system call on a number that has meanwhile been reused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "os/os.h"
+
+#define CLOSING 1u
+#define REF 2u
+
+/* ---- the table ------------------------------------------------------------ */
+
+static uint32_t max_fds(void)
+{
+    /* The kernel's ceiling on descriptor numbers, so a raised RLIMIT_NOFILE
+     * later in the process still fits. */
+    long n = 0;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &n) != 1)
+            n = 0;
+        fclose(f);
+    }
+    if (n <= 0) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY)
+            n = (long)rl.rlim_max;
+    }
+    if (n <= 0 || n > (1L << 30))
+        n = 1L << 20;
+    return (uint32_t)n;
+}
+
+int cio__fd_table_init(struct cio__runtime *rt)
+{
+    rt->fd_nchunks = (max_fds() + CIO__FD_CHUNK - 1) / CIO__FD_CHUNK;
+    rt->fd_chunks = calloc(rt->fd_nchunks, sizeof *rt->fd_chunks);
+    if (!rt->fd_chunks)
+        return CIO_ENOMEM;
+    pthread_mutex_init(&rt->fd_lock, NULL);
+    return 0;
+}
+
+void cio__fd_table_fini(struct cio__runtime *rt)
+{
+    if (!rt->fd_chunks)
+        return;
+    for (uint32_t i = 0; i < rt->fd_nchunks; i++)
+        free(atomic_load(&rt->fd_chunks[i]));
+    free((void *)rt->fd_chunks);
+    rt->fd_chunks = NULL;
+    pthread_mutex_destroy(&rt->fd_lock);
+}
+
+static struct cio__fd *fd_get(struct cio__runtime *rt, int fd, bool create)
+{
+    uint32_t c = (uint32_t)fd / CIO__FD_CHUNK;
+    if (fd < 0 || c >= rt->fd_nchunks)
+        return NULL;
+    struct cio__fd *chunk =
+        atomic_load_explicit(&rt->fd_chunks[c], memory_order_acquire);
+    if (!chunk && create) {
+        pthread_mutex_lock(&rt->fd_lock);
+        chunk = atomic_load_explicit(&rt->fd_chunks[c], memory_order_relaxed);
+        if (!chunk) {
+            chunk = calloc(CIO__FD_CHUNK, sizeof *chunk);
+            if (chunk) {
+                for (int i = 0; i < CIO__FD_CHUNK; i++) {
+                    atomic_init(&chunk[i].rdy, CIO__RDY_READ | CIO__RDY_WRITE);
+                    atomic_init(&chunk[i].gen, 1);
+                }
+                atomic_store_explicit(&rt->fd_chunks[c], chunk,
+                                      memory_order_release);
+            }
+        }
+        pthread_mutex_unlock(&rt->fd_lock);
+    }
+    return chunk ? &chunk[(uint32_t)fd % CIO__FD_CHUNK] : NULL;
+}
+
+/* ---- the per-descriptor lock ------------------------------------------------ */
+
+static inline void relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* A spinlock: held for a few dozen instructions, never across a switch. */
+static void fd_lock(struct cio__fd *st)
+{
+    int spins = 0;
+    while (atomic_exchange_explicit(&st->lock, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(&st->lock, memory_order_relaxed)) {
+            if (++spins < 100)
+                relax();
+            else
+                sched_yield(); /* the holder was preempted */
+        }
+    }
+}
+
+static void fd_unlock(struct cio__fd *st)
+{
+    atomic_store_explicit(&st->lock, 0, memory_order_release);
+}
+
+static inline uint32_t flags_of(struct cio__fd *st)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)&st->flags,
+                                memory_order_acquire);
+}
+
+static inline void set_flags(struct cio__fd *st, uint32_t f)
+{
+    atomic_store_explicit((_Atomic uint32_t *)&st->flags, f,
+                          memory_order_release);
+}
+
+/* Wakes every waiter (lock held): the descriptor is gone. */
+static void wake_all_closed(struct cio__fd *st)
+{
+    struct cio__fdwait *rec = st->waiters;
+    st->waiters = NULL;
+    while (rec) {
+        struct cio__fdwait *next = rec->next;
+        struct cio__task *t = rec->task;
+        uint64_t seq = rec->seq;
+        rec->got = CIO__FD_CLOSED;
+        /* `rec` may be gone once its task runs again: read it first. */
+        cio__wake(t, seq, CIO__WAKE_OK);
+        rec = next;
+    }
+}
+
+/* Forgets the descriptor's past (lock held). */
+static void reset(struct cio__fd *st, uint32_t flags)
+{
+    atomic_fetch_add(&st->gen, 1);
+    set_flags(st, flags);
+    st->poller = NULL;
+    atomic_store(&st->rdy, CIO__RDY_READ | CIO__RDY_WRITE);
+}
+
+/* ---- calls --------------------------------------------------------------- */
+
+/* First use of a descriptor cio did not create: make it non-blocking, and
+ * note whether it is a socket (writes then use MSG_NOSIGNAL). */
+static int adopt(struct cio__fd *st, int fd)
+{
+    int rc = 0;
+    fd_lock(st);
+    uint32_t f = flags_of(st);
+    if (!(f & CIO__FD_KNOWN)) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (!(fl & O_NONBLOCK) &&
+                       fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+            rc = -errno;
+        } else {
+            struct stat sb;
+            f = CIO__FD_KNOWN;
+            if (fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode))
+                f |= CIO__FD_SOCKET;
+            set_flags(st, f);
+        }
+    }
+    fd_unlock(st);
+    return rc;
+}
+
+int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
+{
+    struct cio__fd *st = fd_get(rt, fd, true);
+    if (!st)
+        return fd < 0 ? CIO_EBADF : CIO_ENOMEM;
+    uint32_t r = atomic_fetch_add(&st->refs, REF);
+    if (r & CLOSING) {
+        atomic_fetch_sub(&st->refs, REF);
+        return CIO_EBADF;
+    }
+    if (!(flags_of(st) & CIO__FD_KNOWN)) {
+        int rc = adopt(st, fd);
+        if (rc < 0) {
+            atomic_fetch_sub(&st->refs, REF);
+            return rc;
+        }
+    }
+    *out = st;
+    return 0;
+}
+
+void cio__fd_end(struct cio__fd *st)
+{
+    atomic_fetch_sub_explicit(&st->refs, REF, memory_order_release);
+}
+
+int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
+{
+    struct cio__fd *st = fd_get(rt, fd, true);
+    if (!st)
+        return CIO_ENOMEM;
+    fd_lock(st);
+    /* Tasks still waiting on this number waited on a descriptor closed
+     * behind cio's back; the kernel already dropped its registration. */
+    wake_all_closed(st);
+    if (flags_of(st) & CIO__FD_REGISTERED)
+        atomic_fetch_sub(&st->poller->nfds, 1);
+    reset(st, CIO__FD_KNOWN | flags);
+    fd_unlock(st);
+    return 0;
+}
+
+static int reason_error(int reason)
+{
+    if (reason == CIO__WAKE_TIMEOUT)
+        return CIO_ETIMEDOUT;
+    if (reason == CIO__WAKE_CANCEL)
+        return CIO_ECANCELED;
+    return reason;
+}
+
+/* Registers the descriptor with the caller's reactor (lock held). */
+static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
+{
+    struct cio__runtime *rt = w->rt;
+    uint64_t token = ((uint64_t)atomic_load(&st->gen) << 32) | (uint32_t)fd;
+    int rc = rt->be->add(w->poller, fd, token);
+    uint32_t f = flags_of(st);
+    if (rc == -EPERM) {
+        set_flags(st, f | CIO__FD_NOPOLL);
+        return 0;
+    }
+    if (rc < 0 && rc != -EEXIST)
+        return rc;
+    st->poller = w;
+    atomic_fetch_add(&w->nfds, 1);
+    set_flags(st, f | CIO__FD_REGISTERED);
+    return 0;
+}
+
+int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
+                 int want, int64_t deadline)
+{
+    struct cio__fdwait rec = {.task = self, .want = want};
+    fd_lock(st);
+    if (atomic_load(&st->refs) & CLOSING) {
+        fd_unlock(st);
+        return CIO_EBADF;
+    }
+    uint32_t f = flags_of(st);
+    if (!(f & (CIO__FD_REGISTERED | CIO__FD_NOPOLL))) {
+        int rc = reg(st, fd, self->worker);
+        if (rc < 0) {
+            fd_unlock(st);
+            return rc;
+        }
+        f = flags_of(st);
+    }
+    if (f & CIO__FD_NOPOLL) {
+        fd_unlock(st);
+        return want;
+    }
+    uint64_t r = atomic_load(&st->rdy);
+    uint64_t go = r & CIO__RDY_GO(want);
+    if (go) {
+        fd_unlock(st);
+        return (int)((go | go >> 2) & (uint64_t)want);
+    }
+    rec.seq = cio__wait_begin(self);
+    rec.next = st->waiters;
+    st->waiters = &rec;
+    fd_unlock(st);
+    cio__count(&self->worker->c.io_waits, 1);
+
+    int reason = cio__park(self, deadline);
+    if (reason == CIO__WAKE_OK)
+        return rec.got & CIO__FD_CLOSED ? CIO_EBADF : rec.got;
+    /* Timed out or cancelled: unlink, unless a waker already did. */
+    fd_lock(st);
+    for (struct cio__fdwait **pp = &st->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == &rec) {
+            *pp = rec.next;
+            break;
+        }
+    }
+    fd_unlock(st);
+    return reason_error(reason);
+}
+
+void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
+{
+    struct cio__fd *st = fd_get(rt, (int)(uint32_t)token, false);
+    uint32_t gen = (uint32_t)(token >> 32);
+    if (!st || atomic_load_explicit(&st->gen, memory_order_relaxed) != gen)
+        return; /* an event queued before the descriptor was closed */
+    uint64_t bits = 0;
+    if (ev & CIO__EV_READ)
+        bits |= CIO__RDY_READ;
+    if (ev & CIO__EV_WRITE)
+        bits |= CIO__RDY_WRITE;
+    if (ev & (CIO__EV_RDHUP | CIO__EV_ERR))
+        bits |= CIO__RDY_READ | CIO__RDY_RCLOSED;
+    if (ev & CIO__EV_ERR)
+        bits |= CIO__RDY_WRITE | CIO__RDY_WCLOSED;
+    uint64_t r = atomic_load(&st->rdy);
+    while (!atomic_compare_exchange_weak(&st->rdy, &r,
+                                         (r + CIO__RDY_ONE) | bits))
+        ;
+    fd_lock(st);
+    if (atomic_load_explicit(&st->gen, memory_order_relaxed) == gen) {
+        struct cio__fdwait **pp = &st->waiters;
+        while (*pp) {
+            struct cio__fdwait *rec = *pp;
+            if (!(rec->want & (int)bits)) {
+                pp = &rec->next;
+                continue;
+            }
+            *pp = rec->next;
+            rec->got = rec->want & (int)bits;
+            /* `rec` may be gone once its task runs again. */
+            cio__wake(rec->task, rec->seq, CIO__WAKE_OK);
+        }
+    }
+    fd_unlock(st);
+}
+
+void cio__io_spent(struct cio__task *self)
+{
+    struct cio__worker *w = self->worker;
+    if (--w->budget > 0)
+        return;
+    cio__count(&w->c.budget_yields, 1);
+    cio__sched_yield(self);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static int shut(int fd, bool do_close)
+{
+    if (fd < 0)
+        return CIO_EBADF;
+    struct cio__runtime *rt = atomic_load(&cio__rt);
+    struct cio__fd *st = rt ? fd_get(rt, fd, false) : NULL;
+    if (!st || !(flags_of(st) & CIO__FD_KNOWN)) {
+        if (do_close && close(fd) < 0 && errno != EINTR)
+            return -errno;
+        return 0;
+    }
+    if (atomic_fetch_or(&st->refs, CLOSING) & CLOSING)
+        return CIO_EBADF; /* another close is under way */
+    fd_lock(st);
+    wake_all_closed(st);
+    fd_unlock(st);
+    /* Calls still inside the descriptor leave soon: their waits were just
+     * woken, and a system call on a non-blocking descriptor is short. */
+    while (atomic_load(&st->refs) >> 1) {
+        struct cio__task *self = cio__task_current();
+        if (self)
+            cio__sched_yield(self);
+        else
+            sched_yield();
+    }
+    int rc = 0;
+    fd_lock(st);
+    uint32_t f = flags_of(st);
+    if (f & CIO__FD_REGISTERED) {
+        rt->be->del(st->poller->poller, fd);
+        atomic_fetch_sub(&st->poller->nfds, 1);
+    }
+    if (do_close && close(fd) < 0 && errno != EINTR)
+        rc = -errno; /* Linux frees the number even on EINTR */
+    reset(st, 0);
+    atomic_store(&st->refs, 0);
+    fd_unlock(st);
+    return rc;
+}
+
+int cio_close(int fd)
+{
+    return shut(fd, true);
+}
+
+int cio_fd_forget(int fd)
+{
+    return shut(fd, false);
+}
+
+int cio_wait_fd(int fd, int events, int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    if (fd < 0)
+        return CIO_EBADF;
+    if (!(events & (CIO_READABLE | CIO_WRITABLE)) ||
+        (events & ~(CIO_READABLE | CIO_WRITABLE)))
+        return CIO_EINVAL;
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED)
+        return CIO_ECANCELED;
+    struct cio__fd *st;
+    int rc = cio__fd_begin(self->worker->rt, fd, &st);
+    if (rc < 0)
+        return rc;
+    if (!(flags_of(st) & (CIO__FD_REGISTERED | CIO__FD_NOPOLL))) {
+        /* Nothing is known yet, and registering reports the current state
+         * as an edge: wait for that rather than return at once. */
+        uint64_t r = atomic_load(&st->rdy);
+        cio__fd_clear(st, r, (uint64_t)events);
+    }
+    rc = cio__fd_wait(self, st, fd, events, deadline);
+    if (rc > 0) {
+        /* Consume the edge: the next wait sleeps until a new one, which
+         * is what a caller that just met EAGAIN needs. */
+        uint64_t r = atomic_load(&st->rdy);
+        cio__fd_clear(st, r, (uint64_t)rc);
+    }
+    cio__fd_end(st);
+    return rc;
+}

@@ -1,0 +1,270 @@
+/* The blocking pool: OS threads for work that would hold a worker.
+ *
+ * A task hands a job to the pool and parks; its worker runs other tasks;
+ * the pool thread runs the job and wakes the task. Threads start on demand
+ * (when a job arrives and no thread is idle) up to the limit, and exit
+ * after being idle for the configured time. Jobs wait in one FIFO.
+ *
+ * A job usually lives on the calling task's stack, so the caller cannot
+ * leave while the job runs: a deadline or a cancel takes a queued job back,
+ * but waits for a running one. Jobs that own their memory (name lookups)
+ * may be abandoned while running; the pool thread frees them when done.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/internal.h"
+#include "os/os.h"
+
+struct cio__pool_thread {
+    struct cio__pool_thread *next;
+    struct cio__pool *pool;
+    pthread_t tid;
+};
+
+int cio__pool_init(struct cio__pool *p, int max, int64_t idle_ns)
+{
+    p->max = max;
+    p->idle_ns = idle_ns;
+    int rc = pthread_mutex_init(&p->lock, NULL);
+    if (rc)
+        return -rc;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc) {
+        pthread_mutex_destroy(&p->lock);
+        return -rc;
+    }
+    rc = pthread_cond_init(&p->gone, NULL);
+    if (rc) {
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        return -rc;
+    }
+    return 0;
+}
+
+/* Joins threads that have exited (lock held; they no longer touch it). */
+static void reap(struct cio__pool *p)
+{
+    while (p->exited) {
+        struct cio__pool_thread *th = p->exited;
+        p->exited = th->next;
+        pthread_join(th->tid, NULL);
+        free(th);
+    }
+}
+
+void cio__pool_fini(struct cio__pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    while (p->threads > 0)
+        pthread_cond_wait(&p->gone, &p->lock);
+    reap(p);
+    pthread_mutex_unlock(&p->lock);
+    pthread_cond_destroy(&p->gone);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+}
+
+static void unlink_job(struct cio__pool *p, struct cio__job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        p->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        p->tail = j->prev;
+    j->prev = j->next = NULL;
+    p->queued--;
+}
+
+static void *pool_main(void *arg)
+{
+    struct cio__pool_thread *th = arg;
+    struct cio__pool *p = th->pool;
+    cio__os_thread_name("cio-pool");
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        bool timed_out = false;
+        while (!p->head && !p->stop && !timed_out) {
+            struct timespec ts;
+            int64_t until = cio__os_now() + p->idle_ns;
+            ts.tv_sec = until / 1000000000;
+            ts.tv_nsec = until % 1000000000;
+            p->idle++;
+            timed_out = pthread_cond_timedwait(&p->cond, &p->lock, &ts) ==
+                        ETIMEDOUT;
+            p->idle--;
+        }
+        struct cio__job *j = p->head;
+        if (!j)
+            break; /* idle too long, or the runtime is ending */
+        unlink_job(p, j);
+        j->state = CIO__JOB_RUNNING;
+        pthread_mutex_unlock(&p->lock);
+
+        void *result = j->fn(j->arg);
+
+        pthread_mutex_lock(&p->lock);
+        atomic_fetch_add_explicit(&p->jobs_run, 1, memory_order_relaxed);
+        j->result = result;
+        if (j->state == CIO__JOB_ABANDONED) {
+            pthread_mutex_unlock(&p->lock);
+            j->release(j);
+            pthread_mutex_lock(&p->lock);
+            continue;
+        }
+        /* The job may live on the task's stack: once DONE is visible the
+         * task may return, so take what the wake needs first. */
+        struct cio__task *t = j->task;
+        uint64_t seq = j->seq;
+        j->state = CIO__JOB_DONE;
+        pthread_mutex_unlock(&p->lock);
+        cio__wake(t, seq, CIO__WAKE_OK);
+        pthread_mutex_lock(&p->lock);
+    }
+    /* Leave the live list for the exited one: whoever starts the next
+     * thread, or the pool's end, joins this one. */
+    for (struct cio__pool_thread **pp = &p->live; *pp; pp = &(*pp)->next) {
+        if (*pp == th) {
+            *pp = th->next;
+            break;
+        }
+    }
+    th->next = p->exited;
+    p->exited = th;
+    p->threads--;
+    pthread_cond_broadcast(&p->gone);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Starts one more thread (called without the lock, with p->threads already
+ * counting it). Returns 0 or a negative errno. */
+static int grow(struct cio__pool *p)
+{
+    struct cio__pool_thread *th = calloc(1, sizeof *th);
+    int rc = CIO_ENOMEM;
+    if (th) {
+        th->pool = p;
+        rc = -cio__os.pthread_create(&th->tid, NULL, pool_main, th);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (rc == 0) {
+        th->next = p->live;
+        p->live = th;
+    } else {
+        free(th);
+        p->threads--;
+        pthread_cond_broadcast(&p->gone);
+    }
+    reap(p);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Waits, ignoring cancellation, until the running job is done. */
+static void wait_done(struct cio__task *self, struct cio__pool *p,
+                      struct cio__job *j)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        if (j->state == CIO__JOB_DONE) {
+            pthread_mutex_unlock(&p->lock);
+            return;
+        }
+        j->seq = cio__wait_begin(self);
+        pthread_mutex_unlock(&p->lock);
+        cio__park_uncancellable(self);
+    }
+}
+
+int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
+                  int64_t deadline)
+{
+    struct cio__pool *p = &self->worker->rt->pool;
+    j->task = self;
+    j->state = CIO__JOB_QUEUED;
+    j->next = NULL;
+    j->seq = cio__wait_begin(self);
+
+    pthread_mutex_lock(&p->lock);
+    j->prev = p->tail;
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->queued++;
+    bool start = p->idle < p->queued && p->threads < p->max;
+    if (start)
+        p->threads++;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+
+    if (start && grow(p) < 0) {
+        /* Without a new thread the job waits for a busy one; with no
+         * thread at all it would wait forever. */
+        pthread_mutex_lock(&p->lock);
+        if (p->threads == 0 && j->state == CIO__JOB_QUEUED) {
+            unlink_job(p, j);
+            pthread_mutex_unlock(&p->lock);
+            return CIO_EAGAIN;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+
+    int reason = cio__park(self, deadline);
+    if (reason == CIO__WAKE_OK)
+        return 0;
+    int err = reason == CIO__WAKE_TIMEOUT  ? CIO_ETIMEDOUT
+              : reason == CIO__WAKE_CANCEL ? CIO_ECANCELED
+                                           : reason;
+    pthread_mutex_lock(&p->lock);
+    switch (j->state) {
+    case CIO__JOB_QUEUED:
+        unlink_job(p, j);
+        pthread_mutex_unlock(&p->lock);
+        if (abandon)
+            j->release(j);
+        return err;
+    case CIO__JOB_DONE:
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    default:
+        if (abandon) {
+            j->state = CIO__JOB_ABANDONED;
+            pthread_mutex_unlock(&p->lock);
+            return err;
+        }
+        pthread_mutex_unlock(&p->lock);
+        wait_done(self, p, j);
+        return 0;
+    }
+}
+
+int cio_blocking(cio_job_fn *fn, void *arg, void **result, int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    if (!fn)
+        return CIO_EINVAL;
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED)
+        return CIO_ECANCELED;
+    struct cio__job j = {.fn = fn, .arg = arg};
+    int rc = cio__pool_run(self, &j, false, deadline);
+    if (rc == 0 && result)
+        *result = j.result;
+    return rc;
+}
