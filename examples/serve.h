@@ -25,7 +25,7 @@ struct serve_opts {
 static inline int serve_parse(int argc, char **argv, struct serve_opts *o,
                               const char *usage)
 {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         long n = v ? strtol(v, &end, 10) : 0;
@@ -42,7 +42,6 @@ static inline int serve_parse(int argc, char **argv, struct serve_opts *o,
             fprintf(stderr, "usage: %s %s\n", argv[0], usage);
             return -1;
         }
-        i++;
     }
     return 0;
 }

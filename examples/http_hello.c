@@ -1,0 +1,344 @@
+/* An HTTP/1.1 server answering "Hello, World!" to every request.
+ *
+ *     http_hello [-a ADDR] [-p PORT] [-w WORKERS] [-i IDLE_MS]
+ *
+ * One task per connection, written as straight-line code: read, parse
+ * every complete request in the buffer (pipelining), queue one response
+ * per request in order, write them in one go, read again. Message framing
+ * follows RFC 9112 (examples/http/http.c): request bodies by Content-Length
+ * or chunked are read and discarded, HTTP/1.0 clients get keep-alive only
+ * when they ask, "Expect: 100-continue" gets its interim response.
+ * A malformed request gets 400, a head over 8 KiB gets 431, and then the
+ * connection is closed. A connection idle for IDLE_MS (default 60 s)
+ * between requests, or that takes that long to send one, is closed.
+ * Prints "listening on ADDR:PORT" when ready; SIGINT or SIGTERM stop it.
+ */
+#include <time.h>
+
+#include "http.h"
+#include "serve.h"
+
+#define HEAD_MAX 8192      /* longer request heads get 431 */
+#define IN_SMALL 2048      /* read buffer on the task's stack */
+#define IN_BIG 16384       /* heap buffer for long heads and pipelines */
+#define OUT_SIZE 2048      /* responses queued before a write */
+#define LINGER_NS (1000 * 1000000LL) /* reading after an error reply */
+
+static int64_t idle_ns = 60 * 1000000000LL;
+
+/* The Date header (RFC 9110 5.6.7), rendered once per second per worker.
+ * Connection tasks never migrate (the default), so a thread-local cache is
+ * safe to use across their waits. */
+static _Thread_local struct {
+    time_t sec;
+    char text[40];
+    size_t len;
+} date;
+
+static void http_date(void)
+{
+    time_t now = time(NULL);
+    if (now != date.sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        date.len = strftime(date.text, sizeof date.text,
+                            "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date.sec = now;
+    }
+}
+
+/* One connection's state. It lives on the task's stack and is small, so
+ * an idle connection costs the few stack pages it touched and nothing
+ * else; the big buffer exists only while a long head or a deep pipeline
+ * needs it. */
+struct conn {
+    int fd;
+    char *in;                 /* small or big */
+    size_t cap;               /* bytes `in` holds */
+    size_t have;              /* bytes in `in` */
+    size_t outn;              /* bytes queued in `out` */
+    enum { HEAD, LENGTH, CHUNKED } state;
+    uint64_t left;            /* body bytes left with LENGTH */
+    struct http_chunked chunk;
+    struct http_req req;      /* request whose body is being read */
+    bool close_after;         /* the current request ends the connection */
+    char small[IN_SMALL];
+    char out[OUT_SIZE];
+};
+
+static int flush(struct conn *c)
+{
+    if (c->outn == 0)
+        return 0;
+    ssize_t n = cio_write_all(c->fd, c->out, c->outn, NULL,
+                              cio_deadline_after(idle_ns));
+    c->outn = 0;
+    return n < 0 ? (int)n : 0;
+}
+
+static int queue(struct conn *c, const char *s, size_t n)
+{
+    if (OUT_SIZE - c->outn < n) {
+        int rc = flush(c);
+        if (rc < 0)
+            return rc;
+    }
+    memcpy(c->out + c->outn, s, n);
+    c->outn += n;
+    return 0;
+}
+
+#define LIT(s) s, sizeof s - 1
+
+static int respond(struct conn *c, const struct http_req *r)
+{
+    static const char status[] = "HTTP/1.1 200 OK\r\nServer: cio\r\nDate: ";
+    static const char fields[] = "\r\nContent-Type: text/plain\r\n"
+                                 "Content-Length: 13\r\n";
+    static const char body[] = "Hello, World!";
+    const char *conn = !r->keep_alive ? "Connection: close\r\n"
+                       : r->minor == 0 ? "Connection: keep-alive\r\n"
+                                       : "";
+    size_t conn_len = strlen(conn);
+    size_t n = sizeof status - 1 + date.len + sizeof fields - 1 + conn_len +
+               2 + (r->head ? 0 : sizeof body - 1);
+    if (OUT_SIZE - c->outn < n) {
+        int rc = flush(c);
+        if (rc < 0)
+            return rc;
+    }
+    /* Pieces copied in place: no formatting on the hot path. */
+    char *p = c->out + c->outn;
+    memcpy(p, status, sizeof status - 1);
+    p += sizeof status - 1;
+    memcpy(p, date.text, date.len);
+    p += date.len;
+    memcpy(p, fields, sizeof fields - 1);
+    p += sizeof fields - 1;
+    memcpy(p, conn, conn_len);
+    p += conn_len;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (!r->head) {
+        memcpy(p, body, sizeof body - 1);
+        p += sizeof body - 1;
+    }
+    c->outn = (size_t)(p - c->out);
+    return 0;
+}
+
+/* Answers an unusable request and closes: shut our side, read what the
+ * client still sends for a moment (closing with unread input would reset
+ * the connection and could destroy the reply before the client reads it). */
+static void fail(struct conn *c, int status)
+{
+    const char *reason = status == 431   ? "Request Header Fields Too Large"
+                         : status == 501 ? "Not Implemented"
+                         : status == 505 ? "HTTP Version Not Supported"
+                                         : "Bad Request";
+    char h[160];
+    int n = snprintf(h, sizeof h,
+                     "HTTP/1.1 %d %s\r\nServer: cio\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, reason);
+    if (queue(c, h, (size_t)n) == 0 && flush(c) == 0) {
+        cio_shutdown(c->fd, SHUT_WR);
+        int64_t until = cio_deadline_after(LINGER_NS);
+        while (cio_read(c->fd, c->small, sizeof c->small, until) > 0)
+            ;
+    }
+}
+
+/* Handles every complete request in the buffer. Returns 1 to keep the
+ * connection, 0 to close it (after what was queued is written), or a
+ * negative HTTP status to answer before closing. */
+static int process(struct conn *c)
+{
+    size_t pos = 0;
+    int keep = 1;
+    http_date();
+    while (pos < c->have && keep == 1) {
+        const char *p = c->in + pos;
+        size_t n = c->have - pos;
+        if (c->state == HEAD) {
+            int rc = http_parse_head(p, n, HEAD_MAX, &c->req);
+            if (rc == 0)
+                break;
+            if (rc < 0) {
+                keep = rc;
+                break;
+            }
+            pos += (size_t)rc;
+            c->close_after = !c->req.keep_alive;
+            if (c->req.body == HTTP_BODY_NONE ||
+                (c->req.body == HTTP_BODY_LENGTH && c->req.length == 0)) {
+                if (respond(c, &c->req) < 0)
+                    return 0;
+                if (c->close_after)
+                    keep = 0;
+                continue;
+            }
+            if (c->req.expect_continue &&
+                queue(c, LIT("HTTP/1.1 100 Continue\r\n\r\n")) < 0)
+                return 0;
+            if (c->req.body == HTTP_BODY_LENGTH) {
+                c->state = LENGTH;
+                c->left = c->req.length;
+            } else {
+                c->state = CHUNKED;
+                http_chunked_init(&c->chunk);
+            }
+            continue;
+        }
+        bool done;
+        if (c->state == LENGTH) {
+            size_t take = n < c->left ? n : (size_t)c->left;
+            pos += take;
+            c->left -= take;
+            done = c->left == 0;
+        } else {
+            size_t used;
+            int rc = http_chunked_feed(&c->chunk, p, n, &used);
+            pos += used;
+            if (rc < 0) {
+                keep = -400;
+                break;
+            }
+            done = rc == 1;
+        }
+        if (done) {
+            /* The body is read: now the final response, in order. */
+            c->state = HEAD;
+            if (respond(c, &c->req) < 0)
+                return 0;
+            if (c->close_after)
+                keep = 0;
+        }
+    }
+    memmove(c->in, c->in + pos, c->have - pos);
+    c->have -= pos;
+    return keep;
+}
+
+/* Room to read into: the small buffer until it is full, then the big one
+ * (a head of up to 8 KiB, or many pipelined requests). Returns false when
+ * no memory is to be had. */
+static bool room(struct conn *c)
+{
+    if (c->have < c->cap)
+        return true;
+    if (c->in != c->small)
+        return true; /* full big buffer: process() decides (431) */
+    char *big = malloc(IN_BIG);
+    if (!big)
+        return false;
+    memcpy(big, c->small, c->have);
+    c->in = big;
+    c->cap = IN_BIG;
+    return true;
+}
+
+static void *connection(void *arg)
+{
+    struct conn c;
+    c.fd = (int)(intptr_t)arg;
+    c.in = c.small;
+    c.cap = IN_SMALL;
+    c.have = c.outn = 0;
+    c.state = HEAD;
+    for (;;) {
+        if (!room(&c))
+            break;
+        if (c.have == c.cap) {
+            fail(&c, 431); /* cannot happen: heads stop at 8 KiB */
+            break;
+        }
+        /* A whole request must arrive within the idle time, so a client
+         * that sends one byte a minute cannot hold the task forever. */
+        ssize_t n = cio_read(c.fd, c.in + c.have, c.cap - c.have,
+                             cio_deadline_after(idle_ns));
+        if (n <= 0)
+            break; /* closed, reset, idle too long, or shutting down */
+        c.have += (size_t)n;
+        int keep = process(&c);
+        if (keep < 0) {
+            fail(&c, -keep);
+            break;
+        }
+        if (flush(&c) < 0 || keep == 0)
+            break;
+        if (c.in != c.small && c.have <= IN_SMALL) {
+            /* Back to small requests: give the big buffer back. */
+            memcpy(c.small, c.in, c.have);
+            free(c.in);
+            c.in = c.small;
+            c.cap = IN_SMALL;
+        }
+    }
+    if (c.in != c.small)
+        free(c.in);
+    cio_close(c.fd);
+    return NULL;
+}
+
+static void *acceptor(void *arg)
+{
+    serve_accept_loop((int)(intptr_t)arg, connection, "http-conn");
+    return NULL;
+}
+
+struct args {
+    struct serve_opts o;
+    sigset_t sigs;
+};
+
+static int main_task(void *p)
+{
+    struct args *a = p;
+    int lfd = cio_tcp_listen(a->o.addr, a->o.port, 4096, 0);
+    if (lfd < 0) {
+        fprintf(stderr, "http_hello: listen on %s:%d: %s\n", a->o.addr,
+                a->o.port, cio_strerror(lfd));
+        return 1;
+    }
+    cio_addr local;
+    char text[CIO_ADDR_STRLEN];
+    cio_sock_name(lfd, &local);
+    cio_addr_format(&local, text, sizeof text);
+    printf("listening on %s\n", text);
+    fflush(stdout);
+
+    cio_task acc;
+    if (cio_spawn(&acc, acceptor, (void *)(intptr_t)lfd, NULL) < 0) {
+        cio_close(lfd);
+        return 1;
+    }
+    int sig = serve_wait_signal(&a->sigs);
+    fprintf(stderr, "http_hello: %s, stopping\n",
+            sig > 0 ? strsignal(sig) : "error");
+    cio_cancel(acc);
+    cio_join(acc, NULL, CIO_NEVER);
+    cio_close(lfd);
+    return 0; /* the runtime cancels the connections and waits for them */
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.o = {.addr = "127.0.0.1", .port = 8080}};
+    if (serve_parse(argc, argv, &a.o,
+                    "[-a ADDR] [-p PORT] [-w WORKERS] [-i IDLE_MS]") < 0)
+        return 2;
+    if (a.o.idle_ns > 0)
+        idle_ns = a.o.idle_ns;
+    if (serve_block_signals(&a.sigs) < 0)
+        return 1;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = a.o.workers;
+    int rc = cio_run(main_task, &a, &cfg);
+    if (rc < 0) {
+        fprintf(stderr, "http_hello: %s\n", cio_strerror(rc));
+        return 1;
+    }
+    return rc;
+}
