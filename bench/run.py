@@ -1,26 +1,36 @@
 #!/usr/bin/env python3
 """Runs cio's benchmarks side by side with their peers (Go, Tokio, Boost,
-libuv), one program at a time, and reports median/min/max per metric plus
-the ratio cio/peer. See bench/README.md.
+libuv, nginx), one program at a time, and reports median/min/max per metric
+plus the ratio cio/peer. See bench/README.md.
 
-Expects the cio programs to be built already (build/release/bench, as
-`make bench` does); builds the peers itself into build/bench/peers.
+Expects the cio programs to be built already (build/release/bench and
+build/release/examples, as `make bench` does); builds the Go, Tokio and
+Boost peers itself into build/bench/peers.
 
 Environment:
-  BENCH_REPS     repetitions of every run (default 5; 3 for the 1M benchmarks)
+  BENCH_REPS     repetitions of every run (default 5; 3 for the 1M and the
+                 network benchmarks)
   BENCH_ONLY     comma-separated benchmarks to run (default: all)
-  BENCH_SCALE    multiplies every N (e.g. 0.01 for a smoke test; default 1)
+  BENCH_SCALE    multiplies every N, and the network benchmarks' duration
+                 and connection count (e.g. 0.01 for a smoke test; default 1)
   BENCH_TIMEOUT  seconds before one run is killed (default 300)
   BENCH_CIO_BIN  where the cio programs are (default build/release/bench)
+  BENCH_CIO_EXAMPLES  where the cio servers are (default: examples/ next to
+                 BENCH_CIO_BIN, i.e. build/release/examples)
 """
 
 import csv
 import os
 import re
+import resource
+import select
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +39,8 @@ OUT = os.path.join(ROOT, "build", "bench")
 PEERS = os.path.join(OUT, "peers")
 CARGO_TARGET = os.path.join(OUT, "cargo")
 CIO_BIN = os.environ.get("BENCH_CIO_BIN", os.path.join(ROOT, "build", "release", "bench"))
+CIO_EXAMPLES = os.environ.get("BENCH_CIO_EXAMPLES",
+                              os.path.join(os.path.dirname(CIO_BIN), "examples"))
 
 RESULT_RE = re.compile(r"^result (\S+) (\S+) (\S+)$")
 
@@ -121,12 +133,26 @@ def scaled_pow10(n):
     return p
 
 
+class ProgramRun:
+    """One program that measures itself and prints `result` lines."""
+
+    def __init__(self, impl, argv, env):
+        self.impl = impl
+        self.argv = argv
+        self.env = env
+        self.needs = [argv[0]]
+
+    def execute(self, timeout):
+        return run_once(self.impl, self.argv, self.env, timeout)
+
+
 class Bench:
     def __init__(self, name, heavy, runs):
         self.name = name
         self.heavy = heavy
-        # runs: list of (impl, argv, extra env)
-        self.runs = runs
+        # runs: ProgramRun or ServerRun objects; a tuple (impl, argv, extra
+        # env) stands for a ProgramRun.
+        self.runs = [ProgramRun(*r) if isinstance(r, tuple) else r for r in runs]
 
 
 def benchmarks():
@@ -182,11 +208,13 @@ def benchmarks():
             ("tokio-ct", [tokio("timers"), "ct", str(tm), "42"], {}),
             ("libuv", [cio("bench_uv_timers"), str(tm), "42"], {}),
         ]),
-    ]
+    ] + net_benchmarks()
 
 
 # Goals the team compares against, printed next to the ratios (never
-# enforced). (metric, cio impl or None for any, peer impl or "fastest", max).
+# enforced). (metric, cio impl or None for any, peer impl or "fastest",
+# bound): the ratio cio/peer must be at most the bound, or at least the
+# bound for the metrics in HIGHER_IS_BETTER.
 GOALS = [
     ("switch", None, "boost", 1.0),
     ("yield", None, "go-p1", 0.25),
@@ -198,7 +226,15 @@ GOALS = [
     ("timers.cpu_ms", None, "libuv", 1.0),
     ("idle_tasks.bytes", "cio-min", "go", 1.0),
     ("idle_tasks.bytes", "cio-default", "go", 2.0),
+    ("http_hello.cpu_us", None, "libuv", 0.9),
+    ("http_hello.cpu_us", None, "nginx", 0.8),
+    ("echo.cpu_us", None, "libuv", 0.9),
+    ("idle_conns.bytes", None, "go-p1", 1.0),
 ]
+
+# Metrics where more is better (throughput). For these a ratio cio/peer
+# above 1 favours cio, and "fastest" in GOALS means the highest median.
+HIGHER_IS_BETTER = {"http_hello.rps", "echo.rate"}
 
 
 # --------------------------------------------------------------------------
@@ -245,6 +281,398 @@ def reps_for(bench):
     return 3 if bench.heavy else 5
 
 
+# --------------------------------------------------------------------------
+# Network benchmarks: a server under test and a load generator
+# --------------------------------------------------------------------------
+#
+# The server runs pinned to one CPU and the load to another, so they never
+# compete for a core. The server's CPU time (utime + stime of its process,
+# all threads, from /proc/PID/stat) is sampled right before the load starts
+# and right after it ends, and divided by the requests the load counted.
+
+SERVER_READY_TIMEOUT = 10    # seconds for a server to accept connections
+SERVER_STOP_TIMEOUT = 3      # seconds between SIGTERM and SIGKILL
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HELLO_BODY = b"Hello, World!"
+
+NGINX_CONF = """\
+# Written by bench/run.py for the http_hello benchmark.
+daemon off;
+master_process off;
+worker_processes 1;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+worker_rlimit_nofile 20000;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log off;
+    server_tokens off;
+    default_type text/plain;
+    keepalive_requests 1000000000;
+    client_body_temp_path @PREFIX@/tmp/client_body;
+    proxy_temp_path @PREFIX@/tmp/proxy;
+    fastcgi_temp_path @PREFIX@/tmp/fastcgi;
+    uwsgi_temp_path @PREFIX@/tmp/uwsgi;
+    scgi_temp_path @PREFIX@/tmp/scgi;
+
+    server {
+        listen 127.0.0.1:@PORT@;
+        location / {
+            return 200 "Hello, World!";
+        }
+    }
+}
+"""
+
+
+class RunFailed(Exception):
+    pass
+
+
+def find_program(name):
+    """A program from PATH or /usr/sbin (nginx lives there, and /usr/sbin is
+    not on a normal user's PATH); a path that does not exist if missing."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    return found or name
+
+
+def cpu_pins():
+    """(server CPU, load CPU): the first two CPUs this process may use, or
+    None when there is only one (then nothing is pinned)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+_unpinned_logged = False
+
+
+def pinned(which, argv):
+    """argv pinned to the server's (0) or the load's (1) CPU."""
+    global _unpinned_logged
+    pins = cpu_pins()
+    if pins is None or not shutil.which("taskset"):
+        if not _unpinned_logged:
+            _unpinned_logged = True
+            log("run.py: fewer than 2 CPUs or no taskset: server and load are "
+                "not pinned, and they compete for the CPU")
+        return argv
+    return ["taskset", "-c", str(pins[which])] + argv
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_s(pid):
+    """utime + stime of the whole process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        # comm, in parentheses, may contain spaces: split after its end.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RunFailed(f"no VmRSS for pid {pid}")
+
+
+def nginx_argv(port):
+    """nginx as one process (master_process off), so the pid run.py holds
+    is the one serving; everything it writes stays under build/bench/nginx."""
+    prefix = os.path.join(OUT, "nginx")
+    for d in ("conf", "logs", "tmp"):
+        os.makedirs(os.path.join(prefix, d), exist_ok=True)
+    conf = os.path.join(prefix, "conf", "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.replace("@PREFIX@", prefix).replace("@PORT@", str(port)))
+    return [find_program("nginx"), "-p", prefix + "/", "-c", conf,
+            "-e", os.path.join(prefix, "logs", "error.log")]
+
+
+class Server:
+    """A server under test. argv(port) gives its command line."""
+
+    def __init__(self, impl, program, argv, env=None):
+        self.impl = impl
+        self.program = program
+        self.argv = argv
+        self.env = env or {}
+
+
+def wait_listening(proc, port, log_tail):
+    deadline = time.monotonic() + SERVER_READY_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise RunFailed(f"server exited with status {proc.returncode}: {log_tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RunFailed(f"server not listening on port {port} after "
+                                f"{SERVER_READY_TIMEOUT}s: {log_tail()}")
+            time.sleep(0.02)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def http_get(port):
+    """One GET on a fresh connection; returns the whole response after
+    checking that it is a 200 with the hello body, framed by Content-Length."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        data = b""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+                if m is None:
+                    raise RunFailed(f"response without Content-Length: {data[:300]!r}")
+                if len(body) >= int(m.group(1)):
+                    break
+            chunk = s.recv(4096)
+            if not chunk:
+                raise RunFailed(f"connection closed mid-response: {data[:300]!r}")
+            data += chunk
+    if not head.startswith(b"HTTP/1.1 200 ") or body != HELLO_BODY or \
+            not re.search(rb"(?im)^content-type:\s*text/plain", head):
+        raise RunFailed(f"not a 200 text/plain Hello, World!: {data[:300]!r}")
+    return data
+
+
+def cpu_per_request(server, argv, timeout, parse):
+    """Runs the load `argv` against the server; parse(stdout) gives
+    ({metric: (value, unit)}, requests served, cpu metric name)."""
+    cpu0 = proc_cpu_s(server.pid)
+    try:
+        r = subprocess.run(pinned(1, argv), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"load timed out after {timeout}s")
+    if server.poll() is not None:
+        raise RunFailed(f"server exited with status {server.returncode} during the load")
+    cpu1 = proc_cpu_s(server.pid)
+    if r.returncode != 0:
+        raise RunFailed(f"{os.path.basename(argv[0])} exit {r.returncode}: "
+                        f"{r.stderr.strip()[-500:]}")
+    out, requests, metric = parse(r.stdout)
+    if requests <= 0:
+        raise RunFailed(f"no requests served: {r.stdout.strip()[-500:]}")
+    out[metric] = ((cpu1 - cpu0) * 1e6 / requests, "us")
+    return out
+
+
+WRK_UNITS = {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def parse_wrk(text):
+    """wrk's report: requests/s, the 99% line of --latency in us, and the
+    request count. Any socket error or non-2xx answer fails the run, since
+    the rate would then include answers that are not the hello."""
+    def find(pattern):
+        m = re.search(pattern, text, re.M)
+        if m is None:
+            raise RunFailed(f"wrk output without /{pattern}/: {text.strip()[-500:]}")
+        return m
+    errors = re.search(r"Socket errors: (.*)$", text, re.M)
+    if errors and any(int(n) for n in re.findall(r"\d+", errors.group(1))):
+        raise RunFailed(f"wrk: socket errors: {errors.group(1)}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if bad:
+        raise RunFailed(f"wrk: {bad.group(1)} non-2xx or 3xx responses")
+    p99 = find(r"^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$")
+    out = {
+        "http_hello.rps": (float(find(r"^Requests/sec:\s+([\d.]+)").group(1)), "req/s"),
+        "http_hello.p99_us": (float(p99.group(1)) * WRK_UNITS[p99.group(2)], "us"),
+    }
+    return out, int(find(r"^\s*(\d+) requests in ").group(1)), "http_hello.cpu_us"
+
+
+def parse_echo_load(text):
+    out = {}
+    requests = 0
+    for line in text.splitlines():
+        m = RESULT_RE.match(line.strip())
+        if m:
+            out[m.group(1)] = (float(m.group(2)), m.group(3))
+        elif line.startswith("requests "):
+            requests = int(line.split()[1])
+    return out, requests, "echo.cpu_us"
+
+
+class WrkLoad:
+    """http_hello: wrk with one thread and 100 keep-alive connections."""
+    http = True
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.program = find_program("wrk")
+
+    def measure(self, server, port, timeout):
+        argv = [self.program, "-t1", "-c100", f"-d{self.seconds}s", "--latency",
+                f"http://127.0.0.1:{port}/"]
+        return cpu_per_request(server, argv, timeout, parse_wrk)
+
+
+class EchoLoad:
+    """echo: bench_echo_load, 100 connections, one 64-byte message each."""
+    http = False
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.program = cio("bench_echo_load")
+
+    def measure(self, server, port, timeout):
+        argv = [self.program, str(port), "100", str(self.seconds), "64"]
+        return cpu_per_request(server, argv, timeout, parse_echo_load)
+
+
+class IdleLoad:
+    """idle_conns: bench_idle_conns holds n connections, each after one
+    request; the server's RSS growth over that, per connection."""
+    http = True
+
+    def __init__(self, n):
+        self.n = n
+        self.program = cio("bench_idle_conns")
+
+    def measure(self, server, port, timeout):
+        rss0 = proc_rss(server.pid)
+        with tempfile.TemporaryFile() as err:
+            client = subprocess.Popen(pinned(1, [self.program, str(port), str(self.n)]),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=err)
+            try:
+                self._wait_ready(client, timeout, err)
+                if server.poll() is not None:
+                    raise RunFailed(f"server exited with status {server.returncode}")
+                rss1 = proc_rss(server.pid)
+                client.stdin.close()    # EOF: the client checks and exits
+                rc = client.wait(timeout)
+            except subprocess.TimeoutExpired:
+                raise RunFailed(f"bench_idle_conns did not exit within {timeout}s")
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+            if rc != 0:
+                raise RunFailed(f"bench_idle_conns exit {rc}: {tail(err)}")
+        return {"idle_conns.bytes": ((rss1 - rss0) / self.n, "B")}
+
+    @staticmethod
+    def _wait_ready(client, timeout, err):
+        deadline = time.monotonic() + timeout
+        out = b""
+        while not out.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunFailed(f"bench_idle_conns not ready after {timeout}s")
+            if select.select([client.stdout], [], [], left)[0]:
+                chunk = os.read(client.stdout.fileno(), 256)
+                if not chunk:
+                    client.wait()
+                    raise RunFailed(f"bench_idle_conns exit {client.returncode}: {tail(err)}")
+                out += chunk
+        if not out.startswith(b"ready"):
+            raise RunFailed(f"bench_idle_conns said {out!r}")
+
+
+def tail(f, n=500):
+    f.seek(0)
+    return f.read().decode(errors="replace").strip()[-n:]
+
+
+class ServerRun:
+    """One server under one load: start the server pinned to the first CPU,
+    wait until it accepts connections, check its answer (HTTP), measure with
+    the load pinned to the second CPU, stop the server."""
+    sizes_logged = set()
+
+    def __init__(self, server, load):
+        self.server = server
+        self.load = load
+        self.impl = server.impl
+        self.needs = [server.program, load.program]
+
+    def execute(self, timeout):
+        port = free_port()
+        with tempfile.TemporaryFile() as log_f:
+            proc = subprocess.Popen(pinned(0, self.server.argv(port)),
+                                    stdin=subprocess.DEVNULL, stdout=log_f,
+                                    stderr=subprocess.STDOUT,
+                                    env=child_env(self.server.env))
+            try:
+                return self._measure(proc, port, timeout, lambda: tail(log_f))
+            except RunFailed as e:
+                log(f"  {self.impl}: FAILED: {e}")
+                return None
+            finally:
+                stop(proc)
+
+    def _measure(self, proc, port, timeout, log_tail):
+        wait_listening(proc, port, log_tail)
+        # CPU and RSS are read from this pid: make sure it is the server
+        # itself, not a wrapper (taskset execs, so it should be).
+        exe = os.path.realpath(f"/proc/{proc.pid}/exe")
+        if exe != os.path.realpath(self.server.program):
+            raise RunFailed(f"pid {proc.pid} is {exe}, not {self.server.program}")
+        if self.load.http:
+            size = len(http_get(port))
+            if self.impl not in ServerRun.sizes_logged:
+                ServerRun.sizes_logged.add(self.impl)
+                note = "" if 100 <= size <= 160 else " (outside 100-160: not comparable)"
+                log(f"  {self.impl}: the hello response is {size} bytes{note}")
+        return self.load.measure(proc, port, timeout)
+
+
+def net_benchmarks():
+    scale = float(os.environ.get("BENCH_SCALE", "1"))
+    # wrk takes whole seconds.
+    secs = max(1, round(10 * scale))
+    conns = scaled(10_000)
+    p1 = {"GOMAXPROCS": "1"}
+
+    def cio_server(prog):
+        path = os.path.join(CIO_EXAMPLES, prog)
+        return Server("cio-w1", path, lambda port: [path, "-p", str(port), "-w", "1"])
+
+    def uv_server(prog):
+        path = cio(prog)
+        return Server("libuv", path, lambda port: [path, str(port)])
+
+    def go_server(sub):
+        return Server("go-p1", gobench(), lambda port: [gobench(), sub, str(port)], p1)
+
+    nginx = Server("nginx", find_program("nginx"), nginx_argv)
+    hello = [cio_server("http_hello"), nginx, uv_server("bench_uv_http_hello"),
+             go_server("http_hello")]
+    echo = [cio_server("echo"), uv_server("bench_uv_echo"), go_server("echo")]
+    idle = [cio_server("http_hello"), uv_server("bench_uv_http_hello"),
+            go_server("http_hello")]
+    return [
+        Bench("http_hello", True, [ServerRun(s, WrkLoad(secs)) for s in hello]),
+        Bench("echo", True, [ServerRun(s, EchoLoad(secs)) for s in echo]),
+        Bench("idle_conns", True, [ServerRun(s, IdleLoad(conns)) for s in idle]),
+    ]
+
+
 def fmt(v):
     if v >= 1e5:
         return f"{v:.0f}"
@@ -265,6 +693,10 @@ def main():
 
     if not os.path.isdir(CIO_BIN):
         log(f"run.py: no cio benchmark programs in {CIO_BIN} (run `make bench`)")
+    # idle_conns holds 10,000 connections: the servers inherit this limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     build_peers()
 
     all_benches = benchmarks()
@@ -286,13 +718,15 @@ def main():
         reps = reps_for(b)
         for rep in range(reps):
             line = []
-            for impl, argv, env in b.runs:
-                if not os.path.exists(argv[0]):
+            for run in b.runs:
+                impl = run.impl
+                missing = [p for p in run.needs if not os.path.exists(p)]
+                if missing:
                     if (b.name, impl) not in skipped:
-                        log(f"{b.name}: {impl} skipped ({argv[0]} not built)")
+                        log(f"{b.name}: {impl} skipped ({missing[0]} not built or not installed)")
                         skipped.add((b.name, impl))
                     continue
-                res = run_once(impl, argv, env, timeout)
+                res = run.execute(timeout)
                 if res is None:
                     failures.append((b.name, impl, rep))
                     continue
@@ -333,37 +767,45 @@ def main():
             w.writerow([r[0], r[1], r[2], num(r[3]), r[4]])
 
     report = []
-    report.append("Results (median of the repetitions, with min and max; lower is better)")
-    report.append(f"{'name':<22}{'impl':<13}{'median':>12}{'min':>12}{'max':>12}  unit  n")
+    report.append("Results (median of the repetitions, with min and max; lower is better,")
+    report.append("except for the rows marked 'higher is better')")
+    report.append(f"{'name':<22}{'impl':<13}{'median':>12}{'min':>12}{'max':>12}  unit   n")
     for metric, impl, med, lo, hi, unit in rows:
         n = len(samples[(metric, impl)])
-        report.append(f"{metric:<22}{impl:<13}{fmt(med):>12}{fmt(lo):>12}{fmt(hi):>12}  {unit:<4}  {n}")
+        mark = "  higher is better" if metric in HIGHER_IS_BETTER else ""
+        report.append(f"{metric:<22}{impl:<13}{fmt(med):>12}{fmt(lo):>12}{fmt(hi):>12}"
+                      f"  {unit:<5}  {n}{mark}")
 
     report.append("")
-    report.append("Ratios cio/peer (median over median; below 1 means cio is better)")
-    report.append(f"{'name':<22}{'cio':<13}{'peer':<13}{'ratio':>8}  goal")
+    report.append("Ratios cio/peer (median over median). 'cio better' says which side of 1")
+    report.append("favours cio: below 1 for times, CPU and bytes; above 1 for rps and echo.rate.")
+    report.append(f"{'name':<22}{'cio':<13}{'peer':<13}{'ratio':>8}  {'cio better':<11} goal")
     medians = {(r[0], r[1]): r[2] for r in rows}
     for metric in metrics:
         impls = [i for (m, i) in order if m == metric]
         cios = [i for i in impls if i.startswith("cio")]
         peers = [i for i in impls if not i.startswith("cio")]
-        fastest = min(peers, key=lambda p: medians[(metric, p)]) if peers else None
+        higher = metric in HIGHER_IS_BETTER
+        best = max if higher else min
+        fastest = best(peers, key=lambda p: medians[(metric, p)]) if peers else None
         for c in cios:
             for p in peers:
                 ratio = medians[(metric, c)] / medians[(metric, p)] if medians[(metric, p)] else float("inf")
                 goal = ""
-                for gm, gc, gp, gmax in GOALS:
+                for gm, gc, gp, gbound in GOALS:
                     if gm != metric or (gc is not None and gc != c):
                         continue
                     if gp == p or (gp == "fastest" and p == fastest):
-                        met = "met" if ratio <= gmax else "not met"
+                        ok = ratio >= gbound if higher else ratio <= gbound
                         which = " (fastest peer)" if gp == "fastest" else ""
-                        goal = f"<= {gmax:g}x{which}: {met}"
-                report.append(f"{metric:<22}{c:<13}{p:<13}{ratio:>7.2f}x  {goal}")
+                        goal = f"{'>=' if higher else '<='} {gbound:g}x{which}: " \
+                               f"{'met' if ok else 'not met'}"
+                better = "above 1" if higher else "below 1"
+                report.append(f"{metric:<22}{c:<13}{p:<13}{ratio:>7.2f}x  {better:<11} {goal}")
 
     if skipped:
         report.append("")
-        report.append("Skipped (not built): " + ", ".join(f"{b}/{i}" for b, i in sorted(skipped)))
+        report.append("Skipped (not built or not installed): " + ", ".join(f"{b}/{i}" for b, i in sorted(skipped)))
     if failures:
         report.append("")
         report.append("Failed runs: " + ", ".join(f"{b}/{i}#{r + 1}" for b, i, r in failures))

@@ -1,6 +1,7 @@
 // Go peers for the cio benchmarks: one binary, one subcommand per
 // benchmark. GOMAXPROCS comes from the environment (the runner sets it).
-// Usage: gobench BENCH [N]
+// Usage: gobench BENCH [N], or gobench http_hello|echo PORT for the servers
+// of the network benchmarks.
 package main
 
 import (
@@ -67,7 +68,8 @@ func timerOffsetNs(seed, i uint64) uint64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers [N]")
+		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers [N]\n"+
+			"       gobench http_hello|echo PORT")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -81,6 +83,10 @@ func main() {
 		benchSkynet(argN(2, 1000000))
 	case "timers":
 		benchTimers(argN(2, 1000000), uint64(argN(3, 42)))
+	case "http_hello":
+		serveHTTPHello(argN(2, 8080))
+	case "echo":
+		serveEcho(argN(2, 8080))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown benchmark %q\n", os.Args[1])
 		os.Exit(2)
