@@ -476,11 +476,19 @@ static void park(struct cio__worker *w)
     cio__count(&w->c.parks, 1);
 }
 
+/* Whether the earliest deadline may be due: false means surely not, with
+ * no precise clock read (lazily kept entries far ahead stay cheap). */
+static bool timer_due_soon(struct cio__worker *w)
+{
+    int64_t min = atomic_load_explicit(&w->timers.min, memory_order_relaxed);
+    return min != CIO_NEVER &&
+           min <= cio__os_now_coarse() + cio__os_coarse_res();
+}
+
 static void fire_timers(struct cio__worker *w)
 {
-    if (atomic_load_explicit(&w->timers.n, memory_order_relaxed) == 0)
-        return;
-    cio__timer_fire(w, cio__os_now());
+    if (timer_due_soon(w))
+        cio__timer_fire(w, cio__os_now());
 }
 
 /* A task to run next, or NULL when the runtime stops. */
@@ -612,7 +620,7 @@ static struct cio__task *direct_next(struct cio__worker *w,
 {
     if (stealable(t) || (w->tick + 1) % CIO__GLOBAL_INTERVAL == 0 ||
         atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
-        atomic_load_explicit(&w->timers.n, memory_order_relaxed) ||
+        timer_due_soon(w) ||
         atomic_load_explicit(&w->lifo, memory_order_relaxed))
         return NULL;
     struct cio__task *u = task_of(w->local.head);
@@ -678,6 +686,7 @@ static bool start(struct cio__worker *w, struct cio__task *t)
 static void ended(struct cio__worker *w, struct cio__task *t)
 {
     bool is_main = t->flags & CIO__T_MAIN;
+    cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
 #if CIO_HAVE_TSAN
     if (t->flags & CIO__T_STARTED)
         __tsan_destroy_fiber(t->tsan_fiber);

@@ -129,19 +129,28 @@ int cio__park(struct cio__task *t, int64_t deadline)
         return CIO__WAKE_CANCEL;
     bool timed = deadline != CIO_NEVER;
     if (timed) {
-        if (deadline <= cio__os_now())
-            return CIO__WAKE_TIMEOUT;
-        t->timer.deadline = deadline;
+        /* The coarse clock answers "surely ahead" for most deadlines; the
+         * precise one is read only near the deadline. */
+        int64_t now = cio__os_now_coarse();
+        if (deadline <= now + cio__os_coarse_res()) {
+            now = cio__os_now();
+            if (deadline <= now)
+                return CIO__WAKE_TIMEOUT;
+        }
         t->timer.wait_seq = CIO__WSEQ(atomic_load_explicit(
             &t->wait, memory_order_relaxed));
-        int rc = cio__timer_arm(t->worker, &t->timer);
+        int rc = cio__timer_wait(t->worker, &t->timer, deadline, now);
         if (rc < 0)
             return rc;
     }
     cio__sched_switch_out(t, CIO__POST_PARK);
     int reason = CIO__WREASON(atomic_load_explicit(&t->wait,
                                                    memory_order_acquire));
-    if (timed)
+    /* The entry stays armed for the next wait (see struct cio__timer),
+     * unless the task now runs on another worker, whose waits cannot
+     * reuse it; a stale expiry finds an old wait seq and wakes nobody. */
+    if (timed && atomic_load_explicit(&t->timer.heap, memory_order_relaxed) !=
+                     t->worker)
         cio__timer_disarm(&t->timer);
     return reason;
 }
@@ -218,6 +227,7 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     t->stack_req = (size_t)cls;
     t->stack.cls = -1;
     t->timer.task = t;
+    t->timer.want = CIO_NEVER;
     atomic_store_explicit(&t->timer.heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->joiner, NULL, memory_order_relaxed);
     t->tls = NULL;

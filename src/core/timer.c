@@ -21,6 +21,16 @@ static bool before(const struct cio__timer *a, const struct cio__timer *b)
     return a->order < b->order;
 }
 
+/* Publishes the earliest key for lock-free checks (lock held). */
+static void update_min(struct cio__timer_heap *h)
+{
+    atomic_store_explicit(&h->min,
+                          atomic_load_explicit(&h->n, memory_order_relaxed)
+                              ? h->v[0]->deadline
+                              : CIO_NEVER,
+                          memory_order_relaxed);
+}
+
 static void place(struct cio__timer_heap *h, size_t i, struct cio__timer *t)
 {
     h->v[i] = t;
@@ -78,6 +88,7 @@ int cio__timer_heap_init(struct cio__timer_heap *h)
     h->v = NULL;
     h->cap = 0;
     atomic_init(&h->n, 0);
+    atomic_init(&h->min, CIO_NEVER);
     h->order = 0;
     return -pthread_mutex_init(&h->lock, NULL);
 }
@@ -109,8 +120,28 @@ int cio__timer_arm(struct cio__worker *w, struct cio__timer *t)
     h->v[n] = t;
     atomic_store_explicit(&h->n, n + 1, memory_order_relaxed);
     sift_up(h, n);
+    update_min(h);
     pthread_mutex_unlock(&h->lock);
     return 0;
+}
+
+int cio__timer_wait(struct cio__worker *w, struct cio__timer *t,
+                    int64_t deadline, int64_t now)
+{
+    /* The entry may stay when it is in this worker's heap (only this
+     * worker fires it, and it is running this task, so nothing touches
+     * the entry meanwhile) and expires no later than the new deadline but
+     * not much earlier: by at most a quarter of the time left, so an
+     * early expiry costs one move per such span. */
+    if (atomic_load_explicit(&t->heap, memory_order_relaxed) == w &&
+        t->deadline <= deadline &&
+        deadline - t->deadline <= (t->deadline - now) / 4) {
+        t->want = deadline;
+        return 0;
+    }
+    cio__timer_disarm(t);
+    t->deadline = t->want = deadline;
+    return cio__timer_arm(w, t);
 }
 
 void cio__timer_disarm(struct cio__timer *t)
@@ -122,8 +153,10 @@ void cio__timer_disarm(struct cio__timer *t)
     if (!w)
         return;
     pthread_mutex_lock(&w->timers.lock);
-    if (atomic_load_explicit(&t->heap, memory_order_relaxed) == w)
+    if (atomic_load_explicit(&t->heap, memory_order_relaxed) == w) {
         remove_at(&w->timers, t->idx);
+        update_min(&w->timers);
+    }
     pthread_mutex_unlock(&w->timers.lock);
 }
 
@@ -159,11 +192,20 @@ size_t cio__timer_fire(struct cio__worker *w, int64_t now)
                atomic_load_explicit(&h->n, memory_order_relaxed) > 0 &&
                h->v[0]->deadline <= now) {
             struct cio__timer *t = h->v[0];
+            if (t->want > now) {
+                /* Lazily kept for a later deadline: move it there. */
+                t->deadline = t->want;
+                t->order = h->order++;
+                sift_down(h, 0, atomic_load_explicit(&h->n,
+                                                     memory_order_relaxed));
+                continue;
+            }
             batch[k].task = t->task;
             batch[k].seq = t->wait_seq;
             k++;
             remove_at(h, 0);
         }
+        update_min(h);
         pthread_mutex_unlock(&h->lock);
         for (size_t i = 0; i < k; i++)
             if (cio__wake(batch[i].task, batch[i].seq, CIO__WAKE_TIMEOUT))

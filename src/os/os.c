@@ -1,6 +1,7 @@
 #include "os/os.h"
 
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -36,6 +37,30 @@ int64_t cio__os_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cio__os_now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cio__os_coarse_res(void)
+{
+    static _Atomic int64_t res;
+    int64_t r = atomic_load_explicit(&res, memory_order_relaxed);
+    if (!r) {
+        struct timespec ts;
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+            r = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        /* A resolution that cannot be had, or an absurd one: never trust
+         * the coarse clock (every check falls through to the precise). */
+        if (r <= 0 || r > 100000000)
+            r = INT64_MAX / 4;
+        atomic_store_explicit(&res, r, memory_order_relaxed);
+    }
+    return r;
 }
 
 int cio__os_ncpu(void)

@@ -30,6 +30,11 @@ extern const struct cio__os_calls cio__os_default;
 
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);
+/* The same clock as of the last timer tick: a few times cheaper to read,
+ * and never ahead of cio__os_now() nor behind it by more than
+ * cio__os_coarse_res(). Good for "is this deadline surely still ahead?". */
+int64_t cio__os_now_coarse(void);
+int64_t cio__os_coarse_res(void);
 /* Online CPUs usable by this process (at least 1). */
 int cio__os_ncpu(void);
 /* Names the calling thread (best effort; at most 15 characters kept). */
