@@ -466,6 +466,56 @@ CIO_TEST(udp_sendto_recvfrom)
     cio_test_run(main_udp, NULL, 1, 0);
 }
 
+/* ---- vectors, reuseport -------------------------------------------------- */
+
+static int main_vectors(void *arg)
+{
+    (void)arg;
+    int c, s;
+    tcp_pair(&c, &s);
+    char x[] = "abc", y[] = "defgh";
+    struct iovec out[3] = {{x, 3}, {y, 0}, {y, 5}};
+    CHECK_EQ(cio_writev(c, out, 3, CIO_NEVER), 8);
+    /* Read back through two vectors, the first two bytes long. */
+    char flat[10];
+    size_t got = 0;
+    while (got < 8) {
+        size_t first = got < 2 ? 2 - got : 0;
+        struct iovec in[2] = {{flat + got, first},
+                              {flat + got + first, sizeof flat - got - first}};
+        ssize_t n = cio_readv(s, in, 2, cio_deadline_after(2000 * MS));
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    CHECK(memcmp(flat, "abcdefgh", 8) == 0);
+    CHECK_EQ(cio_writev(c, out, 0, CIO_NEVER), 0);
+    cio_close(c);
+    cio_close(s);
+
+    /* Two listeners on one port with SO_REUSEPORT; without it, EADDRINUSE. */
+    int l1 = cio_tcp_listen("127.0.0.1", 0, 16, CIO_LISTEN_REUSEPORT);
+    CHECK(l1 >= 0);
+    cio_addr la;
+    CHECK_OK(cio_sock_name(l1, &la));
+    int l2 = cio_tcp_listen("127.0.0.1", cio_addr_port(&la), 16, CIO_LISTEN_REUSEPORT);
+    CHECK(l2 >= 0);
+    CHECK_ERR(cio_tcp_listen("127.0.0.1", cio_addr_port(&la), 16, 0), CIO_EADDRINUSE);
+    int v;
+    CHECK_OK(cio_sockopt_get(l2, CIO_SO_REUSEPORT, &v));
+    CHECK_EQ(v, 1);
+    CHECK_OK(cio_sockopt_get(l2, CIO_SO_REUSEADDR, &v));
+    CHECK_EQ(v, 1);
+    cio_close(l1);
+    cio_close(l2);
+    return 0;
+}
+
+CIO_TEST(readv_writev_and_reuseport)
+{
+    (void)state;
+    cio_test_run(main_vectors, NULL, 1, 0);
+}
+
 /* ---- partial writes ------------------------------------------------------- */
 
 enum { BIG = 4 << 20 };
@@ -783,6 +833,7 @@ CIO_TEST_MAIN(cmocka_unit_test(read_deadline), cmocka_unit_test(read_cancel),
               cmocka_unit_test(echo_many_connections),
               cmocka_unit_test(ipv6_loopback), cmocka_unit_test(unix_stream),
               cmocka_unit_test(udp_sendto_recvfrom),
+              cmocka_unit_test(readv_writev_and_reuseport),
               cmocka_unit_test(partial_writes_tiny_buffers),
               cmocka_unit_test(write_all_reports_count_and_no_sigpipe),
               cmocka_unit_test(budget_always_ready_socket_does_not_starve),
