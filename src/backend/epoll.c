@@ -18,7 +18,7 @@
 /* Token of the eventfd: no descriptor token has all bits set. */
 #define WAKE_TOKEN UINT64_MAX
 /* Events fetched per epoll_pwait2 call; more stay queued for the next. */
-#define BATCH 128
+#define BATCH 256
 
 struct ep {
     int epfd;

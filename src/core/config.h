@@ -52,6 +52,8 @@
  * without waiting, so I/O keeps flowing under a long run queue (Tokio's
  * event_interval is 61 too). */
 #define CIO__POLL_INTERVAL 61
+/* Reactor events taken per poll (libuv asks for 1024). */
+#define CIO__POLL_EVENTS 256
 /* I/O calls that complete at once before the task yields (Tokio: 128). */
 #define CIO__IO_BUDGET 128
 /* Blocking pool defaults: thread limit and idle time before exiting. */

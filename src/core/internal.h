@@ -372,6 +372,7 @@ struct cio__worker {
     uint64_t ticket;                  /* next queue ticket */
     uint32_t rng;                     /* victim choice */
     int budget;                       /* I/O calls left before cur yields */
+    bool polling;                     /* dispatching reactor events */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
     pthread_t thread;                 /* its OS thread */

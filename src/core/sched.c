@@ -314,7 +314,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
     became_runnable(waker ? waker : &rt->workers[0], t);
     if (stealable(t)) {
         if (waker) {
-            if (lifo)
+            if (lifo && !waker->polling)
                 lifo_put(waker, t);
             else
                 runq_put(waker, t);
@@ -328,7 +328,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
         return;
     }
     if (waker && waker->index == t->home) {
-        if (lifo)
+        if (lifo && !waker->polling)
             lifo_put(waker, t);
         else
             local_put(waker, t);
@@ -441,14 +441,18 @@ static bool has_work(struct cio__worker *w)
 int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
 {
     struct cio__runtime *rt = w->rt;
-    struct cio__event ev[64];
-    int n = rt->be->poll(w->poller, ev, 64, timeout_ns);
+    struct cio__event ev[CIO__POLL_EVENTS];
+    int n = rt->be->poll(w->poller, ev, CIO__POLL_EVENTS, timeout_ns);
     cio__count(&w->c.io_polls, 1);
     if (n <= 0)
         return 0;
     cio__count(&w->c.io_events, (uint64_t)n);
+    /* Tasks woken by a batch of events queue in event order: the LIFO
+     * slot is for one task waking another, not for a batch. */
+    w->polling = true;
     for (int i = 0; i < n; i++)
         cio__fd_event(rt, ev[i].token, ev[i].events);
+    w->polling = false;
     return n;
 }
 
