@@ -26,6 +26,8 @@
 #include "core/internal.h"
 #include "os/os.h"
 
+/* refs: calls inside the descriptor count in units of REF (cio__fd_end in
+ * internal.h subtracts the same 2), the low bit says it is closing. */
 #define CLOSING 1u
 #define REF 2u
 
@@ -213,11 +215,6 @@ int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
     return 0;
 }
 
-void cio__fd_end(struct cio__fd *st)
-{
-    atomic_fetch_sub_explicit(&st->refs, REF, memory_order_release);
-}
-
 int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
 {
     struct cio__fd *st = fd_get(rt, fd, true);
@@ -348,12 +345,9 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
     fd_unlock(st);
 }
 
-void cio__io_spent(struct cio__task *self)
+void cio__io_budget_yield(struct cio__task *self)
 {
-    struct cio__worker *w = self->worker;
-    if (--w->budget > 0)
-        return;
-    cio__count(&w->c.budget_yields, 1);
+    cio__count(&self->worker->c.budget_yields, 1);
     cio__sched_yield(self);
 }
 

@@ -257,7 +257,10 @@ void cio__fd_table_fini(struct cio__runtime *rt);
 /* Starts a call on `fd`: the descriptor cannot be closed under it until
  * cio__fd_end(). Sets up descriptors cio has not seen. */
 int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out);
-void cio__fd_end(struct cio__fd *st);
+static inline void cio__fd_end(struct cio__fd *st)
+{
+    atomic_fetch_sub_explicit(&st->refs, 2, memory_order_release);
+}
 /* A descriptor cio just created: forget what the number meant before. */
 int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags);
 /* Waits until one of `want` is ready; returns the ready bits or an error. */
@@ -274,7 +277,8 @@ static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
 /* I/O that completed without waiting: spends the task's budget and yields
  * when it is gone. */
-void cio__io_spent(struct cio__task *self);
+void cio__io_budget_yield(struct cio__task *self);
+static inline void cio__io_spent(struct cio__task *self);
 
 /* ---- blocking pool (pool.c) ---------------------------------------------- */
 
@@ -463,5 +467,11 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i);
 void cio__worker_fini(struct cio__worker *w);
 void cio__runtime_task_exited(struct cio__worker *w, bool is_main);
 void cio__stack_overflow(const struct cio__task *t);
+
+static inline void cio__io_spent(struct cio__task *self)
+{
+    if (--self->worker->budget <= 0)
+        cio__io_budget_yield(self);
+}
 
 #endif /* CIO_CORE_INTERNAL_H */

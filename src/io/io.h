@@ -3,6 +3,9 @@
 #ifndef CIO_IO_H
 #define CIO_IO_H
 
+#include <errno.h>
+#include <sys/types.h>
+
 #include "core/internal.h"
 
 struct cio__call {
@@ -69,6 +72,56 @@ static inline void cio__call_end(struct cio__call *c, bool spent)
     cio__fd_end(c->st);
     if (spent)
         cio__io_spent(c->self);
+}
+
+static inline bool cio__call_has(const struct cio__call *c, uint32_t flag)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)&c->st->flags,
+                                memory_order_relaxed) &
+           flag;
+}
+
+/* One attempt of a call's system call: >= 0 when done, or -1 with errno. */
+typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
+
+/* Runs a call on `fd`: tries `attempt` while the descriptor may be ready
+ * for `bit`, waits for an edge after EAGAIN, retries after EINTR. On a
+ * stream socket a result in (0, want) moved fewer bytes than asked, which
+ * drained the socket (or filled its buffer): the bit is cleared so the next
+ * call waits for the edge without a system call that would say EAGAIN.
+ * Inline, so each caller gets its attempt inlined. */
+static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
+                                    int64_t deadline, cio__attempt *attempt,
+                                    void *ctx)
+{
+    struct cio__call c;
+    int rc = cio__call_begin(&c, fd);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        if (cio__call_ready(&c, bit)) {
+            ssize_t r = attempt(&c, ctx);
+            if (r >= 0) {
+                if (r > 0 && (size_t)r < want &&
+                    cio__call_has(&c, CIO__FD_STREAM))
+                    cio__call_not_ready(&c, bit);
+                cio__call_end(&c, true);
+                return r;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN) {
+                rc = -errno;
+                break;
+            }
+            cio__call_not_ready(&c, bit);
+        }
+        rc = cio__call_wait(&c, bit, deadline);
+        if (rc < 0)
+            break;
+    }
+    cio__call_end(&c, false);
+    return rc;
 }
 
 #endif /* CIO_IO_H */

@@ -251,39 +251,32 @@ int cio_unix_listen(const char *path, int backlog)
     return cio_listen(&a, backlog, 0);
 }
 
+struct accept_ctx {
+    cio_addr *peer;
+};
+
+static ssize_t try_accept(struct cio__call *c, void *ctx)
+{
+    struct accept_ctx *a = ctx;
+    for (;;) {
+        a->peer->len = sizeof a->peer->u;
+        int fd = accept4(c->fd, &a->peer->u.sa, &a->peer->len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* The peer gave up before we took it: nothing to report, take
+         * the next one. */
+        if (fd >= 0 || (errno != ECONNABORTED && errno != EPROTO))
+            return fd;
+    }
+}
+
 int cio_accept(int lfd, cio_addr *peer, int64_t deadline)
 {
-    struct cio__call c;
-    int rc = cio__call_begin(&c, lfd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_READ)) {
-            cio_addr tmp;
-            cio_addr *a = peer ? peer : &tmp;
-            a->len = sizeof a->u;
-            int fd = accept4(lfd, &a->u.sa, &a->len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                cio__call_end(&c, true);
-                return adopt_new(fd, CIO__FD_STREAM);
-            }
-            /* The peer gave up before we took it, or the call was
-             * interrupted: nothing to report, take the next one. */
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_READ);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_READ, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    cio_addr tmp;
+    struct accept_ctx a = {peer ? peer : &tmp};
+    ssize_t fd = cio__call_run(lfd, CIO__RDY_READ, 0, deadline, try_accept, &a);
+    if (fd < 0)
+        return (int)fd;
+    return adopt_new((int)fd, CIO__FD_STREAM);
 }
 
 /* Whether the socket is connected: SO_ERROR, then the peer's name, since
@@ -483,68 +476,40 @@ int cio_udp_bind(const cio_addr *addr, unsigned flags)
     return bound_socket(addr, SOCK_DGRAM, flags);
 }
 
+struct dgram {
+    void *buf;
+    size_t n;
+    cio_addr *addr;
+};
+
+static ssize_t try_sendto(struct cio__call *c, void *ctx)
+{
+    struct dgram *d = ctx;
+    return sendto(c->fd, d->buf, d->n, MSG_NOSIGNAL,
+                  d->addr ? &d->addr->u.sa : NULL, d->addr ? d->addr->len : 0);
+}
+
+static ssize_t try_recvfrom(struct cio__call *c, void *ctx)
+{
+    struct dgram *d = ctx;
+    d->addr->len = sizeof d->addr->u;
+    return recvfrom(c->fd, d->buf, d->n, MSG_TRUNC, &d->addr->u.sa,
+                    &d->addr->len);
+}
+
 ssize_t cio_sendto(int fd, const void *buf, size_t n, const cio_addr *to,
                    int64_t deadline)
 {
     if (to && !valid_addr(to))
         return CIO_EINVAL;
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_WRITE)) {
-            ssize_t r = sendto(fd, buf, n, MSG_NOSIGNAL,
-                               to ? &to->u.sa : NULL, to ? to->len : 0);
-            if (r >= 0) {
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_WRITE);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    struct dgram d = {(void *)buf, n, (cio_addr *)to};
+    return cio__call_run(fd, CIO__RDY_WRITE, 0, deadline, try_sendto, &d);
 }
 
 ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
                      int64_t deadline)
 {
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_READ)) {
-            cio_addr tmp;
-            cio_addr *a = from ? from : &tmp;
-            a->len = sizeof a->u;
-            ssize_t r = recvfrom(fd, buf, n, MSG_TRUNC, &a->u.sa, &a->len);
-            if (r >= 0) {
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_READ);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_READ, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    cio_addr tmp;
+    struct dgram d = {buf, n, from ? from : &tmp};
+    return cio__call_run(fd, CIO__RDY_READ, 0, deadline, try_recvfrom, &d);
 }

@@ -15,49 +15,61 @@
 
 #include "io/io.h"
 
-static bool stream(const struct cio__call *c)
+struct buf {
+    void *p;
+    size_t n;
+};
+
+struct vec {
+    const struct iovec *iov;
+    int cnt;
+};
+
+static size_t vec_len(const struct iovec *iov, int cnt)
 {
-    return atomic_load_explicit((_Atomic uint32_t *)&c->st->flags,
-                                memory_order_relaxed) &
-           CIO__FD_STREAM;
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
 }
 
-static bool is_socket(const struct cio__call *c)
+static ssize_t try_read(struct cio__call *c, void *ctx)
 {
-    return atomic_load_explicit((_Atomic uint32_t *)&c->st->flags,
-                                memory_order_relaxed) &
-           CIO__FD_SOCKET;
+    struct buf *b = ctx;
+    return read(c->fd, b->p, b->n);
+}
+
+static ssize_t try_readv(struct cio__call *c, void *ctx)
+{
+    struct vec *v = ctx;
+    return readv(c->fd, v->iov, v->cnt);
+}
+
+/* Writes use send() on sockets so a closed peer gives EPIPE instead of a
+ * SIGPIPE that would stop the process. */
+static ssize_t try_write(struct cio__call *c, void *ctx)
+{
+    struct buf *b = ctx;
+    if (cio__call_has(c, CIO__FD_SOCKET))
+        return send(c->fd, b->p, b->n, MSG_NOSIGNAL);
+    return write(c->fd, b->p, b->n);
+}
+
+static ssize_t try_writev(struct cio__call *c, void *ctx)
+{
+    struct vec *v = ctx;
+    if (cio__call_has(c, CIO__FD_SOCKET)) {
+        struct msghdr m = {.msg_iov = (struct iovec *)v->iov,
+                           .msg_iovlen = (size_t)v->cnt};
+        return sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    }
+    return writev(c->fd, v->iov, v->cnt);
 }
 
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_READ)) {
-            ssize_t r = read(fd, buf, n);
-            if (r >= 0) {
-                if (r > 0 && (size_t)r < n && stream(&c))
-                    cio__call_not_ready(&c, CIO__RDY_READ);
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_READ);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_READ, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    struct buf b = {buf, n};
+    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -65,88 +77,15 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
 {
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    size_t want = 0;
-    for (int i = 0; i < iovcnt; i++)
-        want += iov[i].iov_len;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_READ)) {
-            ssize_t r = readv(fd, iov, iovcnt);
-            if (r >= 0) {
-                if (r > 0 && (size_t)r < want && stream(&c))
-                    cio__call_not_ready(&c, CIO__RDY_READ);
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_READ);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_READ, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
-}
-
-/* One write attempt: send() on sockets so a closed peer gives EPIPE
- * instead of a SIGPIPE that would stop the process. */
-static ssize_t write_once(const struct cio__call *c, const void *buf,
-                          size_t n)
-{
-    if (is_socket(c))
-        return send(c->fd, buf, n, MSG_NOSIGNAL);
-    return write(c->fd, buf, n);
-}
-
-static ssize_t writev_once(const struct cio__call *c,
-                           const struct iovec *iov, int iovcnt)
-{
-    if (is_socket(c)) {
-        struct msghdr m = {.msg_iov = (struct iovec *)iov,
-                           .msg_iovlen = (size_t)iovcnt};
-        return sendmsg(c->fd, &m, MSG_NOSIGNAL);
-    }
-    return writev(c->fd, iov, iovcnt);
+    struct vec v = {iov, iovcnt};
+    return cio__call_run(fd, CIO__RDY_READ, vec_len(iov, iovcnt), deadline,
+                         try_readv, &v);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_WRITE)) {
-            ssize_t r = write_once(&c, buf, n);
-            if (r >= 0) {
-                if ((size_t)r < n && stream(&c))
-                    cio__call_not_ready(&c, CIO__RDY_WRITE);
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_WRITE);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    struct buf b = {(void *)buf, n};
+    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -154,36 +93,9 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
 {
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
-    struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
-    size_t want = 0;
-    for (int i = 0; i < iovcnt; i++)
-        want += iov[i].iov_len;
-    for (;;) {
-        if (cio__call_ready(&c, CIO__RDY_WRITE)) {
-            ssize_t r = writev_once(&c, iov, iovcnt);
-            if (r >= 0) {
-                if ((size_t)r < want && stream(&c))
-                    cio__call_not_ready(&c, CIO__RDY_WRITE);
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, CIO__RDY_WRITE);
-        }
-        rc = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
-        if (rc < 0)
-            break;
-    }
-    cio__call_end(&c, false);
-    return rc;
+    struct vec v = {iov, iovcnt};
+    return cio__call_run(fd, CIO__RDY_WRITE, vec_len(iov, iovcnt), deadline,
+                         try_writev, &v);
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
@@ -198,14 +110,17 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
+    /* One call for the whole buffer: the descriptor is held throughout
+     * and the budget is spent once. */
     while (done < n) {
         if (cio__call_ready(&c, CIO__RDY_WRITE)) {
-            ssize_t r = write_once(&c, (const char *)buf + done, n - done);
+            struct buf b = {(char *)buf + done, n - done};
+            ssize_t r = try_write(&c, &b);
             if (r >= 0) {
                 done += (size_t)r;
                 if (written)
                     *written = done;
-                if (done < n && stream(&c))
+                if (done < n && cio__call_has(&c, CIO__FD_STREAM))
                     cio__call_not_ready(&c, CIO__RDY_WRITE);
                 continue;
             }
