@@ -6,6 +6,8 @@
  * events are consumed here and never reported.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -85,19 +87,40 @@ static int ep_del(void *inst, int fd)
     return 0;
 }
 
+/* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; older kernels and
+ * emulators without it get epoll_wait with the timeout rounded up to whole
+ * milliseconds, so a wait never ends before a deadline. */
+static _Atomic int no_pwait2;
+
+static int wait_events(struct ep *p, int max, int64_t timeout_ns)
+{
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            tsp = &ts;
+        }
+        int n = epoll_pwait2(p->epfd, p->buf, max, tsp, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t m = (timeout_ns + 999999) / 1000000;
+        ms = m > INT_MAX ? INT_MAX : (int)m;
+    }
+    return epoll_wait(p->epfd, p->buf, max, ms);
+}
+
 static int ep_poll(void *inst, struct cio__event *out, int max,
                    int64_t timeout_ns)
 {
     struct ep *p = inst;
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tsp = &ts;
-    }
     if (max > BATCH)
         max = BATCH;
-    int n = epoll_pwait2(p->epfd, p->buf, max, tsp, NULL);
+    int n = wait_events(p, max, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     int k = 0;
