@@ -189,6 +189,10 @@ int cio__park(struct cio__task *t, int64_t deadline);
  * arrives meanwhile still ends it, with CIO__WAKE_CANCEL. */
 int cio__park_uncancellable(struct cio__task *t);
 bool cio__wake(struct cio__task *t, uint64_t seq, int reason);
+/* The same, saying whether the woken task may take the waker's LIFO slot
+ * (cio__wake: only when what it waited for happened). */
+bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
+                      bool lifo);
 
 /* ---- task-local storage (tls.c) ----------------------------------------- */
 

@@ -163,6 +163,12 @@ int cio__park_uncancellable(struct cio__task *t)
 
 bool cio__wake(struct cio__task *t, uint64_t seq, int reason)
 {
+    return cio__wake_queued(t, seq, reason, reason == CIO__WAKE_OK);
+}
+
+bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
+                      bool lifo)
+{
     uint64_t w = atomic_load(&t->wait);
     for (;;) {
         if (CIO__WSEQ(w) != seq)
@@ -171,8 +177,7 @@ bool cio__wake(struct cio__task *t, uint64_t seq, int reason)
         case CIO__W_WAITING:
             if (atomic_compare_exchange_weak(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY))) {
-                cio__sched_ready(cio__current_worker(), t,
-                                 reason == CIO__WAKE_OK);
+                cio__sched_ready(cio__current_worker(), t, lifo);
                 return true;
             }
             break;
@@ -260,7 +265,11 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t)
     if (c & CIO__C_DETACHED)
         cio__task_free(w, t);
     else if (joiner)
-        cio__wake(joiner, jseq, CIO__WAKE_OK);
+        /* To the back of the queue, not the LIFO slot: a joiner that
+         * resumed at once would mostly find its next task not run yet and
+         * park again; behind the tasks already queued it finds them done
+         * (Tokio's current-thread scheduler behaves the same). */
+        cio__wake_queued(joiner, jseq, CIO__WAKE_OK, false);
 }
 
 int cio__task_cancel(struct cio__task *t, uint32_t gen)
