@@ -14,6 +14,11 @@
  * when some later switch resumes the saved context. */
 void cio__ctx_switch(void **save_sp, void *new_sp);
 
+/* The same, for when `new_sp` was saved at the same call site as this call
+ * (x86_64: ends in ret, which the return-stack predictor then gets right;
+ * elsewhere the same function). */
+void cio__ctx_switch_ret(void **save_sp, void *new_sp);
+
 /* Prepares a fresh stack whose highest usable address is `stack_top` so that
  * switching to the returned stack pointer calls entry(arg) on it. `entry`
  * must never return: it ends by switching away for good. */

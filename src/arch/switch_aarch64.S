@@ -12,6 +12,9 @@
  */
     .text
 
+    .globl cio__ctx_switch_ret
+    .hidden cio__ctx_switch_ret
+    .set cio__ctx_switch_ret, cio__ctx_switch
     .globl cio__ctx_switch
     .hidden cio__ctx_switch
     .type cio__ctx_switch, %function

@@ -43,6 +43,42 @@ cio__ctx_switch:
     .cfi_endproc
     .size cio__ctx_switch, .-cio__ctx_switch
 
+/* The same switch ending in ret, for a switch between two contexts saved
+ * at the same call site (task to task, both inside the one task-side
+ * switch helper). The return-stack predictor then guesses right, since the
+ * address it pushed at the call is the one the other context resumes at,
+ * and it stays aligned: with pop + jmp the call's entry is never popped,
+ * so every later ret up the resumed task's frames would mispredict. */
+    .globl cio__ctx_switch_ret
+    .hidden cio__ctx_switch_ret
+    .type cio__ctx_switch_ret, @function
+    .p2align 4
+cio__ctx_switch_ret:
+    .cfi_startproc
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .cfi_endproc
+    .size cio__ctx_switch_ret, .-cio__ctx_switch_ret
+
 /* First code run on a fresh stack: rbx holds entry, r12 its argument. The
  * stack pointer is 16-byte aligned here, so the call leaves it as the ABI
  * expects at a function's first instruction. entry never returns. */

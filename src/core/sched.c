@@ -572,8 +572,10 @@ static void task_entry(void *p)
  * [lo, lo + size) and whose TSan fiber is `fiber`; returns when something
  * switches back to `t`. A task leaving for good (`ending`) lets ASan drop
  * its fake stack. The overflow check runs here, at every switch out. */
-static void leave(struct cio__task *t, void *to_sp, bool ending,
-                  const void *lo, size_t size, void *fiber)
+__attribute__((noinline)) static void leave(struct cio__task *t,
+                                            void *to_sp, bool ending,
+                                            const void *lo, size_t size,
+                                            void *fiber, bool same_site)
 {
     if (__builtin_expect(
             !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
@@ -588,7 +590,10 @@ static void leave(struct cio__task *t, void *to_sp, bool ending,
 #else
     (void)fiber;
 #endif
-    cio__ctx_switch(&t->sp, to_sp);
+    if (same_site)
+        cio__ctx_switch_ret(&t->sp, to_sp);
+    else
+        cio__ctx_switch(&t->sp, to_sp);
 #if CIO_HAVE_ASAN
     __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
 #endif
@@ -610,7 +615,7 @@ void cio__sched_switch_out(struct cio__task *t, int post)
 #else
     void *fiber = NULL;
 #endif
-    leave(t, w->sched_sp, post == CIO__POST_EXIT, lo, size, fiber);
+    leave(t, w->sched_sp, post == CIO__POST_EXIT, lo, size, fiber, false);
 }
 
 /* The task a yield of `t` may switch to directly, skipping the scheduler
@@ -666,7 +671,9 @@ void cio__sched_yield(struct cio__task *t)
 #else
     void *fiber = NULL;
 #endif
-    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber);
+    /* `u` was switched out inside leave() too (tasks leave nowhere else)
+     * unless it never ran, and direct_next() takes started tasks only. */
+    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
 }
 
 /* Gives a task its stack on first run; false if it cannot start. */
