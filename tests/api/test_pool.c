@@ -437,6 +437,37 @@ CIO_TEST(resolve_deadline_and_cancel)
     cio_test_run_cfg(main_resolve_deadline_cancel, NULL, &c, 0);
 }
 
+/* The runtime ends while a lookup waits behind a busy pool: the resolver
+ * is cancelled (the analogue of a descriptor closed under a waiting call:
+ * there is no descriptor), the lookup never runs, nothing leaks. */
+static intptr_t shutdown_resolve_rc = 1;
+
+static void *resolver_at_shutdown(void *arg)
+{
+    (void)arg;
+    cio_addr a[2];
+    shutdown_resolve_rc = cio_resolve("localhost", "80", AF_UNSPEC, a, 2, CIO_NEVER);
+    return NULL;
+}
+
+static int main_resolve_shutdown(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cio_spawn(NULL, occupy, (void *)(intptr_t)(100 * MS), NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    CHECK_OK(cio_spawn(NULL, resolver_at_shutdown, NULL, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    return 0;
+}
+
+CIO_TEST(resolve_cancelled_by_shutdown)
+{
+    (void)state;
+    cio_config c = pool_cfg(2, 1, 0);
+    cio_test_run_cfg(main_resolve_shutdown, NULL, &c, 0);
+    ASSERT_ERR(shutdown_resolve_rc, CIO_ECANCELED);
+}
+
 /* A job that owns its memory may be left running: the pool frees it. */
 static atomic_int released;
 
@@ -481,4 +512,5 @@ CIO_TEST_MAIN(cmocka_unit_test(pool_10000_jobs_from_1000_tasks),
               cmocka_unit_test(pool_and_resolve_bad_input),
               cmocka_unit_test(resolve_localhost_and_unknown_name),
               cmocka_unit_test(resolve_deadline_and_cancel),
+              cmocka_unit_test(resolve_cancelled_by_shutdown),
               cmocka_unit_test(abandoned_job_is_freed_by_the_pool))
