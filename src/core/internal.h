@@ -412,9 +412,11 @@ struct cio__runtime {
     int nworkers;                     /* worker count */
     size_t stack_size;                /* default task stack */
     struct cio__worker *workers;      /* array of nworkers */
-    _Alignas(64) pthread_mutex_t global_lock; /* guards global */
-    struct cio__fifo global;          /* stealable tasks for anyone */
-    _Atomic size_t global_n;          /* length of global */
+    _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
+    struct cio__task **global;        /* ring of stealable tasks for anyone */
+    size_t global_cap;                /* its slots: >= descriptors existing */
+    size_t global_head;               /* index of the oldest */
+    _Atomic size_t global_n;          /* tasks in it */
     _Alignas(64) _Atomic int n_parked;   /* workers asleep */
     _Atomic int n_spinning;           /* workers looking for work */
     _Atomic int shutdown;             /* main returned: cancel the rest */

@@ -266,6 +266,7 @@ static void runtime_free(struct cio__runtime *rt, int inited)
     cio__task_table_fini(rt);
     cio__stack_runtime_fini(rt);
     pthread_mutex_destroy(&rt->global_lock);
+    free(rt->global);
     pthread_mutex_destroy(&rt->table_lock);
     pthread_mutex_destroy(&rt->stack_lock);
     free(rt->workers);
@@ -294,7 +295,6 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     pthread_mutex_init(&rt->global_lock, NULL);
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stack_lock, NULL);
-    cio__fifo_init(&rt->global);
     rt->be = &cio__backend_epoll;
     rt->workers = calloc((size_t)nworkers, sizeof *rt->workers);
     rt->chunks = calloc(CIO__TASK_CHUNKS, sizeof *rt->chunks);

@@ -83,11 +83,24 @@ static inline void became_runnable(struct cio__worker *w, struct cio__task *t)
 
 /* ---- the stealable ring ------------------------------------------------- */
 
-static void global_push_list(struct cio__runtime *rt, struct cio__fifo *list,
-                             size_t n)
+/* The global queue is a ring of task pointers with a slot for every
+ * descriptor that exists (the task table grows it, task.c), so a push never
+ * allocates and never fails, and taking a batch copies contiguous pointers
+ * instead of walking links through descriptors that are cold in cache. */
+static void global_push(struct cio__runtime *rt, struct cio__task *const *v,
+                        size_t n)
 {
     pthread_mutex_lock(&rt->global_lock);
-    cio__fifo_concat(&rt->global, list);
+    size_t cap = rt->global_cap;
+    size_t at = rt->global_head +
+                atomic_load_explicit(&rt->global_n, memory_order_relaxed);
+    if (at >= cap)
+        at -= cap;
+    for (size_t i = 0; i < n; i++) {
+        rt->global[at] = v[i];
+        if (++at == cap)
+            at = 0;
+    }
     atomic_fetch_add(&rt->global_n, n);
     pthread_mutex_unlock(&rt->global_lock);
 }
@@ -108,7 +121,7 @@ static void runq_put(struct cio__worker *w, struct cio__task *t)
         /* Full: move the older half and this task to the global queue, so
          * a burst of spawns costs one lock per half ring. */
         uint32_t n = CIO__RUNQ_SIZE / 2;
-        struct cio__task *batch[CIO__RUNQ_SIZE / 2];
+        struct cio__task *batch[CIO__RUNQ_SIZE / 2 + 1];
         for (uint32_t i = 0; i < n; i++)
             batch[i] = atomic_load_explicit(
                 &q->buf[(h + i) % CIO__RUNQ_SIZE], memory_order_relaxed);
@@ -116,12 +129,8 @@ static void runq_put(struct cio__worker *w, struct cio__task *t)
                 &q->head, &h, h + n, memory_order_acq_rel,
                 memory_order_relaxed))
             continue; /* a thief took some; there may be room now */
-        struct cio__fifo list;
-        cio__fifo_init(&list);
-        for (uint32_t i = 0; i < n; i++)
-            cio__fifo_push(&list, &batch[i]->qnode);
-        cio__fifo_push(&list, &t->qnode);
-        global_push_list(w->rt, &list, n + 1);
+        batch[n] = t;
+        global_push(w->rt, batch, n + 1);
         return;
     }
 }
@@ -229,8 +238,7 @@ static struct cio__task *global_take(struct cio__worker *w)
     struct cio__runtime *rt = w->rt;
     if (atomic_load_explicit(&rt->global_n, memory_order_relaxed) == 0)
         return NULL;
-    struct cio__fifo got;
-    cio__fifo_init(&got);
+    struct cio__task *got[CIO__RUNQ_SIZE / 2 + 1];
     pthread_mutex_lock(&rt->global_lock);
     size_t avail = atomic_load_explicit(&rt->global_n, memory_order_relaxed);
     /* A fair share, so one worker does not drain what others could run. */
@@ -245,17 +253,23 @@ static struct cio__task *global_take(struct cio__worker *w)
                    atomic_load_explicit(&w->runq.head, memory_order_acquire));
     if (n > room / 2 + 1)
         n = room / 2 + 1;
-    for (size_t i = 0; i < n; i++)
-        cio__fifo_push(&got, cio__fifo_pop(&rt->global));
+    size_t at = rt->global_head, cap = rt->global_cap;
+    for (size_t i = 0; i < n; i++) {
+        got[i] = rt->global[at];
+        if (++at == cap)
+            at = 0;
+    }
+    rt->global_head = at;
     atomic_fetch_sub(&rt->global_n, n);
     pthread_mutex_unlock(&rt->global_lock);
     /* Queued outside the lock: a full ring spills back to the global
-     * queue, which takes the lock again. */
-    struct cio__task *first = task_of(cio__fifo_pop(&got));
-    struct cio__snode *node;
-    while ((node = cio__fifo_pop(&got)))
-        runq_put(w, task_of(node));
-    return first;
+     * queue, which takes the lock again. Each queued task gets a ticket
+     * written into it: ask for all those lines at once. */
+    for (size_t i = 1; i < n; i++)
+        __builtin_prefetch(got[i], 1);
+    for (size_t i = 1; i < n; i++)
+        runq_put(w, got[i]);
+    return n ? got[0] : NULL;
 }
 
 /* Wakes one sleeping worker when there is stealable work and no worker is
@@ -319,10 +333,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
             else
                 runq_put(waker, t);
         } else {
-            struct cio__fifo one;
-            cio__fifo_init(&one);
-            cio__fifo_push(&one, &t->qnode);
-            global_push_list(rt, &one, 1);
+            global_push(rt, &t, 1);
         }
         notify_idle(rt);
         return;

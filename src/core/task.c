@@ -27,12 +27,40 @@ static struct cio__task *slot_ptr(struct cio__runtime *rt, uint32_t slot)
     return chunk ? &chunk[slot % CIO__TASK_CHUNK] : NULL;
 }
 
+/* Makes the global ring hold at least `need` tasks (table lock held). It
+ * grows with the task table so that a push onto it never has to. */
+static int grow_global(struct cio__runtime *rt, size_t need)
+{
+    if (rt->global_cap >= need)
+        return 0;
+    size_t cap = rt->global_cap ? rt->global_cap * 2 : CIO__TASK_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    struct cio__task **v = malloc(cap * sizeof *v);
+    if (!v)
+        return CIO_ENOMEM;
+    pthread_mutex_lock(&rt->global_lock);
+    size_t n = atomic_load_explicit(&rt->global_n, memory_order_relaxed);
+    for (size_t i = 0, at = rt->global_head; i < n; i++) {
+        v[i] = rt->global[at];
+        if (++at == rt->global_cap)
+            at = 0;
+    }
+    free(rt->global);
+    rt->global = v;
+    rt->global_cap = cap;
+    rt->global_head = 0;
+    pthread_mutex_unlock(&rt->global_lock);
+    return 0;
+}
+
 static int grow_table(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
     pthread_mutex_lock(&rt->table_lock);
     uint32_t c = atomic_load_explicit(&rt->nchunks, memory_order_relaxed);
-    if (c >= CIO__TASK_CHUNKS) {
+    if (c >= CIO__TASK_CHUNKS ||
+        grow_global(rt, (size_t)(c + 1) * CIO__TASK_CHUNK) < 0) {
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
     }
