@@ -97,4 +97,70 @@ static inline void serve_accept_loop(int lfd, cio_task_fn *conn,
     }
 }
 
+struct serve_run {
+    const char *name;          /* program name, for messages */
+    struct serve_opts *o;
+    cio_task_fn *conn;         /* run as conn((void *)(intptr_t)fd) */
+    sigset_t sigs;
+    int lfd;
+};
+
+static inline void *serve_acceptor(void *arg)
+{
+    struct serve_run *r = arg;
+    serve_accept_loop(r->lfd, r->conn, r->name);
+    return NULL;
+}
+
+/* The main task: listen, say where, accept until SIGINT/SIGTERM. */
+static inline int serve_main_task(void *arg)
+{
+    struct serve_run *r = arg;
+    r->lfd = cio_tcp_listen(r->o->addr, r->o->port, 4096, 0);
+    if (r->lfd < 0) {
+        fprintf(stderr, "%s: listen on %s:%d: %s\n", r->name, r->o->addr,
+                r->o->port, cio_strerror(r->lfd));
+        return 1;
+    }
+    cio_addr local;
+    char text[CIO_ADDR_STRLEN];
+    cio_sock_name(r->lfd, &local);
+    cio_addr_format(&local, text, sizeof text);
+    printf("listening on %s\n", text);
+    fflush(stdout);
+
+    cio_task acc;
+    if (cio_spawn(&acc, serve_acceptor, r, NULL) < 0) {
+        cio_close(r->lfd);
+        return 1;
+    }
+    int sig = serve_wait_signal(&r->sigs);
+    fprintf(stderr, "%s: %s, stopping\n", r->name,
+            sig > 0 ? strsignal(sig) : "error");
+    cio_cancel(acc);
+    cio_join(acc, NULL, CIO_NEVER);
+    cio_close(r->lfd);
+    return 0; /* the runtime cancels the connections and waits for them */
+}
+
+/* Runs a server whose connections are served by `conn`: blocks the stop
+ * signals, starts the runtime with o->workers workers, returns the exit
+ * status for main(). */
+static inline int serve_main(const char *name, struct serve_opts *o,
+                             cio_task_fn *conn)
+{
+    struct serve_run r = {.name = name, .o = o, .conn = conn};
+    if (serve_block_signals(&r.sigs) < 0)
+        return 1;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = o->workers;
+    int rc = cio_run(serve_main_task, &r, &cfg);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", name, cio_strerror(rc));
+        return 1;
+    }
+    return rc;
+}
+
 #endif /* CIO_EXAMPLE_SERVE_H */

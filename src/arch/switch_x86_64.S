@@ -12,12 +12,10 @@
  */
     .text
 
-    .globl cio__ctx_switch
-    .hidden cio__ctx_switch
-    .type cio__ctx_switch, @function
-    .p2align 4
-cio__ctx_switch:
-    .cfi_startproc
+/* Saves this context's registers on its stack, stores the stack pointer at
+ * (%rdi), switches to the stack at %rsi and restores that context's
+ * registers, leaving its resume address on top. */
+.macro SWAP_STACKS
     pushq %rbp
     pushq %rbx
     pushq %r12
@@ -38,6 +36,15 @@ cio__ctx_switch:
     popq %r12
     popq %rbx
     popq %rbp
+.endm
+
+    .globl cio__ctx_switch
+    .hidden cio__ctx_switch
+    .type cio__ctx_switch, @function
+    .p2align 4
+cio__ctx_switch:
+    .cfi_startproc
+    SWAP_STACKS
     popq %rcx
     jmpq *%rcx
     .cfi_endproc
@@ -55,26 +62,7 @@ cio__ctx_switch:
     .p2align 4
 cio__ctx_switch_ret:
     .cfi_startproc
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
+    SWAP_STACKS
     ret
     .cfi_endproc
     .size cio__ctx_switch_ret, .-cio__ctx_switch_ret

@@ -143,96 +143,73 @@ static const char *const what_name[] = {"read", "write", "accept", "connect",
 
 /* ---- deadline / cancel / close for every waiting call ---------------------- */
 
-static int main_deadline(void *arg)
-{
-    int what = (int)(intptr_t)arg;
-    int other, extra;
-    int fd = blocked_fd(what, &other, &extra);
-    struct waiter w = {.fd = fd, .what = what};
-    int64_t t0 = cio_now();
-    w.deadline = t0 + 30 * MS;
-    waiter_task(&w);
-    int64_t took = cio_now() - t0;
-    if (w.rc != CIO_ETIMEDOUT)
-        printf("%s: rc %ld\n", what_name[what], w.rc);
-    CHECK_ERR(w.rc, CIO_ETIMEDOUT);
-    CHECK(took >= 30 * MS); /* never early */
-    CHECK(took < 2000 * MS);
-    cio_close(fd);
-    if (other >= 0)
-        cio_close(other);
-    close_extra(extra);
-    return 0;
-}
+enum { DEADLINE, CANCEL, CLOSE };
 
-static int main_cancel(void *arg)
+/* One waiting call, one way to end its wait, exactly one outcome. */
+static int main_outcome(void *arg)
 {
-    int what = (int)(intptr_t)arg;
+    int what = (int)(intptr_t)arg >> 4, how = (int)(intptr_t)arg & 15;
     int other, extra;
     int fd = blocked_fd(what, &other, &extra);
     struct waiter w = {.fd = fd, .what = what, .deadline = CIO_NEVER};
-    cio_task t;
-    CHECK_OK(cio_spawn(&t, waiter_task, &w, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
-    CHECK(atomic_load(&w.started));
-    CHECK_OK(cio_cancel(t));
-    CHECK_OK(cio_join(t, NULL, cio_deadline_after(2000 * MS)));
-    CHECK_ERR(w.rc, CIO_ECANCELED);
-    cio_close(fd);
-    if (other >= 0)
-        cio_close(other);
-    close_extra(extra);
-    return 0;
-}
-
-static int main_close(void *arg)
-{
-    int what = (int)(intptr_t)arg;
-    int other, extra;
-    int fd = blocked_fd(what, &other, &extra);
-    struct waiter w = {.fd = fd, .what = what, .deadline = CIO_NEVER};
-    cio_task t;
-    CHECK_OK(cio_spawn(&t, waiter_task, &w, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
-    CHECK(atomic_load(&w.started));
-    cio_stats s;
-    cio_stats_get(&s);
-    CHECK(s.io_waits > 0);
-    CHECK_OK(cio_close(fd));
-    /* The number is free again: a new descriptor probably takes it. The
-     * woken call must not touch it. */
-    int p[2];
-    CHECK_OK(pipe2(p, O_CLOEXEC));
-    CHECK_OK(cio_join(t, NULL, cio_deadline_after(2000 * MS)));
-    CHECK_ERR(w.rc, CIO_EBADF);
-    char c = 'x';
-    CHECK_EQ(write(p[1], &c, 1), 1);
-    CHECK_EQ(read(p[0], &c, 1), 1); /* nobody took the byte */
-    CHECK_EQ(c, 'x');
-    close(p[0]);
-    close(p[1]);
-    if (other >= 0)
-        cio_close(other);
-    close_extra(extra);
-    return 0;
-}
-
-#define OUTCOME_CASES(what, W)                                                \
-    CIO_TEST(what##_deadline)                                                 \
-    {                                                                         \
-        (void)state;                                                          \
-        cio_test_run(main_deadline, (void *)(intptr_t)W, 2, 0);               \
-    }                                                                         \
-    CIO_TEST(what##_cancel)                                                   \
-    {                                                                         \
-        (void)state;                                                          \
-        cio_test_run(main_cancel, (void *)(intptr_t)W, 2, 0);                 \
-    }                                                                         \
-    CIO_TEST(what##_close_while_waiting)                                      \
-    {                                                                         \
-        (void)state;                                                          \
-        cio_test_run(main_close, (void *)(intptr_t)W, 2, 0);                  \
+    if (how == DEADLINE) {
+        int64_t t0 = cio_now();
+        w.deadline = t0 + 30 * MS;
+        waiter_task(&w);
+        int64_t took = cio_now() - t0;
+        if (w.rc != CIO_ETIMEDOUT)
+            printf("%s: rc %ld\n", what_name[what], w.rc);
+        CHECK_ERR(w.rc, CIO_ETIMEDOUT);
+        CHECK(took >= 30 * MS); /* never early */
+        CHECK(took < 2000 * MS);
+        cio_close(fd);
+    } else {
+        cio_task t;
+        CHECK_OK(cio_spawn(&t, waiter_task, &w, NULL));
+        CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+        CHECK(atomic_load(&w.started));
+        cio_stats s;
+        cio_stats_get(&s);
+        CHECK(s.io_waits > 0);
+        int p[2] = {-1, -1};
+        if (how == CANCEL) {
+            CHECK_OK(cio_cancel(t));
+        } else {
+            CHECK_OK(cio_close(fd));
+            /* The number is free again: a new descriptor probably takes
+             * it. The woken call must not touch it. */
+            CHECK_OK(pipe2(p, O_CLOEXEC));
+        }
+        CHECK_OK(cio_join(t, NULL, cio_deadline_after(2000 * MS)));
+        CHECK_ERR(w.rc, how == CANCEL ? CIO_ECANCELED : CIO_EBADF);
+        if (how == CANCEL) {
+            cio_close(fd);
+        } else {
+            char c = 'x';
+            CHECK_EQ(write(p[1], &c, 1), 1);
+            CHECK_EQ(read(p[0], &c, 1), 1); /* nobody took the byte */
+            CHECK_EQ(c, 'x');
+            close(p[0]);
+            close(p[1]);
+        }
     }
+    if (other >= 0)
+        cio_close(other);
+    close_extra(extra);
+    return 0;
+}
+
+#define OUTCOME_CASE(name, W, HOW)                                            \
+    CIO_TEST(name)                                                            \
+    {                                                                         \
+        (void)state;                                                          \
+        cio_test_run(main_outcome, (void *)(intptr_t)((W) << 4 | (HOW)), 2,   \
+                     0);                                                      \
+    }
+#define OUTCOME_CASES(what, W)                                                \
+    OUTCOME_CASE(what##_deadline, W, DEADLINE)                                \
+    OUTCOME_CASE(what##_cancel, W, CANCEL)                                    \
+    OUTCOME_CASE(what##_close_while_waiting, W, CLOSE)
 
 /* CMake registers the cases from lines starting with CIO_TEST(, so each
  * generated case is also listed here. */
