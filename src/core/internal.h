@@ -141,7 +141,8 @@ struct cio__task {
     uint32_t flags;               /* CIO__T_* */
     int home;                     /* home worker, -1 before the first run */
     int last;                     /* worker that ran it last, -1 if none */
-    _Atomic uint64_t ticket;      /* FIFO order among its worker's queues */
+    _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
+                                     (ring slots keep their own, runq.tix) */
     struct cio__worker *worker;   /* worker running it (valid while running) */
     cio_task_fn *fn;              /* body */
     void *arg;                    /* body's argument */
@@ -333,6 +334,10 @@ struct cio__runq {
     _Atomic uint32_t head;
     _Atomic uint32_t tail;
     struct cio__task *_Atomic buf[CIO__RUNQ_SIZE];
+    /* Each slot's queue ticket, written and read by the owner only: kept
+     * here rather than in the task, whose descriptor is usually cold when
+     * it is queued (a spawn burst refilled from the global queue). */
+    uint64_t tix[CIO__RUNQ_SIZE];
 };
 
 /* What the scheduler does with the task that just switched back to it. */

@@ -108,11 +108,12 @@ static void global_push(struct cio__runtime *rt, struct cio__task *const *v,
 static void runq_put(struct cio__worker *w, struct cio__task *t)
 {
     struct cio__runq *q = &w->runq;
-    atomic_store_explicit(&t->ticket, w->ticket++, memory_order_relaxed);
+    uint64_t ticket = w->ticket++;
     for (;;) {
         uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
         if (tl - h < CIO__RUNQ_SIZE) {
+            q->tix[tl % CIO__RUNQ_SIZE] = ticket;
             atomic_store_explicit(&q->buf[tl % CIO__RUNQ_SIZE], t,
                                   memory_order_relaxed);
             atomic_store_explicit(&q->tail, tl + 1, memory_order_release);
@@ -135,7 +136,10 @@ static void runq_put(struct cio__worker *w, struct cio__task *t)
     }
 }
 
-static struct cio__task *runq_peek(struct cio__worker *w, uint32_t *head)
+/* The ring's oldest task, its position and its ticket (owner only). A
+ * thief may take it meanwhile: runq_take() then fails. */
+static struct cio__task *runq_peek(struct cio__worker *w, uint32_t *head,
+                                   uint64_t *ticket)
 {
     struct cio__runq *q = &w->runq;
     uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
@@ -143,6 +147,7 @@ static struct cio__task *runq_peek(struct cio__worker *w, uint32_t *head)
     if (h == tl)
         return NULL;
     *head = h;
+    *ticket = q->tix[h % CIO__RUNQ_SIZE];
     return atomic_load_explicit(&q->buf[h % CIO__RUNQ_SIZE],
                                 memory_order_relaxed);
 }
@@ -184,8 +189,7 @@ static struct cio__task *runq_steal(struct cio__worker *thief,
             continue;
         /* The thief is idle, so its own ring is empty and has room. */
         for (uint32_t i = 0; i + 1 < n; i++) {
-            atomic_store_explicit(&got[i]->ticket, thief->ticket++,
-                                  memory_order_relaxed);
+            tq->tix[(ttail + i) % CIO__RUNQ_SIZE] = thief->ticket++;
             atomic_store_explicit(&tq->buf[(ttail + i) % CIO__RUNQ_SIZE],
                                   got[i], memory_order_relaxed);
         }
@@ -263,10 +267,7 @@ static struct cio__task *global_take(struct cio__worker *w)
     atomic_fetch_sub(&rt->global_n, n);
     pthread_mutex_unlock(&rt->global_lock);
     /* Queued outside the lock: a full ring spills back to the global
-     * queue, which takes the lock again. Each queued task gets a ticket
-     * written into it: ask for all those lines at once. */
-    for (size_t i = 1; i < n; i++)
-        __builtin_prefetch(got[i], 1);
+     * queue, which takes the lock again. */
     for (size_t i = 1; i < n; i++)
         runq_put(w, got[i]);
     return n ? got[0] : NULL;
@@ -380,13 +381,12 @@ static struct cio__task *pop_own(struct cio__worker *w)
     for (;;) {
         struct cio__task *lt = task_of(w->local.head);
         uint32_t h;
-        struct cio__task *rq = runq_peek(w, &h);
+        uint64_t rq_ticket;
+        struct cio__task *rq = runq_peek(w, &h, &rq_ticket);
         if (!rq && !lt)
             return NULL;
-        if (rq && (!lt || atomic_load_explicit(&rq->ticket,
-                                               memory_order_relaxed) <
-                              atomic_load_explicit(&lt->ticket,
-                                                   memory_order_relaxed))) {
+        if (rq && (!lt || rq_ticket < atomic_load_explicit(
+                                          &lt->ticket, memory_order_relaxed))) {
             if (runq_take(w, h))
                 return rq;
             continue; /* a thief took it */
@@ -647,9 +647,10 @@ static struct cio__task *direct_next(struct cio__worker *w,
     if (!u || !(u->flags & CIO__T_STARTED))
         return NULL;
     uint32_t h;
-    struct cio__task *rq = runq_peek(w, &h);
-    if (rq && atomic_load_explicit(&rq->ticket, memory_order_relaxed) <
-                  atomic_load_explicit(&u->ticket, memory_order_relaxed))
+    uint64_t rq_ticket;
+    struct cio__task *rq = runq_peek(w, &h, &rq_ticket);
+    if (rq && rq_ticket < atomic_load_explicit(&u->ticket,
+                                               memory_order_relaxed))
         return NULL;
     cio__fifo_pop(&w->local);
     return u;
