@@ -295,7 +295,10 @@ CIO_API int cio_wait_fd(int fd, int events, int64_t deadline);
 
 /* Closes `fd`: wakes every task waiting on it (they get CIO_EBADF), waits
  * for calls on it in other tasks to leave the descriptor, unregisters it
- * and close(2)s it. Callable from anywhere, inside a runtime or not.
+ * and close(2)s it. Callable from anywhere, inside a runtime or not. A
+ * socket with CIO_SO_LINGER set to a positive time makes close(2), and so
+ * the calling worker, wait up to that time for unsent data (Linux does so
+ * even for non-blocking sockets).
  * Returns 0, CIO_EBADF (fd < 0 or not open), or close(2)'s error. */
 CIO_API int cio_close(int fd);
 

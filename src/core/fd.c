@@ -197,8 +197,12 @@ static int adopt(struct cio__fd *st, int fd)
 int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
 {
     struct cio__fd *st = fd_get(rt, fd, true);
-    if (!st)
-        return fd < 0 ? CIO_EBADF : CIO_ENOMEM;
+    if (!st) {
+        /* Past the kernel's largest descriptor number: not open. */
+        if (fd < 0 || (uint32_t)fd / CIO__FD_CHUNK >= rt->fd_nchunks)
+            return CIO_EBADF;
+        return CIO_ENOMEM;
+    }
     uint32_t r = atomic_fetch_add(&st->refs, REF);
     if (r & CLOSING) {
         atomic_fetch_sub(&st->refs, REF);
@@ -260,7 +264,7 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 }
 
 int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
-                 int want, int64_t deadline)
+                 int want, int64_t deadline, bool edge_only)
 {
     struct cio__fdwait rec = {.task = self, .want = want};
     fd_lock(st);
@@ -270,6 +274,11 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
     }
     uint32_t f = flags_of(st);
     if (!(f & (CIO__FD_REGISTERED | CIO__FD_NOPOLL))) {
+        if (edge_only) {
+            /* Under the lock, before registering: no edge can have been
+             * reported yet, so none is lost. */
+            atomic_fetch_and(&st->rdy, ~(uint64_t)want);
+        }
         int rc = reg(st, fd, self->worker);
         if (rc < 0) {
             fd_unlock(st);
@@ -323,12 +332,14 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
         bits |= CIO__RDY_READ | CIO__RDY_RCLOSED;
     if (ev & CIO__EV_ERR)
         bits |= CIO__RDY_WRITE | CIO__RDY_WCLOSED;
-    uint64_t r = atomic_load(&st->rdy);
-    while (!atomic_compare_exchange_weak(&st->rdy, &r,
-                                         (r + CIO__RDY_ONE) | bits))
-        ;
     fd_lock(st);
+    /* The generation is checked again under the lock, which every reset
+     * holds: a late event must not mark the number's next descriptor. */
     if (atomic_load_explicit(&st->gen, memory_order_relaxed) == gen) {
+        uint64_t r = atomic_load(&st->rdy);
+        while (!atomic_compare_exchange_weak(&st->rdy, &r,
+                                             (r + CIO__RDY_ONE) | bits))
+            ;
         struct cio__fdwait **pp = &st->waiters;
         while (*pp) {
             struct cio__fdwait *rec = *pp;
@@ -359,7 +370,8 @@ static int shut(int fd, bool do_close)
         return CIO_EBADF;
     struct cio__runtime *rt = atomic_load(&cio__rt);
     struct cio__fd *st = rt ? fd_get(rt, fd, false) : NULL;
-    if (!st || !(flags_of(st) & CIO__FD_KNOWN)) {
+    if (!st) {
+        /* cio never saw this number: nothing to wake or unregister. */
         if (do_close && close(fd) < 0 && errno != EINTR)
             return -errno;
         return 0;
@@ -388,7 +400,9 @@ static int shut(int fd, bool do_close)
     if (do_close && close(fd) < 0 && errno != EINTR)
         rc = -errno; /* Linux frees the number even on EINTR */
     reset(st, 0);
-    atomic_store(&st->refs, 0);
+    /* Only the closing bit: a call that saw it may still be about to take
+     * its count back, and a plain store would make that count wrap. */
+    atomic_fetch_and(&st->refs, ~CLOSING);
     fd_unlock(st);
     return rc;
 }
@@ -420,13 +434,10 @@ int cio_wait_fd(int fd, int events, int64_t deadline)
     int rc = cio__fd_begin(self->worker->rt, fd, &st);
     if (rc < 0)
         return rc;
-    if (!(flags_of(st) & (CIO__FD_REGISTERED | CIO__FD_NOPOLL))) {
-        /* Nothing is known yet, and registering reports the current state
-         * as an edge: wait for that rather than return at once. */
-        uint64_t r = atomic_load(&st->rdy);
-        cio__fd_clear(st, r, (uint64_t)events);
-    }
-    rc = cio__fd_wait(self, st, fd, events, deadline);
+    /* Nothing is known of a descriptor not yet registered, and registering
+     * reports its current state as an edge: wait for that rather than
+     * return at once. */
+    rc = cio__fd_wait(self, st, fd, events, deadline, true);
     if (rc > 0) {
         /* Consume the edge: the next wait sleeps until a new one, which
          * is what a caller that just met EAGAIN needs. */

@@ -83,10 +83,10 @@ int cio__timer_heap_init(struct cio__timer_heap *h);
 void cio__timer_heap_fini(struct cio__timer_heap *h);
 int cio__timer_arm(struct cio__worker *w, struct cio__timer *t);
 void cio__timer_disarm(struct cio__timer *t);
-/* Arms `t` for a wait until `deadline` (`now`: the current time, coarse is
- * enough), reusing a lazily armed entry when it can. */
+/* Arms `t` for the wait `seq` until `deadline` (`now`: the current time,
+ * coarse is enough), reusing a lazily armed entry when it can. */
 int cio__timer_wait(struct cio__worker *w, struct cio__timer *t,
-                    int64_t deadline, int64_t now);
+                    int64_t deadline, int64_t now, uint64_t seq);
 int64_t cio__timer_next(struct cio__worker *w);
 size_t cio__timer_fire(struct cio__worker *w, int64_t now);
 
@@ -268,9 +268,11 @@ static inline void cio__fd_end(struct cio__fd *st)
 }
 /* A descriptor cio just created: forget what the number meant before. */
 int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags);
-/* Waits until one of `want` is ready; returns the ready bits or an error. */
+/* Waits until one of `want` is ready; returns the ready bits or an error.
+ * `edge_only`: when this call registers the descriptor, forget the "maybe
+ * ready" bits first (registering reports the current state as an edge). */
 int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
-                 int want, int64_t deadline);
+                 int want, int64_t deadline, bool edge_only);
 /* After EAGAIN (or a short read): clears `bit` unless an edge came since
  * `snap` was read. */
 static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,

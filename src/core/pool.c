@@ -218,6 +218,8 @@ int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
         if (p->threads == 0 && j->state == CIO__JOB_QUEUED) {
             unlink_job(p, j);
             pthread_mutex_unlock(&p->lock);
+            if (abandon)
+                j->release(j); /* the caller left the job to the pool */
             return CIO_EAGAIN;
         }
         pthread_mutex_unlock(&p->lock);

@@ -165,9 +165,9 @@ int cio__park(struct cio__task *t, int64_t deadline)
             if (deadline <= now)
                 return CIO__WAKE_TIMEOUT;
         }
-        t->timer.wait_seq = CIO__WSEQ(atomic_load_explicit(
-            &t->wait, memory_order_relaxed));
-        int rc = cio__timer_wait(t->worker, &t->timer, deadline, now);
+        int rc = cio__timer_wait(
+            t->worker, &t->timer, deadline, now,
+            CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)));
         if (rc < 0)
             return rc;
     }

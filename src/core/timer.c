@@ -126,7 +126,7 @@ int cio__timer_arm(struct cio__worker *w, struct cio__timer *t)
 }
 
 int cio__timer_wait(struct cio__worker *w, struct cio__timer *t,
-                    int64_t deadline, int64_t now)
+                    int64_t deadline, int64_t now, uint64_t seq)
 {
     /* The entry may stay when it is in this worker's heap (only this
      * worker fires it, and it is running this task, so nothing touches
@@ -137,10 +137,15 @@ int cio__timer_wait(struct cio__worker *w, struct cio__timer *t,
         t->deadline <= deadline &&
         deadline - t->deadline <= (t->deadline - now) / 4) {
         t->want = deadline;
+        t->wait_seq = seq;
         return 0;
     }
+    /* The new wait's seq is written only once no other worker's heap can
+     * still fire the old entry (a migrating task's), or that worker could
+     * end this wait with the old entry's deadline. */
     cio__timer_disarm(t);
     t->deadline = t->want = deadline;
+    t->wait_seq = seq;
     return cio__timer_arm(w, t);
 }
 

@@ -41,10 +41,20 @@ static inline bool cio__call_ready(const struct cio__call *c, uint64_t bit)
     return (c->snap & CIO__RDY_GO(bit)) != 0;
 }
 
-/* The system call met EAGAIN for `bit` (or, with `drained`, a stream read
- * or write moved fewer bytes than asked): note that the descriptor is not
- * ready, unless an edge came since the call read the word. */
+/* The system call met EAGAIN for `bit`: the descriptor is not ready, and
+ * whatever error or hang-up an edge reported is gone too (a UDP socket's
+ * ICMP error is reported once; a FIFO gets a new writer), so the sticky
+ * CLOSED bit goes with it. Nothing changes if an edge came since the call
+ * read the word. */
 static inline void cio__call_not_ready(struct cio__call *c, uint64_t bit)
+{
+    cio__fd_clear(c->st, c->snap, CIO__RDY_GO(bit));
+}
+
+/* A stream read or write moved fewer bytes than asked: the socket is
+ * drained (or its buffer full), but an end of stream already queued behind
+ * the data is still to be read, so the CLOSED bit stays. */
+static inline void cio__call_drained(struct cio__call *c, uint64_t bit)
 {
     cio__fd_clear(c->st, c->snap, bit);
 }
@@ -56,7 +66,8 @@ static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
 {
     c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
     if (!(c->snap & CIO__RDY_GO(bit))) {
-        int rc = cio__fd_wait(c->self, c->st, c->fd, (int)bit, deadline);
+        int rc = cio__fd_wait(c->self, c->st, c->fd, (int)bit, deadline,
+                              false);
         if (rc < 0)
             return rc;
         c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
@@ -104,7 +115,7 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
             if (r >= 0) {
                 if (r > 0 && (size_t)r < want &&
                     cio__call_has(&c, CIO__FD_STREAM))
-                    cio__call_not_ready(&c, bit);
+                    cio__call_drained(&c, bit);
                 cio__call_end(&c, true);
                 return r;
             }

@@ -315,7 +315,7 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
         return rc;
     }
     /* The socket is not writable until the handshake ends. */
-    cio__call_not_ready(&c, CIO__RDY_WRITE);
+    cio__call_drained(&c, CIO__RDY_WRITE);
     for (;;) {
         rc = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
         if (rc < 0)
@@ -323,7 +323,7 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
         rc = connected(fd);
         if (rc != 0)
             break;
-        cio__call_not_ready(&c, CIO__RDY_WRITE);
+        cio__call_drained(&c, CIO__RDY_WRITE);
     }
     cio__call_end(&c, false);
     return rc < 0 ? rc : 0;

@@ -121,7 +121,7 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
                 if (written)
                     *written = done;
                 if (done < n && cio__call_has(&c, CIO__FD_STREAM))
-                    cio__call_not_ready(&c, CIO__RDY_WRITE);
+                    cio__call_drained(&c, CIO__RDY_WRITE);
                 continue;
             }
             if (errno == EINTR)

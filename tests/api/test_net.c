@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/internal.h"
 #include "harness.h"
 
 #define MS 1000000LL
@@ -443,6 +444,105 @@ CIO_TEST(udp_sendto_recvfrom)
     cio_test_run(main_udp, NULL, 1, 0);
 }
 
+/* ---- errors that do not last, closes racing calls ------------------------ */
+
+static void *udp_reader(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char b[16];
+    /* The ICMP error for the datagram sent below: reported once... */
+    CHECK_ERR(cio_recvfrom(fd, b, sizeof b, NULL, cio_deadline_after(2000 * MS)),
+              CIO_ECONNREFUSED);
+    /* ...after which the socket waits again: no spinning on an error bit
+     * that no longer holds (that would never return here). */
+    CHECK_ERR(cio_recvfrom(fd, b, sizeof b, NULL, cio_deadline_after(50 * MS)),
+              CIO_ETIMEDOUT);
+    return NULL;
+}
+
+static int main_udp_error(void *arg)
+{
+    (void)arg;
+    cio_addr any, closed;
+    CHECK_OK(cio_addr_ip(&any, "127.0.0.1", 0));
+    int tmp = cio_udp_bind(&any, 0);
+    CHECK(tmp >= 0);
+    CHECK_OK(cio_sock_name(tmp, &closed));
+    CHECK_OK(cio_close(tmp)); /* nothing listens on that port now */
+    int fd = cio_udp_bind(&any, 0);
+    CHECK(fd >= 0);
+    CHECK_OK(cio_connect(fd, &closed, CIO_NEVER));
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, udp_reader, (void *)(intptr_t)fd, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(10 * MS)));
+    CHECK_EQ(cio_sendto(fd, "x", 1, NULL, CIO_NEVER), 1);
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    CHECK_OK(cio_close(fd));
+    return 0;
+}
+
+CIO_TEST(udp_error_is_reported_once)
+{
+    (void)state;
+    cio_test_run(main_udp_error, NULL, 1, 0);
+}
+
+static atomic_int race_fd, race_stop, race_started;
+
+static void *race_reader(void *arg)
+{
+    (void)arg;
+    char b[8];
+    atomic_store(&race_started, 1);
+    while (!atomic_load(&race_stop)) {
+        ssize_t n = cio_read(atomic_load(&race_fd), b, sizeof b, CIO_NEVER);
+        CHECK(n == (ssize_t)sizeof b || n == CIO_EBADF);
+    }
+    return NULL;
+}
+
+static uint32_t refs_of(int fd)
+{
+    struct cio__runtime *rt = atomic_load(&cio__rt);
+    struct cio__fd *chunk = atomic_load(&rt->fd_chunks[fd / CIO__FD_CHUNK]);
+    return atomic_load(&chunk[fd % CIO__FD_CHUNK].refs);
+}
+
+static int main_close_race(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    int rounds = cio_test_sanitized() ? 300 : 2000;
+    for (int i = 0; i < rounds; i++) {
+        /* /dev/zero is always readable: the reader is inside a call on
+         * the other worker nearly all the time while this one closes. */
+        int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        atomic_store(&race_fd, fd);
+        atomic_store(&race_stop, 0);
+        atomic_store(&race_started, 0);
+        cio_task t;
+        CHECK_OK(cio_spawn(&t, race_reader, NULL, &o));
+        while (!atomic_load(&race_started))
+            CHECK_OK(cio_yield());
+        CHECK_OK(cio_close(fd));
+        atomic_store(&race_stop, 1);
+        CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+        /* Every call that met the close gave its count back exactly. */
+        CHECK_EQ(refs_of(fd), 0);
+    }
+    return 0;
+}
+
+CIO_TEST(close_races_calls_in_flight)
+{
+    (void)state;
+    cio_test_run(main_close_race, NULL, 2, 0);
+}
+
 /* ---- vectors, reuseport -------------------------------------------------- */
 
 static int main_vectors(void *arg)
@@ -810,6 +910,8 @@ CIO_TEST_MAIN(cmocka_unit_test(read_deadline), cmocka_unit_test(read_cancel),
               cmocka_unit_test(echo_many_connections),
               cmocka_unit_test(ipv6_loopback), cmocka_unit_test(unix_stream),
               cmocka_unit_test(udp_sendto_recvfrom),
+              cmocka_unit_test(udp_error_is_reported_once),
+              cmocka_unit_test(close_races_calls_in_flight),
               cmocka_unit_test(readv_writev_and_reuseport),
               cmocka_unit_test(partial_writes_tiny_buffers),
               cmocka_unit_test(write_all_reports_count_and_no_sigpipe),
