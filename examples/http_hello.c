@@ -8,9 +8,13 @@
  * follows RFC 9112 (examples/http/http.c): request bodies by Content-Length
  * or chunked are read and discarded, HTTP/1.0 clients get keep-alive only
  * when they ask, "Expect: 100-continue" gets its interim response.
- * A malformed request gets 400, a head over 8 KiB gets 431, and then the
- * connection is closed. A connection idle for IDLE_MS (default 60 s)
- * between requests, or that takes that long to send one, is closed.
+ * A malformed request gets 400, a head over 8 KiB gets 431, a body over
+ * 16 MiB gets 413, and then the connection is closed. A connection idle
+ * for IDLE_MS (default 60 s) between requests, or that takes that long to
+ * send one request (head and body), is closed. A connection the server
+ * closes (an error, "Connection: close", HTTP/1.0) is closed in stages
+ * (RFC 9112 9.6): responses written, our side shut, the client's input
+ * drained for a moment, so no reset destroys the last response.
  * Prints "listening on ADDR:PORT" when ready; SIGINT or SIGTERM stop it.
  */
 #include <time.h>
@@ -22,7 +26,8 @@
 #define IN_SMALL 2048      /* read buffer on the task's stack */
 #define IN_BIG 16384       /* heap buffer for long heads and pipelines */
 #define OUT_SIZE 2048      /* responses queued before a write */
-#define LINGER_NS (1000 * 1000000LL) /* reading after an error reply */
+#define BODY_MAX (16u << 20) /* larger request bodies get 413 */
+#define LINGER_NS (1000 * 1000000LL) /* reading after the last response */
 
 static int64_t idle_ns = 60 * 1000000000LL;
 
@@ -62,6 +67,8 @@ struct conn {
     struct http_chunked chunk;
     struct http_req req;      /* request whose body is being read */
     bool close_after;         /* the current request ends the connection */
+    int64_t req_deadline;     /* the request under way must be in by then */
+    uint64_t answered;        /* requests answered so far */
     char small[IN_SMALL];
     char out[OUT_SIZE];
 };
@@ -124,29 +131,40 @@ static int respond(struct conn *c, const struct http_req *r)
         p += sizeof body - 1;
     }
     c->outn = (size_t)(p - c->out);
+    c->answered++;
     return 0;
 }
 
-/* Answers an unusable request and closes: shut our side, read what the
- * client still sends for a moment (closing with unread input would reset
- * the connection and could destroy the reply before the client reads it). */
+/* Ends a connection the server closes: writes what is queued, shuts our
+ * side and reads what the client still sends for a moment. Closing with
+ * unread input would make the kernel reset the connection, which can
+ * destroy responses the client has not read yet (RFC 9112 9.6). */
+static void finish(struct conn *c)
+{
+    if (flush(c) < 0)
+        return;
+    cio_shutdown(c->fd, SHUT_WR);
+    int64_t until = cio_deadline_after(LINGER_NS);
+    while (cio_read(c->fd, c->small, sizeof c->small, until) > 0)
+        ;
+}
+
+/* Answers an unusable request, then ends the connection. */
 static void fail(struct conn *c, int status)
 {
-    const char *reason = status == 431   ? "Request Header Fields Too Large"
+    const char *reason = status == 413   ? "Content Too Large"
+                         : status == 431 ? "Request Header Fields Too Large"
                          : status == 501 ? "Not Implemented"
                          : status == 505 ? "HTTP Version Not Supported"
                                          : "Bad Request";
-    char h[160];
+    char h[200];
+    http_date();
     int n = snprintf(h, sizeof h,
-                     "HTTP/1.1 %d %s\r\nServer: cio\r\nContent-Length: 0\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, reason);
-    if (queue(c, h, (size_t)n) == 0 && flush(c) == 0) {
-        cio_shutdown(c->fd, SHUT_WR);
-        int64_t until = cio_deadline_after(LINGER_NS);
-        while (cio_read(c->fd, c->small, sizeof c->small, until) > 0)
-            ;
-    }
+                     "HTTP/1.1 %d %s\r\nServer: cio\r\nDate: %.*s\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                     status, reason, (int)date.len, date.text);
+    if (queue(c, h, (size_t)n) == 0)
+        finish(c);
 }
 
 /* Handles every complete request in the buffer. Returns 1 to keep the
@@ -178,6 +196,10 @@ static int process(struct conn *c)
                     keep = 0;
                 continue;
             }
+            if (c->req.body == HTTP_BODY_LENGTH && c->req.length > BODY_MAX) {
+                keep = -413;
+                break;
+            }
             if (c->req.expect_continue &&
                 queue(c, LIT("HTTP/1.1 100 Continue\r\n\r\n")) < 0)
                 return 0;
@@ -202,6 +224,10 @@ static int process(struct conn *c)
             pos += used;
             if (rc < 0) {
                 keep = -400;
+                break;
+            }
+            if (c->chunk.body > BODY_MAX) {
+                keep = -413;
                 break;
             }
             done = rc == 1;
@@ -246,6 +272,8 @@ static void *connection(void *arg)
     c.cap = IN_SMALL;
     c.have = c.outn = 0;
     c.state = HEAD;
+    c.req_deadline = CIO_NEVER;
+    c.answered = 0;
     for (;;) {
         if (!room(&c))
             break;
@@ -253,20 +281,35 @@ static void *connection(void *arg)
             fail(&c, 431); /* cannot happen: heads stop at 8 KiB */
             break;
         }
-        /* A whole request must arrive within the idle time, so a client
-         * that sends one byte a minute cannot hold the task forever. */
+        /* Between requests the idle time runs afresh; once a request has
+         * begun, all of it must arrive within the idle time of its start,
+         * so a client sending a byte now and then cannot hold the task
+         * (slowloris). */
+        bool idle = c.have == 0 && c.state == HEAD;
         ssize_t n = cio_read(c.fd, c.in + c.have, c.cap - c.have,
-                             cio_deadline_after(idle_ns));
+                             idle ? cio_deadline_after(idle_ns)
+                                  : c.req_deadline);
         if (n <= 0)
-            break; /* closed, reset, idle too long, or shutting down */
+            break; /* closed, reset, too slow, or shutting down */
+        if (idle)
+            c.req_deadline = cio_deadline_after(idle_ns);
         c.have += (size_t)n;
+        uint64_t answered = c.answered;
         int keep = process(&c);
         if (keep < 0) {
             fail(&c, -keep);
             break;
         }
-        if (flush(&c) < 0 || keep == 0)
+        if (keep == 0) {
+            finish(&c);
             break;
+        }
+        if (flush(&c) < 0)
+            break;
+        if (c.have == 0 && c.state == HEAD)
+            c.req_deadline = CIO_NEVER; /* idle again */
+        else if (c.answered != answered)
+            c.req_deadline = cio_deadline_after(idle_ns); /* a new one began */
         if (c.in != c.small && c.have <= IN_SMALL) {
             /* Back to small requests: give the big buffer back. */
             memcpy(c.small, c.in, c.have);

@@ -4,6 +4,7 @@
  * server process on 127.0.0.1 with a free port. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -387,6 +388,96 @@ CIO_TEST(http_idle_timeout)
     assert_int_equal(stop(&s), 0);
 }
 
+/* A plain blocking client socket connected to the server. */
+static int plain_connect(int port_, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port_),
+                            .sin_addr.s_addr = htonl(0x7f000001)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* "Connection: close" in the middle of a pipeline the client keeps
+ * sending: every response up to it arrives, then an orderly end of stream
+ * (closing with unread input would reset the connection and destroy
+ * responses the client had not read yet). */
+CIO_TEST(http_close_after_pipeline_is_orderly)
+{
+    (void)state;
+    struct server s = start(http_hello, NULL, 0);
+    int fd = plain_connect(s.port, 4096);
+    static char req[64 * 2400];
+    size_t n = 0;
+    for (int i = 0; i < 2301; i++) {
+        const char *r = i == 300 ? "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                                 : "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+        size_t k = strlen(r);
+        memcpy(req + n, r, k);
+        n += k;
+    }
+    for (size_t off = 0; off < n;) {
+        ssize_t k = send(fd, req + off, n - off, MSG_NOSIGNAL);
+        if (k <= 0)
+            break; /* the server may close once the lingering read ends */
+        off += (size_t)k;
+    }
+    usleep(300000);
+    static char in[1 << 20];
+    size_t got = 0;
+    ssize_t k;
+    while ((k = recv(fd, in + got, sizeof in - 1 - got, 0)) > 0)
+        got += (size_t)k;
+    int err = k < 0 ? errno : 0;
+    in[got] = 0;
+    int count = 0;
+    for (const char *p = in; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
+        count++;
+    close(fd);
+    assert_int_equal(count, 301);
+    assert_int_equal(err, 0); /* end of stream, not a reset */
+    assert_int_equal(stop(&s), 0);
+}
+
+/* A request sent a byte every 100 ms must be complete within the idle
+ * time of its start (300 ms here), not within 300 ms of its last byte. */
+CIO_TEST(http_slow_request_is_cut_off)
+{
+    (void)state;
+    const char *args[] = {"-i", "300", NULL};
+    struct server s = start(http_hello, args, 0);
+    int fd = plain_connect(s.port, 0);
+    const char head[] = "GET / HTTP/1.1\r\nHost: slowloris.example\r\n\r\n";
+    int64_t t0 = cio_now();
+    bool cut = false;
+    for (size_t i = 0; i < sizeof head - 1; i++) {
+        if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1) {
+            cut = true;
+            break;
+        }
+        usleep(100000);
+        char c;
+        ssize_t k = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (k == 0 || (k < 0 && errno != EAGAIN)) {
+            cut = true;
+            break;
+        }
+        assert_true(k < 0); /* no response to half a request */
+    }
+    int64_t took = cio_now() - t0;
+    close(fd);
+    printf("cut off after %lld ms\n", (long long)(took / MS));
+    assert_true(cut);
+    assert_true(took < 2000 * MS); /* the whole head would take 4.6 s */
+    assert_int_equal(stop(&s), 0);
+}
+
 /* ---- echo ----------------------------------------------------------------- */
 
 static void *echo_client(void *arg)
@@ -514,6 +605,8 @@ CIO_TEST_MAIN(cmocka_unit_test(http_curl), cmocka_unit_test(http_wrk),
               cmocka_unit_test(http_cio_clients),
               cmocka_unit_test(http_errors_and_framing),
               cmocka_unit_test(http_idle_timeout),
+              cmocka_unit_test(http_close_after_pipeline_is_orderly),
+              cmocka_unit_test(http_slow_request_is_cut_off),
               cmocka_unit_test(echo_cio_clients),
               cmocka_unit_test(echo_survives_emfile),
               cmocka_unit_test(servers_stop_cleanly_with_open_connections))
