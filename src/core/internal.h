@@ -225,8 +225,9 @@ struct cio__fdwait {
  * reactor sets bits and bumps the count at every edge; a call that meets
  * EAGAIN clears its bit only if the word is unchanged since it read it
  * before the system call, so an edge that arrives in between is never
- * lost. The CLOSED bits (end of file, hang-up, error) are never cleared:
- * the condition lasts, and no further edge would report it. */
+ * lost. The CLOSED bits (end of file, hang-up, error) survive a short
+ * read, which does not consume a queued end of stream; only EAGAIN clears
+ * them (the condition is gone: a UDP error is reported once). */
 struct cio__fd {
     _Atomic uint64_t rdy;         /* readiness word, see above */
     _Atomic uint32_t refs;        /* calls using the descriptor << 1 | CLOSING */
