@@ -95,12 +95,8 @@ static _Atomic int no_pwait2;
 static int wait_events(struct ep *p, int max, int64_t timeout_ns)
 {
     if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
-        struct timespec ts, *tsp = NULL;
-        if (timeout_ns >= 0) {
-            ts.tv_sec = timeout_ns / 1000000000;
-            ts.tv_nsec = timeout_ns % 1000000000;
-            tsp = &ts;
-        }
+        struct timespec ts = cio__os_ts(timeout_ns >= 0 ? timeout_ns : 0);
+        struct timespec *tsp = timeout_ns >= 0 ? &ts : NULL;
         int n = epoll_pwait2(p->epfd, p->buf, max, tsp, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;

@@ -235,15 +235,6 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
     return 0;
 }
 
-static int reason_error(int reason)
-{
-    if (reason == CIO__WAKE_TIMEOUT)
-        return CIO_ETIMEDOUT;
-    if (reason == CIO__WAKE_CANCEL)
-        return CIO_ECANCELED;
-    return reason;
-}
-
 /* Registers the descriptor with the caller's reactor (lock held). */
 static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 {
@@ -314,7 +305,7 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         }
     }
     fd_unlock(st);
-    return reason_error(reason);
+    return cio__wait_error(reason);
 }
 
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
@@ -415,35 +406,4 @@ int cio_close(int fd)
 int cio_fd_forget(int fd)
 {
     return shut(fd, false);
-}
-
-int cio_wait_fd(int fd, int events, int64_t deadline)
-{
-    struct cio__task *self = cio__task_current();
-    if (!self)
-        return CIO_EPERM;
-    if (fd < 0)
-        return CIO_EBADF;
-    if (!(events & (CIO_READABLE | CIO_WRITABLE)) ||
-        (events & ~(CIO_READABLE | CIO_WRITABLE)))
-        return CIO_EINVAL;
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
-        return CIO_ECANCELED;
-    struct cio__fd *st;
-    int rc = cio__fd_begin(self->worker->rt, fd, &st);
-    if (rc < 0)
-        return rc;
-    /* Nothing is known of a descriptor not yet registered, and registering
-     * reports its current state as an edge: wait for that rather than
-     * return at once. */
-    rc = cio__fd_wait(self, st, fd, events, deadline, true);
-    if (rc > 0) {
-        /* Consume the edge: the next wait sleeps until a new one, which
-         * is what a caller that just met EAGAIN needs. */
-        uint64_t r = atomic_load(&st->rdy);
-        cio__fd_clear(st, r, (uint64_t)rc);
-    }
-    cio__fd_end(st);
-    return rc;
 }

@@ -184,6 +184,15 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
  *     reason = cio__park(t, deadline);
  * Wakers call cio__wake(t, seq, reason) from any thread. */
 uint64_t cio__wait_begin(struct cio__task *t);
+/* The error a wait that ended for `reason` reports: CIO_ETIMEDOUT for a
+ * passed deadline, CIO_ECANCELED for a cancel, an error from cio__park
+ * (< 0) as it is. Not for CIO__WAKE_OK. */
+static inline int cio__wait_error(int reason)
+{
+    return reason == CIO__WAKE_TIMEOUT  ? CIO_ETIMEDOUT
+           : reason == CIO__WAKE_CANCEL ? CIO_ECANCELED
+                                        : reason;
+}
 int cio__park(struct cio__task *t, int64_t deadline);
 /* Parks with no deadline, even when the task is cancelled: for waits that
  * must not end early (a pool job using the task's stack). A cancel that

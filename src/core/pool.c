@@ -96,10 +96,7 @@ static void *pool_main(void *arg)
     for (;;) {
         bool timed_out = false;
         while (!p->head && !p->stop && !timed_out) {
-            struct timespec ts;
-            int64_t until = cio__os_now() + p->idle_ns;
-            ts.tv_sec = until / 1000000000;
-            ts.tv_nsec = until % 1000000000;
+            struct timespec ts = cio__os_ts(cio__os_now() + p->idle_ns);
             p->idle++;
             timed_out = pthread_cond_timedwait(&p->cond, &p->lock, &ts) ==
                         ETIMEDOUT;
@@ -228,9 +225,7 @@ int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
     int reason = cio__park(self, deadline);
     if (reason == CIO__WAKE_OK)
         return 0;
-    int err = reason == CIO__WAKE_TIMEOUT  ? CIO_ETIMEDOUT
-              : reason == CIO__WAKE_CANCEL ? CIO_ECANCELED
-                                           : reason;
+    int err = cio__wait_error(reason);
     pthread_mutex_lock(&p->lock);
     switch (j->state) {
     case CIO__JOB_QUEUED:

@@ -273,6 +273,18 @@ static struct cio__task *global_take(struct cio__worker *w)
     return n ? got[0] : NULL;
 }
 
+/* Wakes `v` if it sleeps (the caller has issued the fence that pairs with
+ * park()); true when this call did. */
+static bool unpark(struct cio__worker *v)
+{
+    if (!atomic_load_explicit(&v->parked, memory_order_relaxed) ||
+        atomic_exchange(&v->parked, 0) != 1)
+        return false;
+    atomic_fetch_sub(&v->rt->n_parked, 1);
+    v->rt->be->wake(v->poller);
+    return true;
+}
+
 /* Wakes one sleeping worker when there is stealable work and no worker is
  * already looking for it. */
 static void notify_idle(struct cio__runtime *rt)
@@ -285,25 +297,15 @@ static void notify_idle(struct cio__runtime *rt)
     if (atomic_load_explicit(&rt->n_parked, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&rt->n_spinning, memory_order_relaxed) != 0)
         return;
-    for (int i = 0; i < rt->nworkers; i++) {
-        struct cio__worker *v = &rt->workers[i];
-        if (atomic_load_explicit(&v->parked, memory_order_relaxed) &&
-            atomic_exchange(&v->parked, 0) == 1) {
-            atomic_fetch_sub(&rt->n_parked, 1);
-            rt->be->wake(v->poller);
+    for (int i = 0; i < rt->nworkers; i++)
+        if (unpark(&rt->workers[i]))
             return;
-        }
-    }
 }
 
 void cio__sched_unpark(struct cio__worker *w)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&w->parked, memory_order_relaxed) &&
-        atomic_exchange(&w->parked, 0) == 1) {
-        atomic_fetch_sub(&w->rt->n_parked, 1);
-        w->rt->be->wake(w->poller);
-    }
+    unpark(w);
 }
 
 void cio__sched_stop_all(struct cio__runtime *rt)
@@ -529,32 +531,26 @@ static struct cio__task *find_work(struct cio__worker *w)
             return t;
         if (io && cio__sched_poll(w, 0) > 0)
             continue;
-        if (rt->nworkers == 1) {
-            /* Nobody to steal from and nothing else can queue work here
-             * without waking the reactor: sleep at once. */
-            if (atomic_load(&rt->stop))
-                return NULL;
-            if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
-                park(w);
-            continue;
-        }
-
-        atomic_fetch_add(&rt->n_spinning, 1);
-        for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
-            if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
-                break;
-            t = global_take(w);
-            if (!t)
-                t = steal_any(w);
-            if (!t && i > CIO__SPIN_ROUNDS / 2)
-                sched_yield();
-        }
-        atomic_fetch_sub(&rt->n_spinning, 1);
-        if (t) {
-            /* Work was found: another idle worker may find more. */
-            if (!runq_empty(w))
-                notify_idle(rt);
-            return t;
+        /* With one worker there is nobody to steal from, and nothing can
+         * queue work here without waking the reactor: sleep at once. */
+        if (rt->nworkers > 1) {
+            atomic_fetch_add(&rt->n_spinning, 1);
+            for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
+                if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
+                    break;
+                t = global_take(w);
+                if (!t)
+                    t = steal_any(w);
+                if (!t && i > CIO__SPIN_ROUNDS / 2)
+                    sched_yield();
+            }
+            atomic_fetch_sub(&rt->n_spinning, 1);
+            if (t) {
+                /* Work was found: another idle worker may find more. */
+                if (!runq_empty(w))
+                    notify_idle(rt);
+                return t;
+            }
         }
         if (atomic_load(&rt->stop))
             return NULL;

@@ -385,11 +385,7 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
             return 0;
     } while (!atomic_compare_exchange_weak(
         &t->ctl, &c, c & ~(uint64_t)(CIO__C_CLAIMED | CIO__C_JOINWAIT)));
-    if (reason == CIO__WAKE_TIMEOUT)
-        return CIO_ETIMEDOUT;
-    if (reason == CIO__WAKE_CANCEL)
-        return CIO_ECANCELED;
-    return reason;
+    return cio__wait_error(reason);
 }
 
 int cio_join(cio_task h, void **result, int64_t deadline)

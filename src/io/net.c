@@ -217,6 +217,19 @@ int cio_listen(const cio_addr *addr, int backlog, unsigned flags)
     return fd;
 }
 
+/* The addresses of `host`:`port`: a numeric address as it is, a name
+ * through cio_resolve() (task only). Returns the count found (as
+ * cio_resolve(), up to `max` stored) or an error. */
+static int host_addrs(const char *host, int port, cio_addr *out, int max,
+                      int64_t deadline)
+{
+    if (cio_addr_ip(out, host, port) == 0)
+        return 1;
+    char svc[8];
+    snprintf(svc, sizeof svc, "%d", port);
+    return cio_resolve(host, svc, AF_UNSPEC, out, max, deadline);
+}
+
 int cio_tcp_listen(const char *host, int port, int backlog, unsigned flags)
 {
     cio_addr a;
@@ -232,13 +245,9 @@ int cio_tcp_listen(const char *host, int port, int backlog, unsigned flags)
         cio_addr_ip(&a, NULL, port);
         return cio_listen(&a, backlog, flags);
     }
-    if (cio_addr_ip(&a, host, port) < 0) {
-        char svc[8];
-        snprintf(svc, sizeof svc, "%d", port);
-        int n = cio_resolve(host, svc, AF_UNSPEC, &a, 1, CIO_NEVER);
-        if (n < 0)
-            return n;
-    }
+    int n = host_addrs(host, port, &a, 1, CIO_NEVER);
+    if (n < 0)
+        return n;
     return cio_listen(&a, backlog, flags);
 }
 
@@ -358,18 +367,11 @@ int cio_tcp_connect(const char *host, int port, int64_t deadline)
     if (!cio__task_current())
         return CIO_EPERM;
     cio_addr addrs[CONNECT_ADDRS];
-    int n;
-    if (cio_addr_ip(&addrs[0], host, port) == 0) {
-        n = 1;
-    } else {
-        char svc[8];
-        snprintf(svc, sizeof svc, "%d", port);
-        n = cio_resolve(host, svc, AF_UNSPEC, addrs, CONNECT_ADDRS, deadline);
-        if (n < 0)
-            return n;
-        if (n > CONNECT_ADDRS)
-            n = CONNECT_ADDRS;
-    }
+    int n = host_addrs(host, port, addrs, CONNECT_ADDRS, deadline);
+    if (n < 0)
+        return n;
+    if (n > CONNECT_ADDRS)
+        n = CONNECT_ADDRS;
     int rc = CIO_ECONNREFUSED;
     for (int i = 0; i < n; i++) {
         /* Each remaining address gets an equal share of the time left, so

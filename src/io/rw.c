@@ -1,4 +1,4 @@
-/* Reading and writing any descriptor from a task.
+/* Reading, writing and waiting on any descriptor from a task.
  *
  * Each call tries the system call while the descriptor's readiness word
  * says it may succeed, and waits for an edge once the kernel says EAGAIN.
@@ -140,4 +140,29 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     }
     cio__call_end(&c, true);
     return (ssize_t)n;
+}
+
+int cio_wait_fd(int fd, int events, int64_t deadline)
+{
+    if (!cio__task_current())
+        return CIO_EPERM;
+    if (!(events & (CIO_READABLE | CIO_WRITABLE)) ||
+        (events & ~(CIO_READABLE | CIO_WRITABLE)))
+        return CIO_EINVAL;
+    struct cio__call c;
+    int rc = cio__call_begin(&c, fd);
+    if (rc < 0)
+        return rc;
+    /* Nothing is known of a descriptor not yet registered, and registering
+     * reports its current state as an edge: wait for that rather than
+     * return at once. */
+    rc = cio__fd_wait(c.self, c.st, fd, events, deadline, true);
+    if (rc > 0) {
+        /* Consume the edge: the next wait sleeps until a new one, which
+         * is what a caller that just met EAGAIN needs. */
+        uint64_t r = atomic_load(&c.st->rdy);
+        cio__fd_clear(c.st, r, (uint64_t)rc);
+    }
+    cio__call_end(&c, false);
+    return rc;
 }

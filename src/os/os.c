@@ -36,14 +36,14 @@ int64_t cio__os_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return cio__os_ns(&ts);
 }
 
 int64_t cio__os_now_coarse(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return cio__os_ns(&ts);
 }
 
 int64_t cio__os_coarse_res(void)
@@ -53,7 +53,7 @@ int64_t cio__os_coarse_res(void)
     if (!r) {
         struct timespec ts;
         if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0)
-            r = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            r = cio__os_ns(&ts);
         /* A resolution that cannot be had, or an absurd one: never trust
          * the coarse clock (every check falls through to the precise). */
         if (r <= 0 || r > 100000000)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct cio__os_calls {
     void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd,
@@ -27,6 +28,18 @@ struct cio__os_calls {
 extern struct cio__os_calls cio__os;
 /* The real calls, for restoring. */
 extern const struct cio__os_calls cio__os_default;
+
+/* Nanoseconds <-> struct timespec (non-negative values). */
+static inline int64_t cio__os_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static inline struct timespec cio__os_ts(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
 
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);

@@ -1,6 +1,8 @@
 /* Deadlines: order, never early, edge values, FIFO among equals. */
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -288,7 +290,76 @@ CIO_TEST(idle_workers_sleep)
     assert_true(s.parks > 0);
 }
 
-CIO_TEST_MAIN(cmocka_unit_test(sleeps_wake_in_deadline_order),
+/* A long deadline is read from the coarse clock plus its resolution:
+ * never before the exact one. */
+static int main_deadline_after(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        int64_t before = cio_now();
+        int64_t d = cio_deadline_after(2000 * MS);
+        int64_t after = cio_now();
+        CHECK(d >= before + 2000 * MS);
+        CHECK(d <= after + 2100 * MS); /* a clock tick late at most */
+    }
+    CHECK_EQ(cio_deadline_after(INT64_MAX - 1), CIO_NEVER); /* saturates */
+    return 0;
+}
+
+CIO_TEST(deadline_after_never_early)
+{
+    (void)state;
+    cio_test_run(main_deadline_after, NULL, 1, 0);
+}
+
+static void *poke(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+    CHECK_EQ(write(fd, "p", 1), 1);
+    return NULL;
+}
+
+/* A wait that ends early leaves its timer entry armed for the next wait
+ * (lazy re-arm); when the next wait's deadline is a little later, the old
+ * entry expires first and must move to the new deadline, not end the new
+ * wait early. */
+static int main_lazy_timer(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CHECK_OK(pipe2(p, O_CLOEXEC));
+    char c;
+    for (int i = 0; i < 20; i++) {
+        cio_task t;
+        CHECK_OK(cio_spawn(&t, poke, (void *)(intptr_t)p[1], NULL));
+        /* Woken by the byte long before the deadline: the entry stays. */
+        CHECK_EQ(cio_wait_fd(p[0], CIO_READABLE, cio_deadline_after(100 * MS)),
+                 CIO_READABLE);
+        CHECK_EQ(read(p[0], &c, 1), 1);
+        CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+        /* Nothing comes now: this one times out, at its own deadline. */
+        int64_t d = cio_now() + 100 * MS;
+        CHECK_ERR(cio_wait_fd(p[0], CIO_READABLE, d), CIO_ETIMEDOUT);
+        CHECK(cio_now() >= d);
+    }
+    cio_stats s;
+    cio_stats_get(&s);
+    CHECK(s.timers_pending <= 1); /* one entry per task, reused */
+    CHECK_OK(cio_close(p[0]));
+    CHECK_OK(cio_close(p[1]));
+    return 0;
+}
+
+CIO_TEST(lazy_timer_never_ends_a_wait_early)
+{
+    (void)state;
+    cio_test_run(main_lazy_timer, NULL, 1, 0);
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(deadline_after_never_early),
+              cmocka_unit_test(lazy_timer_never_ends_a_wait_early),
+              cmocka_unit_test(sleeps_wake_in_deadline_order),
               cmocka_unit_test(idle_workers_sleep),
               cmocka_unit_test(equal_deadlines_fire_fifo),
               cmocka_unit_test(deadline_edges),

@@ -360,32 +360,35 @@ CIO_TEST(http_wrk)
     assert_int_equal(stop(&s), 0);
 }
 
+/* Starts the server `path` (with `args`), runs `clients` as cio's main
+ * task against it with `workers` workers, and stops the server, which
+ * must exit 0. */
+static void drive(const char *path, const char *const *args,
+                  int (*clients)(void *), int workers)
+{
+    struct server s = start(path, args, 0);
+    port = s.port;
+    cio_test_run(clients, NULL, workers, 0);
+    assert_int_equal(stop(&s), 0);
+}
+
 CIO_TEST(http_cio_clients)
 {
     (void)state;
-    struct server s = start(http_hello, NULL, 0);
-    port = s.port;
-    cio_test_run(main_http_clients, NULL, 2, 0);
-    assert_int_equal(stop(&s), 0);
+    drive(http_hello, NULL, main_http_clients, 2);
 }
 
 CIO_TEST(http_errors_and_framing)
 {
     (void)state;
-    struct server s = start(http_hello, NULL, 0);
-    port = s.port;
-    cio_test_run(main_http_errors, NULL, 1, 0);
-    assert_int_equal(stop(&s), 0);
+    drive(http_hello, NULL, main_http_errors, 1);
 }
 
 CIO_TEST(http_idle_timeout)
 {
     (void)state;
     const char *args[] = {"-i", "200", NULL};
-    struct server s = start(http_hello, args, 0);
-    port = s.port;
-    cio_test_run(main_idle_timeout, NULL, 1, 0);
-    assert_int_equal(stop(&s), 0);
+    drive(http_hello, args, main_idle_timeout, 1);
 }
 
 /* A plain blocking client socket connected to the server. */
@@ -524,10 +527,7 @@ static int main_echo_clients(void *arg)
 CIO_TEST(echo_cio_clients)
 {
     (void)state;
-    struct server s = start(echo, NULL, 0);
-    port = s.port;
-    cio_test_run(main_echo_clients, NULL, 2, 0);
-    assert_int_equal(stop(&s), 0);
+    drive(echo, NULL, main_echo_clients, 2);
 }
 
 /* EMFILE: the server may hold 64 descriptors; 1,000 clients connect. It
@@ -563,10 +563,7 @@ CIO_TEST(echo_survives_emfile)
     for (int i = 0; i < N; i++)
         close(fds[i]);
     /* Descriptors free up: a new client is served. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int fd = plain_connect(s.port, 0);
     assert_int_equal(write(fd, "again", 5), 5);
     char buf[8];
     size_t got = 0;
@@ -584,14 +581,9 @@ CIO_TEST(servers_stop_cleanly_with_open_connections)
 {
     (void)state;
     struct server s = start(http_hello, NULL, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)s.port),
-                            .sin_addr.s_addr = htonl(0x7f000001)};
     int fds[20];
-    for (int i = 0; i < 20; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
-    }
+    for (int i = 0; i < 20; i++)
+        fds[i] = plain_connect(s.port, 0);
     usleep(50000);
     assert_int_equal(stop(&s), 0); /* SIGTERM: exit status 0 */
     for (int i = 0; i < 20; i++) {
