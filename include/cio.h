@@ -78,10 +78,7 @@ CIO_API const char *cio_err_name(int err);
 CIO_API int64_t cio_now(void);
 
 /* The deadline `ns` nanoseconds from now, saturating at CIO_NEVER; a
- * negative `ns` gives a deadline in the past. For `ns` of a second or more
- * the deadline may be up to one kernel clock tick (a few ms) later than
- * exact, never earlier: it is then read from the cheaper coarse clock.
- * Thread-safe. */
+ * negative `ns` gives a deadline in the past. Thread-safe. */
 CIO_API int64_t cio_deadline_after(int64_t ns);
 
 /* Task only. Stops the calling task until `deadline`.

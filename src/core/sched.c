@@ -430,7 +430,9 @@ static struct cio__task *steal_any(struct cio__worker *w)
     return NULL;
 }
 
-/* Anything this worker could run, or a deadline already due. */
+/* Anything this worker could run, or a deadline already due (fired here,
+ * by the precise clock: the per-tick check trusts the coarse one, which
+ * can lag after the CPU was idle, and would leave it for later). */
 static bool has_work(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
@@ -445,7 +447,11 @@ static bool has_work(struct cio__worker *w)
         if (t && (v == w || stealable(t)))
             return true;
     }
-    return cio__timer_next(w) <= cio__os_now();
+    int64_t now = cio__os_now();
+    if (cio__timer_next(w) > now)
+        return false;
+    cio__timer_fire(w, now);
+    return true;
 }
 
 /* Polls the reactor, waiting at most `timeout_ns` (0: not at all, < 0: no
@@ -493,8 +499,10 @@ static void park(struct cio__worker *w)
     cio__count(&w->c.parks, 1);
 }
 
-/* Whether the earliest deadline may be due: false means surely not, with
- * no precise clock read (lazily kept entries far ahead stay cheap). */
+/* Whether the earliest deadline may be due, with no precise clock read
+ * (lazily kept entries far ahead stay cheap). A coarse clock that lags
+ * can only say "not yet" a little late; a worker about to sleep checks
+ * with the precise clock (has_work). */
 static bool timer_due_soon(struct cio__worker *w)
 {
     int64_t min = atomic_load_explicit(&w->timers.min, memory_order_relaxed);

@@ -512,11 +512,10 @@ int64_t cio_now(void)
 
 int64_t cio_deadline_after(int64_t ns)
 {
-    /* Long timeouts (idle connections, typically computed before every
-     * read) take the coarse clock plus its resolution: never earlier than
-     * exact, at most one clock tick later, and a few times cheaper. */
-    int64_t now = ns >= 1000000000 ? cio__os_now_coarse() + cio__os_coarse_res()
-                                   : cio__os_now();
+    /* The precise clock: the coarse one can lag by more than its
+     * resolution (a CPU back from idle updates it late), which would make
+     * the deadline early (test_time's deadline_after_never_early). */
+    int64_t now = cio__os_now();
     if (ns > 0 && now > CIO_NEVER - ns)
         return CIO_NEVER;
     return now + ns;

@@ -44,8 +44,11 @@ static inline struct timespec cio__os_ts(int64_t ns)
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);
 /* The same clock as of the last timer tick: a few times cheaper to read,
- * and never ahead of cio__os_now() nor behind it by more than
- * cio__os_coarse_res(). Good for "is this deadline surely still ahead?". */
+ * never ahead of cio__os_now(), usually behind it by less than
+ * cio__os_coarse_res(), but by more after a CPU comes back from idle
+ * (the tick that updates it comes late). So use it only where a late
+ * answer is harmless: "is this deadline surely still ahead?" may then
+ * delay a wake a little, never make one early. */
 int64_t cio__os_now_coarse(void);
 int64_t cio__os_coarse_res(void);
 /* Online CPUs usable by this process (at least 1). */
