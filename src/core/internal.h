@@ -483,7 +483,6 @@ void cio__sched_yield(struct cio__task *t);
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo);
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t);
-void cio__sched_unpark(struct cio__worker *w);
 int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns);
 void cio__sched_stop_all(struct cio__runtime *rt);
 int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i);

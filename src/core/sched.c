@@ -215,15 +215,6 @@ static void queue_put(struct cio__worker *w, struct cio__task *t)
         local_put(w, t);
 }
 
-static void inbox_put(struct cio__worker *target, struct cio__task *t)
-{
-    pthread_mutex_lock(&target->inbox_lock);
-    cio__fifo_push(&target->inbox, &t->qnode);
-    atomic_store(&target->inbox_n, 1);
-    pthread_mutex_unlock(&target->inbox_lock);
-    cio__sched_unpark(target);
-}
-
 static void inbox_drain(struct cio__worker *w)
 {
     struct cio__fifo got;
@@ -278,22 +269,17 @@ static struct cio__task *global_take(struct cio__worker *w)
 static bool unpark(struct cio__worker *v)
 {
     if (!atomic_load_explicit(&v->parked, memory_order_relaxed) ||
-        atomic_exchange(&v->parked, 0) != 1)
+        atomic_exchange_explicit(&v->parked, 0, memory_order_relaxed) != 1)
         return false;
-    atomic_fetch_sub(&v->rt->n_parked, 1);
+    atomic_fetch_sub_explicit(&v->rt->n_parked, 1, memory_order_relaxed);
     v->rt->be->wake(v->poller);
     return true;
 }
 
-/* Wakes one sleeping worker when there is stealable work and no worker is
- * already looking for it. */
-static void notify_idle(struct cio__runtime *rt)
+/* Wakes one sleeping worker unless one is already looking for work (it
+ * will find what was published). The caller has issued the fence. */
+static void unpark_any(struct cio__runtime *rt)
 {
-    if (rt->nworkers == 1)
-        return; /* nobody else to wake: skip the fence */
-    /* Pairs with the fence in park(): either this sees the parked count,
-     * or the parking worker sees the work pushed before this fence. */
-    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&rt->n_parked, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&rt->n_spinning, memory_order_relaxed) != 0)
         return;
@@ -302,10 +288,44 @@ static void notify_idle(struct cio__runtime *rt)
             return;
 }
 
-void cio__sched_unpark(struct cio__worker *w)
+/* After a worker queued stealable work on itself: another worker may
+ * take it. With one worker the pusher is the one to run it. */
+static void notify_idle(struct cio__runtime *rt)
 {
+    if (rt->nworkers == 1)
+        return; /* the pusher itself runs it: skip the fence */
+    /* Pairs with the fence in park(): either this sees the parked count,
+     * or the parking worker sees the work pushed before this fence. */
     atomic_thread_fence(memory_order_seq_cst);
-    unpark(w);
+    unpark_any(rt);
+}
+
+/* The one path for a task made runnable by a thread that will not run it
+ * itself: another worker, a pool thread, a plain thread. A task bound to
+ * its home goes to that worker's inbox and the home is unparked; any other
+ * goes to the global queue and a sleeping worker is unparked. The one-worker
+ * runtime takes this path too: its only worker may be asleep. */
+static void wake_remote(struct cio__runtime *rt, struct cio__task *t)
+{
+    struct cio__worker *home = NULL;
+    if (stealable(t)) {
+        global_push(rt, &t, 1);
+    } else {
+        home = &rt->workers[t->home];
+        pthread_mutex_lock(&home->inbox_lock);
+        cio__fifo_push(&home->inbox, &t->qnode);
+        /* Relaxed: the fence below orders it before the parked check,
+         * and the owner reads the list itself under the lock. */
+        atomic_store_explicit(&home->inbox_n, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&home->inbox_lock);
+    }
+    /* Pairs with the fence in park(): either this sees the worker parked,
+     * or the parking worker sees the task published above. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (home)
+        unpark(home);
+    else
+        unpark_any(rt);
 }
 
 void cio__sched_stop_all(struct cio__runtime *rt)
@@ -329,15 +349,11 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
     if (waker && waker->rt != rt)
         waker = NULL;
     became_runnable(waker ? waker : &rt->workers[0], t);
-    if (stealable(t)) {
-        if (waker) {
-            if (lifo && !waker->polling)
-                lifo_put(waker, t);
-            else
-                runq_put(waker, t);
-        } else {
-            global_push(rt, &t, 1);
-        }
+    if (stealable(t) && waker) {
+        if (lifo && !waker->polling)
+            lifo_put(waker, t);
+        else
+            runq_put(waker, t);
         notify_idle(rt);
         return;
     }
@@ -348,7 +364,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
             local_put(waker, t);
         return;
     }
-    inbox_put(&rt->workers[t->home], t);
+    wake_remote(rt, t);
 }
 
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t)
@@ -358,7 +374,7 @@ void cio__sched_spawned(struct cio__worker *w, struct cio__task *t)
         if (t->home == w->index)
             local_put(w, t);
         else
-            inbox_put(&w->rt->workers[t->home], t);
+            wake_remote(w->rt, t);
         return;
     }
     runq_put(w, t);
@@ -424,7 +440,7 @@ static struct cio__task *steal_any(struct cio__worker *w)
             /* It started running and parked again in between: send it
              * home, where it must run. It is still marked runnable, so
              * this is a move between queues, not a new wake. */
-            inbox_put(&rt->workers[t->home], t);
+            wake_remote(rt, t);
         }
     }
     return NULL;
@@ -480,7 +496,7 @@ static void park(struct cio__worker *w)
     struct cio__runtime *rt = w->rt;
     atomic_store(&w->parked, 1);
     atomic_fetch_add(&rt->n_parked, 1);
-    /* Pairs with notify_idle() and cio__sched_unpark(). */
+    /* Pairs with the fences in notify_idle() and wake_remote(). */
     atomic_thread_fence(memory_order_seq_cst);
     if (has_work(w)) {
         if (atomic_exchange(&w->parked, 0) == 1)
