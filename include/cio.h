@@ -545,7 +545,9 @@ typedef struct cio_stats {
     uint64_t io_waits;        /* times a task waited for a descriptor */
     uint64_t io_polls;        /* reactor polls (blocking or not) */
     uint64_t io_events;       /* descriptor events the reactors delivered */
-    uint64_t fds_registered;  /* descriptors registered with a reactor now */
+    uint64_t fds_registered;  /* reactor registrations now: a descriptor
+                                 waited on from several workers counts
+                                 once per worker whose reactor has it */
     uint64_t budget_yields;   /* yields forced by the I/O budget */
     uint64_t pool_threads;    /* blocking-pool threads alive now */
     uint64_t pool_jobs;       /* jobs the pool has run */

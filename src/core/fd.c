@@ -1,10 +1,11 @@
 /* Descriptors: what cio knows of each, the tasks waiting on them, and the
  * reactor's side of waking them.
  *
- * A descriptor is registered with a reactor the first time a task has to
- * wait on it, on the reactor of that task's worker, and stays there until
+ * A descriptor is registered with the reactor of every worker whose task
+ * has had to wait on it, the first time it does, and stays there until
  * cio_close(): edge-triggered, both directions, so later waits cost no
- * system call. Edges set bits in the descriptor's readiness word and wake
+ * system call. A waiting task's own worker thus always watches the
+ * descriptor: no task waits for another, possibly busy, worker to poll. Edges set bits in the descriptor's readiness word and wake
  * the waiters that wanted them; calls clear a bit when the kernel says
  * EAGAIN (see struct cio__fd for why that cannot lose an edge).
  *
@@ -68,8 +69,13 @@ void cio__fd_table_fini(struct cio__runtime *rt)
 {
     if (!rt->fd_chunks)
         return;
-    for (uint32_t i = 0; i < rt->fd_nchunks; i++)
-        free(atomic_load(&rt->fd_chunks[i]));
+    for (uint32_t i = 0; i < rt->fd_nchunks; i++) {
+        struct cio__fd *chunk =
+            atomic_load_explicit(&rt->fd_chunks[i], memory_order_relaxed);
+        for (int k = 0; chunk && k < CIO__FD_CHUNK; k++)
+            free(chunk[k].reactors_more);
+        free(chunk);
+    }
     free((void *)rt->fd_chunks);
     rt->fd_chunks = NULL;
     pthread_mutex_destroy(&rt->fd_lock);
@@ -159,12 +165,62 @@ static void wake_all_closed(struct cio__fd *st)
     }
 }
 
-/* Forgets the descriptor's past (lock held). */
+/* ---- which reactors watch it (lock held) --------------------------------- */
+
+static bool watched_by(const struct cio__fd *st, int i)
+{
+    if (i < 64)
+        return (st->reactors >> i) & 1;
+    i -= 64;
+    return st->reactors_more && ((st->reactors_more[i / 64] >> (i % 64)) & 1);
+}
+
+static int mark_watched(struct cio__runtime *rt, struct cio__fd *st, int i)
+{
+    if (i < 64) {
+        st->reactors |= (uint64_t)1 << i;
+        return 0;
+    }
+    if (!st->reactors_more) {
+        st->reactors_more =
+            calloc((size_t)(rt->nworkers - 64 + 63) / 64, sizeof(uint64_t));
+        if (!st->reactors_more)
+            return CIO_ENOMEM;
+    }
+    i -= 64;
+    st->reactors_more[i / 64] |= (uint64_t)1 << (i % 64);
+    return 0;
+}
+
+static void unwatch(struct cio__runtime *rt, int i, int fd, bool del)
+{
+    struct cio__worker *w = &rt->workers[i];
+    if (del)
+        rt->be->del(w->poller, fd);
+    atomic_fetch_sub_explicit(&w->nfds, 1, memory_order_relaxed);
+}
+
+/* Forgets every registration; `del`: also take it out of the reactors
+ * (not needed when the number was closed behind cio's back: the kernel
+ * dropped it). */
+static void unwatch_all(struct cio__runtime *rt, struct cio__fd *st, int fd,
+                        bool del)
+{
+    for (uint64_t low = st->reactors; low; low &= low - 1)
+        unwatch(rt, __builtin_ctzll(low), fd, del);
+    for (int i = 64; st->reactors_more && i < rt->nworkers; i++)
+        if (watched_by(st, i))
+            unwatch(rt, i, fd, del);
+    st->reactors = 0;
+    free(st->reactors_more);
+    st->reactors_more = NULL;
+}
+
+/* Forgets the descriptor's past (lock held, registrations already gone). */
 static void reset(struct cio__fd *st, uint32_t flags)
 {
     atomic_fetch_add(&st->gen, 1);
     set_flags(st, flags);
-    st->poller = NULL;
     atomic_store(&st->rdy, CIO__RDY_READ | CIO__RDY_WRITE);
 }
 
@@ -228,14 +284,15 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
     /* Tasks still waiting on this number waited on a descriptor closed
      * behind cio's back; the kernel already dropped its registration. */
     wake_all_closed(st);
-    if (flags_of(st) & CIO__FD_REGISTERED)
-        atomic_fetch_sub(&st->poller->nfds, 1);
+    unwatch_all(rt, st, fd, false);
     reset(st, CIO__FD_KNOWN | flags);
     fd_unlock(st);
     return 0;
 }
 
-/* Registers the descriptor with the caller's reactor (lock held). */
+/* Registers the descriptor with worker `w`'s reactor (lock held). When
+ * another reactor watches it already, both report its edges from now on;
+ * a duplicate edge only sets bits that the next EAGAIN clears again. */
 static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
@@ -248,8 +305,12 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
     }
     if (rc < 0 && rc != -EEXIST)
         return rc;
-    st->poller = w;
-    atomic_fetch_add(&w->nfds, 1);
+    rc = mark_watched(rt, st, w->index);
+    if (rc < 0) {
+        rt->be->del(w->poller, fd);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&w->nfds, 1, memory_order_relaxed);
     set_flags(st, f | CIO__FD_REGISTERED);
     return 0;
 }
@@ -264,10 +325,10 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         return CIO_EBADF;
     }
     uint32_t f = flags_of(st);
-    if (!(f & (CIO__FD_REGISTERED | CIO__FD_NOPOLL))) {
-        if (edge_only) {
-            /* Under the lock, before registering: no edge can have been
-             * reported yet, so none is lost. */
+    if (!(f & CIO__FD_NOPOLL) && !watched_by(st, self->worker->index)) {
+        if (edge_only && !(f & CIO__FD_REGISTERED)) {
+            /* Under the lock, before the first registration: no edge can
+             * have been reported yet, so none is lost. */
             atomic_fetch_and(&st->rdy, ~(uint64_t)want);
         }
         int rc = reg(st, fd, self->worker);
@@ -383,11 +444,7 @@ static int shut(int fd, bool do_close)
     }
     int rc = 0;
     fd_lock(st);
-    uint32_t f = flags_of(st);
-    if (f & CIO__FD_REGISTERED) {
-        rt->be->del(st->poller->poller, fd);
-        atomic_fetch_sub(&st->poller->nfds, 1);
-    }
+    unwatch_all(rt, st, fd, true);
     if (do_close && close(fd) < 0 && errno != EINTR)
         rc = -errno; /* Linux frees the number even on EINTR */
     reset(st, 0);

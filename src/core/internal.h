@@ -243,7 +243,8 @@ struct cio__fd {
     _Atomic uint32_t lock;        /* guards the fields below */
     _Atomic uint32_t gen;         /* bumped when the number is closed */
     uint32_t flags;               /* CIO__FD_* */
-    struct cio__worker *poller;   /* reactor it is registered with */
+    uint64_t reactors;            /* workers 0-63 whose reactor watches it */
+    uint64_t *reactors_more;      /* the same for workers 64 and up */
     struct cio__fdwait *waiters;  /* tasks waiting on it */
     struct cio__task *closer;     /* cio_close() waiting for calls to leave */
     uint64_t closer_seq;          /* that closer's wait */
@@ -251,7 +252,7 @@ struct cio__fd {
 
 enum {
     CIO__FD_KNOWN = 1,       /* set up for cio (non-blocking) */
-    CIO__FD_REGISTERED = 2,  /* added to `poller`'s reactor */
+    CIO__FD_REGISTERED = 2,  /* added to at least one worker's reactor */
     CIO__FD_STREAM = 4,      /* a stream socket: a short read drained it */
     CIO__FD_NOPOLL = 8,      /* the reactor cannot watch it: always ready */
     CIO__FD_SOCKET = 16,     /* a socket: writes use MSG_NOSIGNAL */
