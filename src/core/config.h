@@ -43,6 +43,12 @@
 #define CIO__TASK_CHUNK 1024
 #define CIO__TASK_CHUNKS 16384
 
+/* A worker's list of free descriptors holds at most this many; past it, a
+ * batch moves to the runtime's shared list, and a worker with none takes
+ * a batch from there before growing the table (Go's gfree lists). */
+#define CIO__TASK_FREE_MAX 256
+#define CIO__TASK_FREE_BATCH 128
+
 #define CIO__WORKERS_MAX 1024
 
 /* Descriptor table: chunks of this many entries, allocated on first use of

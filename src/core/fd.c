@@ -416,11 +416,8 @@ void cio__io_budget_yield(struct cio__task *self)
 
 /* ---- closing ------------------------------------------------------------ */
 
-static int shut(int fd, bool do_close)
+static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
 {
-    if (fd < 0)
-        return CIO_EBADF;
-    struct cio__runtime *rt = atomic_load(&cio__rt);
     struct cio__fd *st = rt ? fd_get(rt, fd, false) : NULL;
     if (!st) {
         /* cio never saw this number: nothing to wake or unregister. */
@@ -452,6 +449,17 @@ static int shut(int fd, bool do_close)
      * its count back, and a plain store would make that count wrap. */
     atomic_fetch_and(&st->refs, ~CLOSING);
     fd_unlock(st);
+    return rc;
+}
+
+static int shut(int fd, bool do_close)
+{
+    if (fd < 0)
+        return CIO_EBADF;
+    bool pinned;
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
+    int rc = shut_in(rt, fd, do_close);
+    cio__rt_leave(pinned);
     return rc;
 }
 

@@ -174,6 +174,9 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t);
 void cio__task_cancel_all(struct cio__runtime *rt);
 int cio__task_cancel(struct cio__task *t, uint32_t gen);
 void cio__task_table_fini(struct cio__runtime *rt);
+/* At the runtime's end: later runtimes start their generations above
+ * every one this one used, so its handles stay stale. */
+void cio__task_table_retire(struct cio__runtime *rt);
 int cio__task_create(struct cio__worker *w, struct cio__task **out,
                      cio_task_fn *fn, void *arg, const cio_spawn_opts *o);
 
@@ -400,6 +403,7 @@ struct cio__worker {
     int budget;                       /* I/O calls left before cur yields */
     bool polling;                     /* dispatching reactor events */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
+    uint32_t nfree;                   /* descriptors in free_tasks */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
     pthread_t thread;                 /* its OS thread */
     bool thread_started;              /* thread was created */
@@ -446,6 +450,11 @@ struct cio__runtime {
     pthread_mutex_t table_lock;
     struct cio__task *_Atomic *chunks; /* CIO__TASK_CHUNKS entries */
     _Atomic uint32_t nchunks;         /* chunks allocated */
+    /* Free descriptors no worker's list has room for (table lock): a
+     * worker that frees more than it spawns (it runs what another
+     * spawned) passes them on here, where the spawner finds them. */
+    struct cio__fifo free_shared;
+    size_t free_shared_n;
     /* Stack arena, shared by all workers (stack.c). */
     pthread_mutex_t stack_lock;
     struct cio__stack_arena *arena;
@@ -458,7 +467,8 @@ struct cio__runtime {
     uint32_t fd_nchunks;              /* entries in fd_chunks */
     /* Blocking pool (pool.c). */
     struct cio__pool pool;
-    _Atomic bool pool_inited;
+    bool pool_inited;                 /* set before the runtime is published,
+                                         cleared after it is unpublished */
 };
 
 /* Adds to a counter only its owner writes: a plain load and store, no
@@ -489,6 +499,17 @@ void cio__sched_stop_all(struct cio__runtime *rt);
 int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i);
 void cio__worker_fini(struct cio__worker *w);
 void cio__runtime_task_exited(struct cio__worker *w, bool is_main);
+bool cio__runtime_all_done(struct cio__runtime *rt);
+#ifdef CIO_TESTING
+/* Called between the two sums of the "all done" check, so a test can
+ * make a task spawn and end exactly there. */
+extern void (*cio__test_between_sums)(struct cio__runtime *rt);
+#endif
+/* The runtime, for code that may run on any thread: NULL when none runs.
+ * A thread that is not one of its workers holds it (`*pinned`) until
+ * cio__rt_leave(), and cio_run() frees it only after every holder left. */
+struct cio__runtime *cio__rt_enter(bool *pinned);
+void cio__rt_leave(bool pinned);
 void cio__stack_overflow(const struct cio__task *t);
 
 static inline void cio__io_spent(struct cio__task *self)

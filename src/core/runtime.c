@@ -18,9 +18,53 @@
 
 struct cio__runtime *_Atomic cio__rt;
 
-/* The last runtime's counters at its end, for cio_stats_get() after it. */
+/* The last runtime's counters at its end, for cio_stats_get() after it.
+ * cio_run() holds the lock from unpublishing the runtime until these are
+ * filled, so a reader never sees an older runtime's figures. */
 static cio_stats last_stats;
 static pthread_mutex_t last_stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Threads other than the runtime's workers that are inside a call using
+ * it (cio_stats_get, cio_close, ...). */
+static _Atomic unsigned long pins;
+
+struct cio__runtime *cio__rt_enter(bool *pinned)
+{
+    struct cio__worker *w = cio__current_worker();
+    *pinned = false;
+    if (w)
+        return w->rt; /* it outlives everything its workers run */
+    atomic_fetch_add_explicit(&pins, 1, memory_order_seq_cst);
+    /* seq_cst: pairs with unpublish(), which clears cio__rt and then
+     * reads `pins`. Either it sees this pin and waits for it, or this
+     * load sees NULL. */
+    struct cio__runtime *rt = atomic_load_explicit(&cio__rt,
+                                                   memory_order_seq_cst);
+    if (!rt) {
+        atomic_fetch_sub_explicit(&pins, 1, memory_order_release);
+        return NULL;
+    }
+    *pinned = true;
+    return rt;
+}
+
+void cio__rt_leave(bool pinned)
+{
+    /* Release: this thread's reads of the runtime come before the end's
+     * acquire load of `pins` that sees them gone. */
+    if (pinned)
+        atomic_fetch_sub_explicit(&pins, 1, memory_order_release);
+}
+
+/* Makes the runtime unreachable for calls from other threads and waits
+ * for those already inside to leave. */
+static void unpublish(void)
+{
+    atomic_store_explicit(&cio__rt, NULL, memory_order_seq_cst);
+    /* Pairs with cio__rt_enter() (see there). */
+    while (atomic_load_explicit(&pins, memory_order_seq_cst))
+        sched_yield();
+}
 
 static struct sigaction old_segv;
 
@@ -37,8 +81,11 @@ int cio_worker(void)
 
 int cio_workers(void)
 {
-    struct cio__runtime *rt = atomic_load(&cio__rt);
-    return rt ? rt->nworkers : CIO_EPERM;
+    bool pinned;
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
+    int n = rt ? rt->nworkers : CIO_EPERM;
+    cio__rt_leave(pinned);
+    return n;
 }
 
 /* ---- overflow reports --------------------------------------------------- */
@@ -134,30 +181,59 @@ static void altstack_off(struct cio__worker *w, const stack_t *old)
 
 /* ---- shutdown ------------------------------------------------------------ */
 
+/* Sums one counter over the workers. seq_cst loads: the shutdown check
+ * needs them ordered after its own seq_cst increment (see below); other
+ * readers only need whole values. */
 static uint64_t sum(struct cio__runtime *rt, size_t off)
 {
     uint64_t s = 0;
     for (int i = 0; i < rt->nworkers; i++)
-        s += atomic_load((_Atomic uint64_t *)((char *)&rt->workers[i].c + off));
+        s += atomic_load_explicit(
+            (_Atomic uint64_t *)((char *)&rt->workers[i].c + off),
+            memory_order_seq_cst);
     return s;
 }
 
 #define SUM(rt, field) sum(rt, offsetof(struct cio__counters, field))
 
+#ifdef CIO_TESTING
+void (*cio__test_between_sums)(struct cio__runtime *rt);
+#endif
+
+/* Whether every task spawned has finished. Finished counts are read
+ * before spawned ones: a finish that is counted comes after every spawn
+ * its task made (spawn's counter store, then the task's end, which the
+ * seq_cst increment publishes), so those spawns are counted too, and
+ * spawned >= finished. Read the other way round, a task that spawned a
+ * child and ended between the two sums made them equal with the child
+ * still to run. Equal sums then mean nothing is left: a task not counted
+ * as spawned has a parent not counted as finished, and so on up to main,
+ * which is counted (its end set `shutdown`, which the caller saw). */
+bool cio__runtime_all_done(struct cio__runtime *rt)
+{
+    uint64_t finished = SUM(rt, finished);
+#ifdef CIO_TESTING
+    if (cio__test_between_sums)
+        cio__test_between_sums(rt);
+#endif
+    return SUM(rt, spawned) == finished;
+}
+
 void cio__runtime_task_exited(struct cio__worker *w, bool is_main)
 {
     struct cio__runtime *rt = w->rt;
-    atomic_fetch_add(&w->c.finished, 1);
+    /* A seq_cst read-modify-write, not the owner's plain store: it must
+     * be ordered before the load of `shutdown` and the sums below. Two
+     * tasks ending at once on two workers then cannot both miss the
+     * other's increment (store buffering), so the last one sees all. */
+    atomic_fetch_add_explicit(&w->c.finished, 1, memory_order_seq_cst);
     if (is_main) {
-        atomic_store(&rt->shutdown, 1);
+        atomic_store_explicit(&rt->shutdown, 1, memory_order_seq_cst);
         cio__task_cancel_all(rt);
     }
-    if (!atomic_load(&rt->shutdown))
+    if (!atomic_load_explicit(&rt->shutdown, memory_order_seq_cst))
         return;
-    /* Every worker increments its own counters with sequentially consistent
-     * operations before summing, so the last task to finish anywhere sees
-     * all the others' increments. */
-    if (SUM(rt, spawned) == SUM(rt, finished))
+    if (cio__runtime_all_done(rt))
         cio__sched_stop_all(rt);
 }
 
@@ -195,9 +271,11 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
 
 void cio_stats_get(cio_stats *out)
 {
-    struct cio__runtime *rt = atomic_load(&cio__rt);
+    bool pinned;
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
     if (rt) {
         fill_stats(rt, out);
+        cio__rt_leave(pinned);
         return;
     }
     pthread_mutex_lock(&last_stats_lock);
@@ -387,16 +465,20 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         altstack_off(w0, &old_alt);
     sigaction(SIGSEGV, &old_segv, NULL);
     rc = rt->main_status;
-    /* Every task has finished, so no job is queued or waited for; jobs
-     * that were abandoned while running finish before the pool ends. */
-    cio__pool_fini(&rt->pool);
-    rt->pool_inited = false;
 
 out:
+    cio__task_table_retire(rt);
     pthread_mutex_lock(&last_stats_lock);
+    unpublish();
+    /* Every task has finished, so no job is queued or waited for; jobs
+     * that were abandoned while running finish before the pool ends. No
+     * other thread can reach the runtime now to read the pool. */
+    if (rt->pool_inited) {
+        cio__pool_fini(&rt->pool);
+        rt->pool_inited = false;
+    }
     fill_stats(rt, &last_stats);
     pthread_mutex_unlock(&last_stats_lock);
-    atomic_store(&cio__rt, NULL);
     runtime_free(rt, rt->nworkers);
     return rc;
 }

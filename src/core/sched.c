@@ -729,6 +729,8 @@ static bool start(struct cio__worker *w, struct cio__task *t)
 static void ended(struct cio__worker *w, struct cio__task *t)
 {
     bool is_main = t->flags & CIO__T_MAIN;
+    if (is_main && t->start_err < 0)
+        w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
 #if CIO_HAVE_TSAN
     if (t->flags & CIO__T_STARTED)

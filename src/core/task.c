@@ -54,10 +54,37 @@ static int grow_global(struct cio__runtime *rt, size_t need)
     return 0;
 }
 
+/* Generations go on from one runtime to the next in the process, so a
+ * handle kept from an earlier cio_run() never names a task of a later
+ * one (until a slot's generation wraps 2^32). */
+static _Atomic uint32_t gen_floor = 1;
+
+/* Moves up to `n` descriptors from the head of `from` to the tail of
+ * `to`; returns how many moved. */
+static uint32_t move_free(struct cio__fifo *to, struct cio__fifo *from,
+                          size_t n)
+{
+    uint32_t k = 0;
+    struct cio__snode *node;
+    while (k < n && (node = cio__fifo_pop(from))) {
+        cio__fifo_push(to, node);
+        k++;
+    }
+    return k;
+}
+
 static int grow_table(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
     pthread_mutex_lock(&rt->table_lock);
+    if (rt->free_shared_n) {
+        uint32_t k = move_free(&w->free_tasks, &rt->free_shared,
+                               CIO__TASK_FREE_BATCH);
+        rt->free_shared_n -= k;
+        w->nfree += k;
+        pthread_mutex_unlock(&rt->table_lock);
+        return 0;
+    }
     uint32_t c = atomic_load_explicit(&rt->nchunks, memory_order_relaxed);
     if (c >= CIO__TASK_CHUNKS ||
         grow_global(rt, (size_t)(c + 1) * CIO__TASK_CHUNK) < 0) {
@@ -69,14 +96,16 @@ static int grow_table(struct cio__worker *w)
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
     }
+    uint64_t gen = atomic_load_explicit(&gen_floor, memory_order_acquire);
     for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
         struct cio__task *t = &chunk[i];
         t->slot = c * CIO__TASK_CHUNK + i;
-        atomic_init(&t->ctl, (uint64_t)1 << 32);
+        atomic_init(&t->ctl, gen << 32);
         atomic_init(&t->wait, 0);
         t->stack.cls = -1;
         cio__fifo_push(&w->free_tasks, &t->qnode);
     }
+    w->nfree += CIO__TASK_CHUNK;
     atomic_store_explicit(&rt->chunks[c], chunk, memory_order_release);
     atomic_store_explicit(&rt->nchunks, c + 1, memory_order_release);
     pthread_mutex_unlock(&rt->table_lock);
@@ -91,6 +120,7 @@ int cio__task_alloc(struct cio__worker *w, struct cio__task **out)
             return rc;
     }
     struct cio__snode *n = cio__fifo_pop(&w->free_tasks);
+    w->nfree--;
     *out = cio__container_of(n, struct cio__task, qnode);
     return 0;
 }
@@ -103,6 +133,17 @@ void cio__task_free(struct cio__worker *w, struct cio__task *t)
     atomic_store_explicit(&t->ctl, (uint64_t)gen << 32, memory_order_release);
     cio__fifo_push(&w->free_tasks, &t->qnode);
     cio__count(&w->c.freed, 1);
+    if (++w->nfree > CIO__TASK_FREE_MAX) {
+        /* This worker ends more tasks than it spawns: pass the oldest on
+         * to whoever spawns them, or the table grows without bound. */
+        struct cio__runtime *rt = w->rt;
+        pthread_mutex_lock(&rt->table_lock);
+        uint32_t k = move_free(&rt->free_shared, &w->free_tasks,
+                               CIO__TASK_FREE_BATCH);
+        rt->free_shared_n += k;
+        w->nfree -= k;
+        pthread_mutex_unlock(&rt->table_lock);
+    }
 }
 
 cio_task cio__task_handle(const struct cio__task *t)
@@ -125,11 +166,33 @@ struct cio__task *cio__task_lookup(struct cio__runtime *rt, cio_task h)
     return t;
 }
 
+void cio__task_table_retire(struct cio__runtime *rt)
+{
+    uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_relaxed);
+    uint32_t floor = atomic_load_explicit(&gen_floor, memory_order_relaxed);
+    uint32_t top = floor;
+    for (uint32_t c = 0; c < n; c++) {
+        struct cio__task *chunk =
+            atomic_load_explicit(&rt->chunks[c], memory_order_relaxed);
+        for (uint32_t i = 0; chunk && i < CIO__TASK_CHUNK; i++) {
+            uint32_t g = CIO__CGEN(atomic_load_explicit(&chunk[i].ctl,
+                                                        memory_order_relaxed));
+            if (g - floor > top - floor) /* the highest, modulo 2^32 */
+                top = g;
+        }
+    }
+    /* Release: pairs with the acquire load in grow_table() of the next
+     * runtime (which starts only after this one is unpublished). */
+    atomic_store_explicit(&gen_floor, top + 1 ? top + 1 : 1,
+                          memory_order_release);
+}
+
 void cio__task_table_fini(struct cio__runtime *rt)
 {
-    uint32_t n = atomic_load(&rt->nchunks);
+    uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_relaxed);
     for (uint32_t c = 0; c < n; c++) {
-        struct cio__task *chunk = atomic_load(&rt->chunks[c]);
+        struct cio__task *chunk =
+            atomic_load_explicit(&rt->chunks[c], memory_order_relaxed);
         for (uint32_t i = 0; chunk && i < CIO__TASK_CHUNK; i++)
             free(chunk[i].tls);
         free(chunk);
@@ -438,10 +501,10 @@ int cio_detach(cio_task h)
 
 int cio_cancel(cio_task h)
 {
-    struct cio__runtime *rt = atomic_load(&cio__rt);
-    if (!rt || !cio__current_worker())
+    struct cio__worker *w = cio__current_worker();
+    if (!w)
         return CIO_EPERM;
-    struct cio__task *t = cio__task_lookup(rt, h);
+    struct cio__task *t = cio__task_lookup(w->rt, h);
     if (!t)
         return CIO_ESRCH;
     return cio__task_cancel(t, (uint32_t)(h.id >> 32));
@@ -499,10 +562,11 @@ int cio_sleep_until(int64_t deadline)
 
 const char *cio_task_name(cio_task h)
 {
-    struct cio__task *t = cio__task_lookup(atomic_load(&cio__rt), h);
-    if (!t)
-        return NULL;
-    return t->name ? t->name : "task";
+    bool pinned;
+    struct cio__task *t = cio__task_lookup(cio__rt_enter(&pinned), h);
+    const char *name = !t ? NULL : t->name ? t->name : "task";
+    cio__rt_leave(pinned);
+    return name;
 }
 
 int64_t cio_now(void)

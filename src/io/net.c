@@ -136,21 +136,17 @@ int cio_peer_name(int fd, cio_addr *out)
 
 /* ---- sockets -------------------------------------------------------------- */
 
-static struct cio__runtime *runtime(void)
-{
-    return atomic_load(&cio__rt);
-}
-
-/* A descriptor cio just got from the kernel: reset its number's state. */
+/* A descriptor cio just got from the kernel: reset its number's state
+ * (any thread: outside a runtime there is no state to reset). */
 static int adopt_new(int fd, uint32_t flags)
 {
-    struct cio__runtime *rt = runtime();
-    if (rt) {
-        int rc = cio__fd_fresh(rt, fd, flags | CIO__FD_SOCKET);
-        if (rc < 0) {
-            close(fd);
-            return rc;
-        }
+    bool pinned;
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
+    int rc = rt ? cio__fd_fresh(rt, fd, flags | CIO__FD_SOCKET) : 0;
+    cio__rt_leave(pinned);
+    if (rc < 0) {
+        close(fd);
+        return rc;
     }
     return fd;
 }

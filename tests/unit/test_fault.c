@@ -109,6 +109,63 @@ CIO_TEST(kernel_object_failure)
     cio_test_run(main_no_stacks, NULL, 1, 0);
 }
 
+CIO_TEST(main_without_stack_is_an_error)
+{
+    (void)state;
+    /* No stack can be mapped for main: cio_run must say so, not return
+     * main's status of 0 as if it had run. */
+    cio__os.mmap = failing_mmap;
+    int rc = cio_run(must_not_run, NULL, NULL);
+    cio__os = cio__os_default;
+    ASSERT_ERR(rc, CIO_ENOMEM);
+    cio_test_check_teardown();
+}
+
+/* ---- the "all done" check of shutdown ----------------------------------- */
+
+static struct cio__worker *racer;
+
+/* A task of worker `racer` spawns a child and ends, between the check's
+ * two sums. */
+static void spawn_and_end(struct cio__runtime *rt)
+{
+    (void)rt;
+    cio__count(&racer->c.spawned, 1);
+    atomic_fetch_add(&racer->c.finished, 1);
+}
+
+static int check_all_done(void *arg)
+{
+    (void)arg;
+    struct cio__runtime *rt = atomic_load(&cio__rt);
+    racer = &rt->workers[1];
+    /* Main itself is spawned and running: not all done. */
+    CHECK(!cio__runtime_all_done(rt));
+    /* Pretend main has ended, and one more task on worker 1 is about to
+     * spawn its child and end: all done must stay false, since the child
+     * is still to run, whatever the check reads in between. */
+    cio__count(&rt->workers[0].c.finished, 1);
+    cio__count(&racer->c.spawned, 1);
+    cio__test_between_sums = spawn_and_end;
+    bool done = cio__runtime_all_done(rt);
+    cio__test_between_sums = NULL;
+    /* Undo the pretence, so the real shutdown counts right. */
+    cio__count(&rt->workers[0].c.finished, (uint64_t)-1);
+    cio__count(&racer->c.spawned, (uint64_t)-2);
+    cio__count(&racer->c.finished, (uint64_t)-1);
+    CHECK(!done);
+    return 0;
+}
+
+CIO_TEST(all_done_check_sees_spawn_of_task_ending_meanwhile)
+{
+    (void)state;
+    cio_test_run(check_all_done, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
-              cmocka_unit_test(kernel_object_failure))
+              cmocka_unit_test(kernel_object_failure),
+              cmocka_unit_test(main_without_stack_is_an_error),
+              cmocka_unit_test(
+                  all_done_check_sees_spawn_of_task_ending_meanwhile))
