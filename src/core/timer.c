@@ -72,7 +72,11 @@ static void remove_at(struct cio__timer_heap *h, size_t i)
 {
     size_t n = atomic_load_explicit(&h->n, memory_order_relaxed) - 1;
     struct cio__timer *gone = h->v[i];
-    atomic_store_explicit(&gone->heap, NULL, memory_order_relaxed);
+    /* Release: the entry is the task's again. Pairs with the acquire load
+     * in cio__timer_disarm(), through which a task resumed on another
+     * worker learns this and rewrites the entry: the firing worker's
+     * reads of it (cio__timer_fire) come before that. */
+    atomic_store_explicit(&gone->heap, NULL, memory_order_release);
     atomic_store_explicit(&h->n, n, memory_order_relaxed);
     if (i == n)
         return;
@@ -151,9 +155,10 @@ int cio__timer_wait(struct cio__worker *w, struct cio__timer *t,
 
 void cio__timer_disarm(struct cio__timer *t)
 {
-    /* NULL read here means fired or never armed: both leave nothing to do.
-     * A non-NULL read is confirmed under that heap's lock, because the
-     * owner may be firing it right now. */
+    /* NULL read here means fired or never armed: both leave nothing to do,
+     * and the acquire pairs with remove_at()'s release, so the caller may
+     * rewrite the entry. A non-NULL read is confirmed under that heap's
+     * lock, because the owner may be firing it right now. */
     struct cio__worker *w = atomic_load_explicit(&t->heap, memory_order_acquire);
     if (!w)
         return;
