@@ -259,10 +259,26 @@ int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
             return CIO_EBADF;
         return CIO_ENOMEM;
     }
-    uint32_t r = atomic_fetch_add(&st->refs, REF);
-    if (r & CLOSING) {
-        atomic_fetch_sub(&st->refs, REF);
-        return CIO_EBADF;
+    for (;;) {
+        /* Acquire: pairs with the release that clears CLOSING in shut_in(),
+         * so a call that starts after a close sees the entry reset. */
+        uint32_t r = atomic_fetch_add_explicit(&st->refs, REF,
+                                               memory_order_acquire);
+        if (!(r & CLOSING))
+            break;
+        atomic_fetch_sub_explicit(&st->refs, REF, memory_order_release);
+        /* A close is under way. Its close(2) and the clearing of CLOSING
+         * happen in one hold of the lock, so once this call holds it:
+         * either CLOSING is still set, close(2) has not happened, and this
+         * call raced the close of its own descriptor (EBADF); or the
+         * number was closed and may now name someone else's descriptor,
+         * which this call is about: start again. */
+        fd_lock(st);
+        bool closing = atomic_load_explicit(&st->refs, memory_order_relaxed) &
+                       CLOSING;
+        fd_unlock(st);
+        if (closing)
+            return CIO_EBADF;
     }
     if (!(flags_of(st) & CIO__FD_KNOWN)) {
         int rc = adopt(st, fd);
@@ -421,7 +437,7 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
     struct cio__fd *st = rt ? fd_get(rt, fd, false) : NULL;
     if (!st) {
         /* cio never saw this number: nothing to wake or unregister. */
-        if (do_close && close(fd) < 0 && errno != EINTR)
+        if (do_close && cio__os.close(fd) < 0 && errno != EINTR)
             return -errno;
         return 0;
     }
@@ -442,12 +458,13 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
     int rc = 0;
     fd_lock(st);
     unwatch_all(rt, st, fd, true);
-    if (do_close && close(fd) < 0 && errno != EINTR)
+    if (do_close && cio__os.close(fd) < 0 && errno != EINTR)
         rc = -errno; /* Linux frees the number even on EINTR */
     reset(st, 0);
     /* Only the closing bit: a call that saw it may still be about to take
-     * its count back, and a plain store would make that count wrap. */
-    atomic_fetch_and(&st->refs, ~CLOSING);
+     * its count back, and a plain store would make that count wrap.
+     * Release: pairs with the acquire in cio__fd_begin(). */
+    atomic_fetch_and_explicit(&st->refs, ~CLOSING, memory_order_release);
     fd_unlock(st);
     return rc;
 }

@@ -154,7 +154,7 @@ struct cio__task {
     struct cio__stack stack;      /* its stack once started */
     struct cio__timer timer;      /* deadline of its current wait */
     struct cio__task *_Atomic joiner; /* task waiting in cio_join() */
-    uint64_t joiner_seq;          /* that joiner's wait seq */
+    _Atomic uint64_t joiner_seq;  /* that joiner's wait seq */
     struct cio__tls_slot *tls;    /* task-local values, or NULL */
     _Atomic int queued;           /* self-check: runnable, not yet run */
 #if CIO_HAVE_ASAN

@@ -349,8 +349,12 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t)
         joiner = NULL;
         jseq = 0;
         if (c & CIO__C_JOINWAIT) {
+            /* Relaxed: the acquire of `c` (JOINWAIT set by the joiner's
+             * CAS after it stored these) orders them; a joiner that gave
+             * up and a new one may rewrite them meanwhile, and then the
+             * CAS below fails and they are read again. */
             joiner = atomic_load_explicit(&t->joiner, memory_order_relaxed);
-            jseq = t->joiner_seq;
+            jseq = atomic_load_explicit(&t->joiner_seq, memory_order_relaxed);
         }
     } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_DONE));
     if (c & CIO__C_DETACHED)
@@ -430,8 +434,9 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
     if (c & CIO__C_DONE)
         return 0; /* the common case when joining late: no wait at all */
     uint64_t seq = cio__wait_begin(self);
+    /* Relaxed: published by the CAS that sets JOINWAIT below. */
     atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
-    t->joiner_seq = seq;
+    atomic_store_explicit(&t->joiner_seq, seq, memory_order_relaxed);
     do {
         if (c & CIO__C_DONE)
             return 0;

@@ -21,6 +21,7 @@ const struct cio__os_calls cio__os_default = {
     .pthread_create = real_pthread_create,
     .epoll_create1 = epoll_create1,
     .eventfd = eventfd,
+    .close = close,
 };
 
 struct cio__os_calls cio__os = {
@@ -30,6 +31,7 @@ struct cio__os_calls cio__os = {
     .pthread_create = real_pthread_create,
     .epoll_create1 = epoll_create1,
     .eventfd = eventfd,
+    .close = close,
 };
 
 int64_t cio__os_now(void)

@@ -22,6 +22,7 @@ struct cio__os_calls {
                           void *(*fn)(void *), void *arg);
     int (*epoll_create1)(int flags);
     int (*eventfd)(unsigned int initval, int flags);
+    int (*close)(int fd);
 };
 
 /* The table in use; tests may replace entries and must restore them. */

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "core/internal.h"
@@ -163,9 +165,75 @@ CIO_TEST(all_done_check_sees_spawn_of_task_ending_meanwhile)
     cio_test_run(check_all_done, NULL, 2, 0);
 }
 
+/* ---- a number reused while cio_close() finishes -------------------------- */
+
+static int spair[2], victim_fd;
+static atomic_int reuse_go, reuse_done, reuse_rc;
+
+/* close(2) as cio_close() makes it; then, before cio_close() returns,
+ * the number is reused by someone else and a task writes to it. */
+static int close_then_reuse(int fd)
+{
+    int r = close(fd);
+    if (dup2(spair[0], fd) != fd)
+        abort();
+    atomic_store(&reuse_go, 1);
+    for (int i = 0; i < 200 && !atomic_load(&reuse_done); i++)
+        usleep(1000);
+    return r;
+}
+
+static void *write_reused(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&reuse_go))
+        cio_yield();
+    atomic_store(&reuse_rc,
+                 (int)cio_write(victim_fd, "x", 1, cio_deadline_after(2000000000)));
+    atomic_store(&reuse_done, 1);
+    return NULL;
+}
+
+static int main_reuse(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, spair) == 0);
+    CHECK(pipe(p) == 0);
+    victim_fd = p[0];
+    char c;
+    CHECK_ERR(cio_read(victim_fd, &c, 1, 0), CIO_ETIMEDOUT);
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, write_reused, NULL, &o));
+    cio__os.close = close_then_reuse;
+    CHECK_OK(cio_close(victim_fd));
+    cio__os.close = cio__os_default.close;
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    /* The write was to the new descriptor, not refused as if it were the
+     * one being closed. */
+    CHECK_EQ(atomic_load(&reuse_rc), 1);
+    CHECK_ERR(cio_read(spair[1], &c, 1, CIO_NEVER), 1);
+    CHECK_OK(cio_close(victim_fd));
+    CHECK_OK(cio_close(p[1]));
+    CHECK_OK(cio_close(spair[0]));
+    CHECK_OK(cio_close(spair[1]));
+    return 0;
+}
+
+CIO_TEST(number_reused_during_close_is_usable)
+{
+    (void)state;
+    cio_test_run(main_reuse, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
               cmocka_unit_test(kernel_object_failure),
               cmocka_unit_test(main_without_stack_is_an_error),
               cmocka_unit_test(
-                  all_done_check_sees_spawn_of_task_ending_meanwhile))
+                  all_done_check_sees_spawn_of_task_ending_meanwhile),
+              cmocka_unit_test(number_reused_during_close_is_usable))
