@@ -1,0 +1,103 @@
+/* A task that overflows its stack inside the yield that switches straight
+ * to another task is still reported by name, whatever frame meets the
+ * guard: the fault handler must blame the task whose stack it is, not the
+ * one being switched to. Each attempt runs in a child process. */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "core/internal.h"
+
+static size_t leave_room;
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        cio_yield();
+    return NULL;
+}
+
+__attribute__((noinline)) static void yield_here(void)
+{
+    cio_yield();
+}
+
+static void *edge_yielder(void *arg)
+{
+    (void)arg;
+    cio_yield(); /* the spinner has started: the next yield is direct */
+    char *lo = cio__task_current()->stack.lo;
+    char *here = __builtin_frame_address(0);
+    size_t drop = (size_t)(here - lo) - leave_room;
+    volatile char *gap = __builtin_alloca(drop);
+    gap[drop - 1] = 0; /* keeps the alloca; touches only its top */
+    yield_here();
+    return (void *)(intptr_t)gap[drop - 1];
+}
+
+static int main_edge(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = "edge";
+    o.stack_size = 65536;
+    cio_task a, b;
+    CHECK_OK(cio_spawn(&b, spinner, NULL, NULL));
+    CHECK_OK(cio_spawn(&a, edge_yielder, NULL, &o));
+    cio_join(a, NULL, CIO_NEVER);
+    cio_join(b, NULL, CIO_NEVER);
+    return 0;
+}
+
+/* Runs one attempt with `room` bytes left below the yielding frame;
+ * returns whether the child ended with the report naming the task, or
+ * ran through (room enough for the whole switch). */
+static bool reported_or_fine(size_t room, char *said, size_t cap)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        leave_room = room;
+        cio_config cfg;
+        cio_config_init(&cfg);
+        cfg.workers = 1;
+        _exit(cio_run(main_edge, NULL, &cfg) == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], said + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    said[n] = 0;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return true;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+           strstr(said, "stack overflow in task \"edge\"");
+}
+
+CIO_TEST(overflow_in_direct_yield_names_the_task)
+{
+    (void)state;
+    if (cio_test_sanitized())
+        CIO_SKIP("sanitizers catch the overflow first, their own way");
+    char said[1024];
+    for (size_t room = 0; room <= 768; room += 16) {
+        if (!reported_or_fine(room, said, sizeof said))
+            fail_msg("%zu bytes left: not reported as an overflow of "
+                     "\"edge\"; child said '%s'",
+                     room, said);
+    }
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(overflow_in_direct_yield_names_the_task))
