@@ -3,7 +3,7 @@ CMAKE ?= cmake
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all demo test test-asan test-tsan test-aarch64 bench install clean deps-%
+.PHONY: all demo test test-one-worker test-asan test-tsan test-aarch64 bench install clean deps-%
 
 all: build/dev/Makefile
 	$(CMAKE) --build build/dev -j$(JOBS)
@@ -35,6 +35,11 @@ demo: build/release/Makefile
 
 test: all
 	cd build/dev && ctest $(CTEST_FLAGS)
+
+# The whole suite on a one-worker runtime (what `taskset -c 0` gives by
+# default): every case that does not choose its worker count gets one.
+test-one-worker: all
+	cd build/dev && CIO_WORKERS=1 ctest $(CTEST_FLAGS)
 
 test-asan: build/asan/Makefile
 	$(CMAKE) --build build/asan -j$(JOBS)
