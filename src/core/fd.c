@@ -219,9 +219,13 @@ static void unwatch_all(struct cio__runtime *rt, struct cio__fd *st, int fd,
 /* Forgets the descriptor's past (lock held, registrations already gone). */
 static void reset(struct cio__fd *st, uint32_t flags)
 {
-    atomic_fetch_add(&st->gen, 1);
+    /* Relaxed: lock-free readers of `gen` (cio__fd_event) check it again
+     * under the lock; calls that start after the reset see `rdy` through
+     * the release that clears CLOSING (shut_in) or the lock. */
+    atomic_fetch_add_explicit(&st->gen, 1, memory_order_relaxed);
     set_flags(st, flags);
-    atomic_store(&st->rdy, CIO__RDY_READ | CIO__RDY_WRITE);
+    atomic_store_explicit(&st->rdy, CIO__RDY_READ | CIO__RDY_WRITE,
+                          memory_order_relaxed);
 }
 
 /* ---- calls --------------------------------------------------------------- */
@@ -283,7 +287,8 @@ int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
     if (!(flags_of(st) & CIO__FD_KNOWN)) {
         int rc = adopt(st, fd);
         if (rc < 0) {
-            atomic_fetch_sub(&st->refs, REF);
+            /* Release: pairs with shut_in()'s acquire wait for calls. */
+            atomic_fetch_sub_explicit(&st->refs, REF, memory_order_release);
             return rc;
         }
     }
@@ -312,7 +317,9 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
 static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
-    uint64_t token = ((uint64_t)atomic_load(&st->gen) << 32) | (uint32_t)fd;
+    uint64_t token =
+        ((uint64_t)atomic_load_explicit(&st->gen, memory_order_relaxed) << 32) |
+        (uint32_t)fd; /* lock held: no other writer */
     int rc = rt->be->add(w->poller, fd, token);
     uint32_t f = flags_of(st);
     if (rc == -EPERM) {
@@ -336,7 +343,9 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
 {
     struct cio__fdwait rec = {.task = self, .want = want};
     fd_lock(st);
-    if (atomic_load(&st->refs) & CLOSING) {
+    /* Relaxed: a close that set CLOSING without the lock yet takes it
+     * next and wakes every waiter listed by then, this one included. */
+    if (atomic_load_explicit(&st->refs, memory_order_relaxed) & CLOSING) {
         fd_unlock(st);
         return CIO_EBADF;
     }
@@ -345,7 +354,8 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         if (edge_only && !(f & CIO__FD_REGISTERED)) {
             /* Under the lock, before the first registration: no edge can
              * have been reported yet, so none is lost. */
-            atomic_fetch_and(&st->rdy, ~(uint64_t)want);
+            atomic_fetch_and_explicit(&st->rdy, ~(uint64_t)want,
+                                      memory_order_relaxed);
         }
         int rc = reg(st, fd, self->worker);
         if (rc < 0) {
@@ -358,7 +368,9 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         fd_unlock(st);
         return want;
     }
-    uint64_t r = atomic_load(&st->rdy);
+    /* Under the lock, which every event takes to set bits: an edge not
+     * seen here finds this waiter listed. */
+    uint64_t r = atomic_load_explicit(&st->rdy, memory_order_relaxed);
     uint64_t go = r & CIO__RDY_GO(want);
     if (go) {
         fd_unlock(st);
@@ -404,9 +416,12 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
     /* The generation is checked again under the lock, which every reset
      * holds: a late event must not mark the number's next descriptor. */
     if (atomic_load_explicit(&st->gen, memory_order_relaxed) == gen) {
-        uint64_t r = atomic_load(&st->rdy);
-        while (!atomic_compare_exchange_weak(&st->rdy, &r,
-                                             (r + CIO__RDY_ONE) | bits))
+        /* Release: pairs with the acquire loads of calls (io.h), which
+         * then try the system call the edge says may succeed. */
+        uint64_t r = atomic_load_explicit(&st->rdy, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(
+            &st->rdy, &r, (r + CIO__RDY_ONE) | bits, memory_order_release,
+            memory_order_relaxed))
             ;
         struct cio__fdwait **pp = &st->waiters;
         while (*pp) {
@@ -441,14 +456,19 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
             return -errno;
         return 0;
     }
-    if (atomic_fetch_or(&st->refs, CLOSING) & CLOSING)
+    /* One read-modify-write order on `refs`: each call's increment either
+     * comes before this (the wait below counts it) or sees CLOSING. */
+    if (atomic_fetch_or_explicit(&st->refs, CLOSING, memory_order_acq_rel) &
+        CLOSING)
         return CIO_EBADF; /* another close is under way */
     fd_lock(st);
     wake_all_closed(st);
     fd_unlock(st);
     /* Calls still inside the descriptor leave soon: their waits were just
      * woken, and a system call on a non-blocking descriptor is short. */
-    while (atomic_load(&st->refs) >> 1) {
+    /* Acquire: pairs with the release in cio__fd_end(), so every call's
+     * system call is over before close(2). */
+    while (atomic_load_explicit(&st->refs, memory_order_acquire) >> 1) {
         struct cio__task *self = cio__task_current();
         if (self)
             cio__sched_yield(self);

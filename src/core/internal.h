@@ -138,7 +138,7 @@ struct cio__task {
     _Atomic uint64_t wait;        /* wait word, see above */
     _Atomic uint64_t ctl;         /* control word, see above */
     uint32_t slot;                /* index in the task table */
-    uint32_t flags;               /* CIO__T_* */
+    _Atomic uint32_t flags;       /* CIO__T_*: cio__task_flags() */
     int home;                     /* home worker, -1 before the first run */
     int last;                     /* worker that ran it last, -1 if none */
     _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
@@ -164,6 +164,20 @@ struct cio__task {
     void *tsan_fiber;             /* TSan fiber of this task */
 #endif
 };
+
+/* Flags are written by whoever owns the task (spawner, then the worker
+ * starting it) and read by thieves deciding whether they may take it:
+ * relaxed, since a thief confirms what it read by the CAS that takes the
+ * task (and the queues order the rest). */
+static inline uint32_t cio__task_flags(const struct cio__task *t)
+{
+    return atomic_load_explicit(&t->flags, memory_order_relaxed);
+}
+static inline void cio__task_flag_set(struct cio__task *t, uint32_t f)
+{
+    atomic_store_explicit(&t->flags, cio__task_flags(t) | f,
+                          memory_order_relaxed);
+}
 
 struct cio__task *cio__task_current(void);
 int cio__task_alloc(struct cio__worker *w, struct cio__task **out);
@@ -292,7 +306,11 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
 static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
                                  uint64_t bit)
 {
-    atomic_compare_exchange_strong(&st->rdy, &snap, snap & ~bit);
+    /* Relaxed: the compare is the point; an edge since `snap` changed
+     * the word (its count), and then nothing is cleared. */
+    atomic_compare_exchange_strong_explicit(&st->rdy, &snap, snap & ~bit,
+                                            memory_order_relaxed,
+                                            memory_order_relaxed);
 }
 /* Reactor side: an edge on the descriptor named by `token`. */
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);

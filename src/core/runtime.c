@@ -253,20 +253,23 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     s->queue_violations = SUM(rt, queue_violations);
     s->stacks_cached = SUM(rt, stacks_cached) + cio__stack_free_count(rt);
     for (int i = 0; i < rt->nworkers; i++)
-        s->timers_pending += atomic_load(&rt->workers[i].timers.n);
+        s->timers_pending +=
+            atomic_load_explicit(&rt->workers[i].timers.n, memory_order_relaxed);
     s->stack_bytes_mapped = cio__stack_mapped(rt);
     s->io_waits = SUM(rt, io_waits);
     s->io_polls = SUM(rt, io_polls);
     s->io_events = SUM(rt, io_events);
     s->budget_yields = SUM(rt, budget_yields);
     for (int i = 0; i < rt->nworkers; i++)
-        s->fds_registered += (uint64_t)atomic_load(&rt->workers[i].nfds);
+        s->fds_registered += (uint64_t)atomic_load_explicit(
+            &rt->workers[i].nfds, memory_order_relaxed);
     if (rt->pool_inited) {
         pthread_mutex_lock(&rt->pool.lock);
         s->pool_threads = (uint64_t)rt->pool.threads;
         pthread_mutex_unlock(&rt->pool.lock);
     }
-    s->pool_jobs = atomic_load(&rt->pool.jobs_run);
+    s->pool_jobs = atomic_load_explicit(&rt->pool.jobs_run,
+                                        memory_order_relaxed);
 }
 
 void cio_stats_get(cio_stats *out)
@@ -427,7 +430,11 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
     int rc = runtime_new(cfg, &rt);
     if (rc < 0)
         return rc;
-    if (!atomic_compare_exchange_strong(&cio__rt, &none, rt)) {
+    /* seq_cst: publishes the runtime (release for its contents, to the
+     * acquire in cio__rt_enter) and pairs with unpublish() of the last. */
+    if (!atomic_compare_exchange_strong_explicit(&cio__rt, &none, rt,
+                                                 memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
         runtime_free(rt, rt->nworkers);
         return CIO_EBUSY;
     }
@@ -456,8 +463,9 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         sigaction(SIGSEGV, &old_segv, NULL);
         goto out;
     }
-    t->flags |= CIO__T_MAIN;
-    atomic_fetch_or(&t->ctl, CIO__C_DETACHED);
+    cio__task_flag_set(t, CIO__T_MAIN);
+    /* Relaxed: not yet queued; the queue push publishes it. */
+    atomic_fetch_or_explicit(&t->ctl, CIO__C_DETACHED, memory_order_relaxed);
     cio__sched_spawned(w0, t);
     cio__sched_loop(w0);
     join_threads(rt);

@@ -63,8 +63,9 @@ static inline struct cio__task *task_of(struct cio__snode *n)
 
 static inline bool stealable(const struct cio__task *t)
 {
-    return !(t->flags & CIO__T_PIN) &&
-           (!(t->flags & CIO__T_STARTED) || (t->flags & CIO__T_MIGRATE));
+    uint32_t f = cio__task_flags(t);
+    return !(f & CIO__T_PIN) &&
+           (!(f & CIO__T_STARTED) || (f & CIO__T_MIGRATE));
 }
 
 /* Self-check in test builds: a task is never in two queues. The flag is
@@ -73,8 +74,11 @@ static inline bool stealable(const struct cio__task *t)
 static inline void became_runnable(struct cio__worker *w, struct cio__task *t)
 {
 #ifdef CIO_TESTING
-    if (atomic_exchange(&t->queued, 1) != 0 && w)
-        atomic_fetch_add(&w->c.queue_violations, 1);
+    /* Relaxed: a self-check; the read-modify-write sees the last value. */
+    if (atomic_exchange_explicit(&t->queued, 1, memory_order_relaxed) != 0 &&
+        w)
+        atomic_fetch_add_explicit(&w->c.queue_violations, 1,
+                                  memory_order_relaxed);
 #else
     (void)w;
     (void)t;
@@ -101,7 +105,10 @@ static void global_push(struct cio__runtime *rt, struct cio__task *const *v,
         if (++at == cap)
             at = 0;
     }
-    atomic_fetch_add(&rt->global_n, n);
+    /* Relaxed: the lock publishes the ring; lock-free readers of the
+     * count only decide whether to take the lock (or, in park(), read it
+     * after the fence that pairs with wake_remote()'s). */
+    atomic_fetch_add_explicit(&rt->global_n, n, memory_order_relaxed);
     pthread_mutex_unlock(&rt->global_lock);
 }
 
@@ -255,7 +262,7 @@ static struct cio__task *global_take(struct cio__worker *w)
             at = 0;
     }
     rt->global_head = at;
-    atomic_fetch_sub(&rt->global_n, n);
+    atomic_fetch_sub_explicit(&rt->global_n, n, memory_order_relaxed);
     pthread_mutex_unlock(&rt->global_lock);
     /* Queued outside the lock: a full ring spills back to the global
      * queue, which takes the lock again. */
@@ -330,14 +337,19 @@ static void wake_remote(struct cio__runtime *rt, struct cio__task *t)
 
 void cio__sched_stop_all(struct cio__runtime *rt)
 {
-    atomic_store(&rt->stop, 1);
+    /* Release: pairs with the acquire loads in find_work() and has_work();
+     * everything the last task did comes before the workers' exit. */
+    atomic_store_explicit(&rt->stop, 1, memory_order_release);
     for (int i = 0; i < rt->nworkers; i++)
         rt->be->wake(rt->workers[i].poller);
 }
 
 static void lifo_put(struct cio__worker *w, struct cio__task *t)
 {
-    struct cio__task *old = atomic_exchange(&w->lifo, t);
+    /* acq_rel: release publishes `t` to a thief's acquire (steal_any);
+     * the old task was put here by this worker, or is NULL. */
+    struct cio__task *old =
+        atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
     if (old)
         queue_put(w, old);
 }
@@ -345,9 +357,12 @@ static void lifo_put(struct cio__worker *w, struct cio__task *t)
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo)
 {
-    struct cio__runtime *rt = atomic_load(&cio__rt);
-    if (waker && waker->rt != rt)
-        waker = NULL;
+    /* A thread that is not a worker waking a task is a pool thread (joined
+     * before the runtime ends) or holds a pin (cio__rt_enter). Acquire:
+     * pairs with the publishing CAS in cio_run(). */
+    struct cio__runtime *rt =
+        waker ? waker->rt : atomic_load_explicit(&cio__rt,
+                                                 memory_order_acquire);
     became_runnable(waker ? waker : &rt->workers[0], t);
     if (stealable(t) && waker) {
         if (lifo && !waker->polling)
@@ -370,7 +385,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t)
 {
     became_runnable(w, t);
-    if (t->flags & CIO__T_PIN) {
+    if (cio__task_flags(t) & CIO__T_PIN) {
         if (t->home == w->index)
             local_put(w, t);
         else
@@ -386,7 +401,7 @@ static struct cio__task *pop_own(struct cio__worker *w)
 {
     struct cio__task *t = atomic_load_explicit(&w->lifo, memory_order_relaxed);
     if (t) {
-        t = atomic_exchange(&w->lifo, NULL);
+        t = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acquire);
         if (t) {
             if (w->lifo_runs < CIO__LIFO_MAX) {
                 w->lifo_runs++;
@@ -432,7 +447,10 @@ static struct cio__task *steal_any(struct cio__worker *w)
          * its LIFO slot: do not leave it stranded there. */
         t = atomic_load_explicit(&v->lifo, memory_order_acquire);
         if (t && stealable(t) &&
-            atomic_compare_exchange_strong(&v->lifo, &t, NULL)) {
+            /* Acquire: pairs with the owner's release in lifo_put(). */
+            atomic_compare_exchange_strong_explicit(&v->lifo, &t, NULL,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed)) {
             if (stealable(t)) {
                 cio__count(&w->c.steals, 1);
                 return t;
@@ -452,14 +470,18 @@ static struct cio__task *steal_any(struct cio__worker *w)
 static bool has_work(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
-    if (atomic_load(&w->inbox_n) || atomic_load(&rt->global_n) ||
-        atomic_load(&rt->stop))
+    /* Relaxed where park()'s fence orders the loads after its "parked"
+     * store (the other side fences after publishing); `stop` acquires. */
+    if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
+        atomic_load_explicit(&rt->global_n, memory_order_relaxed) ||
+        atomic_load_explicit(&rt->stop, memory_order_acquire))
         return true;
     for (int i = 0; i < rt->nworkers; i++) {
         struct cio__worker *v = &rt->workers[i];
         if (!runq_empty(v))
             return true;
-        struct cio__task *t = atomic_load(&v->lifo);
+        struct cio__task *t =
+            atomic_load_explicit(&v->lifo, memory_order_relaxed);
         if (t && (v == w || stealable(t)))
             return true;
     }
@@ -491,16 +513,26 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     return n;
 }
 
+/* Back from parking: unless a waker already took the flag (and the
+ * count with it, in unpark()), take them back. The exchange decides who. */
+static void unparked(struct cio__worker *w)
+{
+    if (atomic_exchange_explicit(&w->parked, 0, memory_order_relaxed) == 1)
+        atomic_fetch_sub_explicit(&w->rt->n_parked, 1, memory_order_relaxed);
+}
+
 static void park(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
-    atomic_store(&w->parked, 1);
-    atomic_fetch_add(&rt->n_parked, 1);
-    /* Pairs with the fences in notify_idle() and wake_remote(). */
+    /* Relaxed stores, then the fence: pairs with the fences in
+     * notify_idle() and wake_remote(), which publish work and then read
+     * `parked` / `n_parked`. Either they see this worker parked and wake
+     * it, or has_work() below sees their work. */
+    atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->n_parked, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     if (has_work(w)) {
-        if (atomic_exchange(&w->parked, 0) == 1)
-            atomic_fetch_sub(&rt->n_parked, 1);
+        unparked(w);
         return;
     }
     int64_t next = cio__timer_next(w), timeout = -1;
@@ -510,8 +542,7 @@ static void park(struct cio__worker *w)
             timeout = 0;
     }
     cio__sched_poll(w, timeout);
-    if (atomic_exchange(&w->parked, 0) == 1)
-        atomic_fetch_sub(&rt->n_parked, 1);
+    unparked(w);
     cio__count(&w->c.parks, 1);
 }
 
@@ -558,7 +589,11 @@ static struct cio__task *find_work(struct cio__worker *w)
         /* With one worker there is nobody to steal from, and nothing can
          * queue work here without waking the reactor: sleep at once. */
         if (rt->nworkers > 1) {
-            atomic_fetch_add(&rt->n_spinning, 1);
+            /* Relaxed: a hint for unpark_any(); a stale read costs a
+             * needless wake or a delay until the spinner parks and
+             * checks again after its fence. */
+            atomic_fetch_add_explicit(&rt->n_spinning, 1,
+                                      memory_order_relaxed);
             for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
                 if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
                     break;
@@ -568,7 +603,8 @@ static struct cio__task *find_work(struct cio__worker *w)
                 if (!t && i > CIO__SPIN_ROUNDS / 2)
                     sched_yield();
             }
-            atomic_fetch_sub(&rt->n_spinning, 1);
+            atomic_fetch_sub_explicit(&rt->n_spinning, 1,
+                                      memory_order_relaxed);
             if (t) {
                 /* Work was found: another idle worker may find more. */
                 if (!runq_empty(w))
@@ -576,7 +612,8 @@ static struct cio__task *find_work(struct cio__worker *w)
                 return t;
             }
         }
-        if (atomic_load(&rt->stop))
+        /* Acquire: pairs with cio__sched_stop_all(). */
+        if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return NULL;
         if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
             park(w);
@@ -668,7 +705,7 @@ static struct cio__task *direct_next(struct cio__worker *w,
         atomic_load_explicit(&w->lifo, memory_order_relaxed))
         return NULL;
     struct cio__task *u = task_of(w->local.head);
-    if (!u || !(u->flags & CIO__T_STARTED))
+    if (!u || !(cio__task_flags(u) & CIO__T_STARTED))
         return NULL;
     uint32_t h;
     uint64_t rq_ticket;
@@ -692,7 +729,7 @@ void cio__sched_yield(struct cio__task *t)
     local_put(w, t);
     w->tick++;
 #ifdef CIO_TESTING
-    atomic_store(&u->queued, 0);
+    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
 #endif
     u->worker = w;
     w->budget = CIO__IO_BUDGET;
@@ -723,20 +760,20 @@ static bool start(struct cio__worker *w, struct cio__task *t)
 #if CIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    t->flags |= CIO__T_STARTED;
-    if (!(t->flags & CIO__T_PIN))
+    cio__task_flag_set(t, CIO__T_STARTED);
+    if (!(cio__task_flags(t) & CIO__T_PIN))
         t->home = w->index;
     return true;
 }
 
 static void ended(struct cio__worker *w, struct cio__task *t)
 {
-    bool is_main = t->flags & CIO__T_MAIN;
+    bool is_main = cio__task_flags(t) & CIO__T_MAIN;
     if (is_main && t->start_err < 0)
         w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
 #if CIO_HAVE_TSAN
-    if (t->flags & CIO__T_STARTED)
+    if (cio__task_flags(t) & CIO__T_STARTED)
         __tsan_destroy_fiber(t->tsan_fiber);
 #endif
     cio__stack_put(w, &t->stack);
@@ -748,11 +785,16 @@ static void ended(struct cio__worker *w, struct cio__task *t)
  * if a wake came first, keep it runnable. */
 static void commit_park(struct cio__worker *w, struct cio__task *t)
 {
-    uint64_t v = atomic_load(&t->wait);
+    uint64_t v = atomic_load_explicit(&t->wait, memory_order_acquire);
+    /* Release on success: pairs with the waker's acq_rel CAS in
+     * cio__wake_queued(), so the task's saved context (its stack pointer,
+     * saved by the switch just made) is seen by whoever runs it next.
+     * Acquire on failure: a wake came first (NOTIFIED), and what the waker
+     * wrote must be seen when the task resumes here. */
     if (CIO__WSTATE(v) == CIO__W_RUNNING &&
-        atomic_compare_exchange_strong(
-            &t->wait, &v,
-            CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING)))
+        atomic_compare_exchange_strong_explicit(
+            &t->wait, &v, CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING),
+            memory_order_release, memory_order_acquire))
         return;
     became_runnable(w, t);
     lifo_put(w, t); /* NOTIFIED: resume it soon */
@@ -761,9 +803,9 @@ static void commit_park(struct cio__worker *w, struct cio__task *t)
 static void run(struct cio__worker *w, struct cio__task *t)
 {
 #ifdef CIO_TESTING
-    atomic_store(&t->queued, 0);
+    atomic_store_explicit(&t->queued, 0, memory_order_relaxed);
 #endif
-    if (!(t->flags & CIO__T_STARTED) && !start(w, t)) {
+    if (!(cio__task_flags(t) & CIO__T_STARTED) && !start(w, t)) {
         ended(w, t);
         return;
     }

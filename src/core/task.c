@@ -127,7 +127,10 @@ int cio__task_alloc(struct cio__worker *w, struct cio__task **out)
 
 void cio__task_free(struct cio__worker *w, struct cio__task *t)
 {
-    uint32_t gen = CIO__CGEN(atomic_load(&t->ctl)) + 1;
+    /* Relaxed: the caller owns the task now (joined, or detached and
+     * done); nobody else writes its control word. */
+    uint32_t gen =
+        CIO__CGEN(atomic_load_explicit(&t->ctl, memory_order_relaxed)) + 1;
     if (gen == 0)
         gen = 1; /* generation 0 would make the zero handle valid */
     atomic_store_explicit(&t->ctl, (uint64_t)gen << 32, memory_order_release);
@@ -207,16 +210,21 @@ uint64_t cio__wait_begin(struct cio__task *t)
 {
     uint64_t seq =
         CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)) + 1;
-    atomic_store(&t->wait, CIO__WORD(seq, 0, CIO__W_RUNNING));
+    /* seq_cst: pairs with the seq_cst read-modify-write of the control
+     * word in cio__task_cancel(). This store comes before cio__park()'s
+     * load of the control word; the cancel's flag comes before its load
+     * of this word; so either the canceller sees this seq and wakes it,
+     * or cio__park() sees the flag (store buffering, both sides seq_cst). */
+    atomic_store_explicit(&t->wait, CIO__WORD(seq, 0, CIO__W_RUNNING),
+                          memory_order_seq_cst);
     return seq;
 }
 
 int cio__park(struct cio__task *t, int64_t deadline)
 {
-    /* Pairs with cio__task_cancel(): the wait word is stored before this
-     * load and the cancel flag before the canceller's load of the word, so
-     * at least one of the two sees the other. */
-    if (atomic_load(&t->ctl) & CIO__C_CANCELLED)
+    /* Pairs with cio__task_cancel() (see cio__wait_begin). */
+    if (atomic_load_explicit(&t->ctl, memory_order_seq_cst) &
+        CIO__C_CANCELLED)
         return CIO__WAKE_CANCEL;
     bool timed = deadline != CIO_NEVER;
     if (timed) {
@@ -260,14 +268,21 @@ bool cio__wake(struct cio__task *t, uint64_t seq, int reason)
 bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
                       bool lifo)
 {
-    uint64_t w = atomic_load(&t->wait);
+    /* Relaxed: only a compare-and-swap below acts on what this reads. */
+    uint64_t w = atomic_load_explicit(&t->wait, memory_order_relaxed);
     for (;;) {
         if (CIO__WSEQ(w) != seq)
             return false;
         switch (CIO__WSTATE(w)) {
         case CIO__W_WAITING:
-            if (atomic_compare_exchange_weak(
-                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY))) {
+            /* acq_rel: acquire pairs with the scheduler's release commit
+             * of the park (commit_park), so the task's saved context is
+             * seen by whoever this queues it for; release pairs with the
+             * task's acquire load of the reason after it resumes, so what
+             * the waker wrote for it (a result, ready bits) is seen. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY),
+                    memory_order_acq_rel, memory_order_relaxed)) {
                 cio__sched_ready(cio__current_worker(), t, lifo);
                 return true;
             }
@@ -275,8 +290,11 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
         case CIO__W_RUNNING:
             /* Still switching out: the scheduler's commit will see this
              * and resume the task instead of parking it. */
-            if (atomic_compare_exchange_weak(
-                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_NOTIFIED)))
+            /* Release: pairs with the acquire in commit_park()'s failed
+             * CAS and the task's load of the reason. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &t->wait, &w, CIO__WORD(seq, reason, CIO__W_NOTIFIED),
+                    memory_order_release, memory_order_relaxed))
                 return true;
             break;
         default:
@@ -305,14 +323,13 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     int rc = cio__task_alloc(w, &t);
     if (rc < 0)
         return rc;
-    t->flags = 0;
-    if (flags & CIO_SPAWN_MIGRATE)
-        t->flags |= CIO__T_MIGRATE;
+    uint32_t tf = flags & CIO_SPAWN_MIGRATE ? CIO__T_MIGRATE : 0;
     t->home = -1;
     if (flags & CIO_SPAWN_PIN) {
-        t->flags |= CIO__T_PIN;
+        tf |= CIO__T_PIN;
         t->home = o->worker;
     }
+    atomic_store_explicit(&t->flags, tf, memory_order_relaxed);
     t->last = -1;
     t->fn = fn;
     t->arg = arg;
@@ -329,11 +346,13 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     t->tls = NULL;
     cio__count(&w->c.spawned, 1);
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
-    atomic_store(&t->ctl, c | CIO__C_ALIVE);
-    /* Pairs with cio__task_cancel_all(): the task is visible as alive
-     * before this load, the shutdown flag before that scan. */
-    if (atomic_load(&rt->shutdown))
-        atomic_fetch_or(&t->ctl, CIO__C_CANCELLED);
+    /* seq_cst store, then seq_cst load: pairs with main's end, which
+     * stores `shutdown` and then scans for ALIVE tasks (seq_cst), so
+     * either that scan cancels this task or this load sees the flag. */
+    atomic_store_explicit(&t->ctl, c | CIO__C_ALIVE, memory_order_seq_cst);
+    if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst))
+        atomic_fetch_or_explicit(&t->ctl, CIO__C_CANCELLED,
+                                 memory_order_seq_cst);
     *out = t;
     return 0;
 }
@@ -356,7 +375,12 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t)
             joiner = atomic_load_explicit(&t->joiner, memory_order_relaxed);
             jseq = atomic_load_explicit(&t->joiner_seq, memory_order_relaxed);
         }
-    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_DONE));
+        /* acq_rel: release publishes the result to the joiner's acquire
+         * of DONE; acquire (also on failure) pairs with the joiner's
+         * release CAS of JOINWAIT, after its joiner fields. */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c | CIO__C_DONE, memory_order_acq_rel,
+        memory_order_acquire));
     if (c & CIO__C_DETACHED)
         cio__task_free(w, t);
     else if (joiner)
@@ -369,17 +393,23 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t)
 
 int cio__task_cancel(struct cio__task *t, uint32_t gen)
 {
-    uint64_t c = atomic_load(&t->ctl);
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    /* seq_cst, then the seq_cst load of the wait word: pairs with
+     * cio__wait_begin() and cio__park() (see there). */
     do {
         if (CIO__CGEN(c) != gen || !(c & CIO__C_ALIVE))
             return CIO_ESRCH;
-    } while (!atomic_compare_exchange_weak(&t->ctl, &c,
-                                           c | CIO__C_CANCELLED));
-    uint64_t w = atomic_load(&t->wait);
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c | CIO__C_CANCELLED, memory_order_seq_cst,
+        memory_order_relaxed));
+    uint64_t w = atomic_load_explicit(&t->wait, memory_order_seq_cst);
     /* The word read above belongs to this task only if the generation has
      * not moved since; otherwise the task is gone and there is no one to
-     * wake (and waking the slot's next task would be wrong). */
-    if (CIO__CGEN(atomic_load(&t->ctl)) == gen)
+     * wake (and waking the slot's next task would be wrong). A new owner's
+     * word is stored after the free's release of the new generation, so
+     * having read it, this load sees that generation. */
+    if (CIO__CGEN(atomic_load_explicit(&t->ctl, memory_order_acquire)) ==
+        gen)
         cio__wake(t, CIO__WSEQ(w), CIO__WAKE_CANCEL);
     return 0;
 }
@@ -388,10 +418,13 @@ void cio__task_cancel_all(struct cio__runtime *rt)
 {
     uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_acquire);
     for (uint32_t ch = 0; ch < n; ch++) {
-        struct cio__task *chunk = atomic_load(&rt->chunks[ch]);
+        /* Acquire: pairs with grow_table()'s release of the chunk. */
+        struct cio__task *chunk =
+            atomic_load_explicit(&rt->chunks[ch], memory_order_acquire);
         for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
             struct cio__task *t = &chunk[i];
-            uint64_t c = atomic_load(&t->ctl);
+            /* seq_cst: pairs with cio__task_create() (see there). */
+            uint64_t c = atomic_load_explicit(&t->ctl, memory_order_seq_cst);
             if ((c & CIO__C_ALIVE) && !(c & (CIO__C_DONE | CIO__C_CANCELLED)))
                 cio__task_cancel(t, CIO__CGEN(c));
         }
@@ -420,8 +453,9 @@ int cio_spawn(cio_task *out, cio_task_fn *fn, void *arg,
         return rc;
     if (out)
         *out = cio__task_handle(t);
-    else
-        atomic_fetch_or(&t->ctl, CIO__C_DETACHED);
+    else /* relaxed: not yet queued, the queue push publishes it */
+        atomic_fetch_or_explicit(&t->ctl, CIO__C_DETACHED,
+                                 memory_order_relaxed);
     cio__sched_spawned(w, t);
     return 0;
 }
@@ -440,19 +474,24 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
     do {
         if (c & CIO__C_DONE)
             return 0;
-    } while (!atomic_compare_exchange_weak(&t->ctl, &c,
-                                           c | CIO__C_JOINWAIT));
+        /* acq_rel: release publishes the joiner fields to the finishing
+         * task's acquire; acquire (also on failure) sees DONE's result. */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c | CIO__C_JOINWAIT, memory_order_acq_rel,
+        memory_order_acquire));
     int reason = cio__park(self, deadline);
     if (reason == CIO__WAKE_OK)
         return 0;
     /* Timed out, cancelled or out of memory: give the join back, unless
-     * the task finished meanwhile, in which case the join completes. */
-    c = atomic_load(&t->ctl);
+     * the task finished meanwhile, in which case the join completes
+     * (acquire: pairs with the release of DONE, for the result). */
+    c = atomic_load_explicit(&t->ctl, memory_order_acquire);
     do {
         if (c & CIO__C_DONE)
             return 0;
-    } while (!atomic_compare_exchange_weak(
-        &t->ctl, &c, c & ~(uint64_t)(CIO__C_CLAIMED | CIO__C_JOINWAIT)));
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c & ~(uint64_t)(CIO__C_CLAIMED | CIO__C_JOINWAIT),
+        memory_order_acq_rel, memory_order_acquire));
     return cio__wait_error(reason);
 }
 
@@ -466,13 +505,17 @@ int cio_join(cio_task h, void **result, int64_t deadline)
         return CIO_ESRCH;
     if (t == self)
         return CIO_EDEADLK;
-    uint64_t c = atomic_load(&t->ctl);
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    /* acq_rel: acquire pairs with the release of DONE (the result may be
+     * read at once); release orders the claim before the joiner fields. */
     do {
         if (CIO__CGEN(c) != (uint32_t)(h.id >> 32) || !(c & CIO__C_ALIVE))
             return CIO_ESRCH;
         if (c & (CIO__C_DETACHED | CIO__C_CLAIMED))
             return CIO_EINVAL;
-    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_CLAIMED));
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c | CIO__C_CLAIMED, memory_order_acq_rel,
+        memory_order_relaxed));
     c |= CIO__C_CLAIMED;
     int rc = join_wait(self, t, c, deadline);
     if (rc < 0)
@@ -492,13 +535,17 @@ int cio_detach(cio_task h)
     struct cio__task *t = cio__task_lookup(self->worker->rt, h);
     if (!t)
         return CIO_ESRCH;
-    uint64_t c = atomic_load(&t->ctl);
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    /* acq_rel: pairs with the finishing task's CAS of DONE, so exactly one
+     * of the two sees the other's flag and frees the task. */
     do {
         if (CIO__CGEN(c) != (uint32_t)(h.id >> 32) || !(c & CIO__C_ALIVE))
             return CIO_ESRCH;
         if (c & (CIO__C_DETACHED | CIO__C_CLAIMED))
             return CIO_EINVAL;
-    } while (!atomic_compare_exchange_weak(&t->ctl, &c, c | CIO__C_DETACHED));
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->ctl, &c, c | CIO__C_DETACHED, memory_order_acq_rel,
+        memory_order_relaxed));
     if (c & CIO__C_DONE)
         cio__task_free(self->worker, t);
     return 0;
@@ -524,7 +571,11 @@ cio_task cio_self(void)
 int cio_cancelled(void)
 {
     struct cio__task *self = cio__task_current();
-    return self && (atomic_load(&self->ctl) & CIO__C_CANCELLED) ? 1 : 0;
+    /* Relaxed: a cancel is a request; seeing it a little late is fine. */
+    return self && (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+                    CIO__C_CANCELLED)
+               ? 1
+               : 0;
 }
 
 int cio_yield(void)

@@ -28,7 +28,10 @@ static int key_index(cio_key k, uint32_t *gen)
         return -1;
     int idx = (k.id - 1) % CIO_KEYS_MAX;
     uint32_t g = (uint32_t)((k.id - 1) / CIO_KEYS_MAX);
-    if (atomic_load(&keys[idx].gen) != g || !(g & 1))
+    /* Acquire: pairs with the release store of the generation in
+     * cio_key_create(), which comes after its destructor. */
+    if (atomic_load_explicit(&keys[idx].gen, memory_order_acquire) != g ||
+        !(g & 1))
         return -1;
     *gen = g;
     return idx;
@@ -40,12 +43,15 @@ int cio_key_create(cio_key *key, void (*dtor)(void *))
         return CIO_EINVAL;
     pthread_mutex_lock(&keys_lock);
     for (int i = 0; i < CIO_KEYS_MAX; i++) {
-        uint32_t g = atomic_load(&keys[i].gen);
+        uint32_t g = atomic_load_explicit(&keys[i].gen, memory_order_relaxed);
         /* Generations past INT_MAX / CIO_KEYS_MAX would overflow the id. */
         if ((g & 1) || g + 1 > (uint32_t)(0x7fffffff / CIO_KEYS_MAX) - 1)
             continue;
-        atomic_store(&keys[i].dtor, dtor);
-        atomic_store(&keys[i].gen, g + 1);
+        /* The destructor first, then the generation that makes the key
+         * live (release: pairs with the acquire loads of `gen`). Writers
+         * are serialised by keys_lock. */
+        atomic_store_explicit(&keys[i].dtor, dtor, memory_order_relaxed);
+        atomic_store_explicit(&keys[i].gen, g + 1, memory_order_release);
         pthread_mutex_unlock(&keys_lock);
         key->id = (int)((g + 1) * CIO_KEYS_MAX) + i + 1;
         return 0;
@@ -60,8 +66,8 @@ int cio_key_delete(cio_key key)
     uint32_t gen;
     int idx = key_index(key, &gen);
     if (idx >= 0) {
-        atomic_store(&keys[idx].dtor, NULL);
-        atomic_store(&keys[idx].gen, gen + 1);
+        atomic_store_explicit(&keys[idx].dtor, NULL, memory_order_relaxed);
+        atomic_store_explicit(&keys[idx].gen, gen + 1, memory_order_release);
     }
     pthread_mutex_unlock(&keys_lock);
     return idx >= 0 ? 0 : CIO_EINVAL;
@@ -105,8 +111,16 @@ void cio__tls_run_dtors(struct cio__task *t)
             if (!v)
                 continue;
             t->tls[i].value = NULL;
-            void (*dtor)(void *) = atomic_load(&keys[i].dtor);
-            if (dtor && atomic_load(&keys[i].gen) == t->tls[i].gen) {
+            /* The generation is read after the destructor (acquire), and
+             * it must still be the one the value was set under: a key
+             * deleted meanwhile has no destructor for this value. A key
+             * deleted concurrently with a task's end is the caller's race,
+             * as with pthread keys. */
+            void (*dtor)(void *) =
+                atomic_load_explicit(&keys[i].dtor, memory_order_acquire);
+            if (dtor && atomic_load_explicit(&keys[i].gen,
+                                             memory_order_acquire) ==
+                            t->tls[i].gen) {
                 dtor(v);
                 any = true;
             }
