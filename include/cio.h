@@ -377,9 +377,11 @@ CIO_API int cio_addr_unix(cio_addr *out, const char *path);
 /* The port of an IPv4/IPv6 address, or CIO_EINVAL for other families. */
 CIO_API int cio_addr_port(const cio_addr *a);
 
-/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path into buf. Returns the
- * length written (without the NUL), CIO_ENOSPC when `size` is too small
- * (nothing is truncated silently: buf is then ""), CIO_EINVAL. */
+/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path ("@name" for an
+ * abstract one) into buf. Returns the length written (without the NUL),
+ * CIO_ENOSPC when `size` is too small (nothing is truncated silently: buf
+ * is then ""), CIO_EINVAL (NULL, size 0, an unknown family, or a `len`
+ * beyond the family's structure; buf is then "" too). */
 CIO_API int cio_addr_format(const cio_addr *a, char *buf, size_t size);
 
 /* The local / remote address of socket `fd`. Returns 0 or an error. */

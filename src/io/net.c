@@ -88,6 +88,12 @@ int cio_addr_format(const cio_addr *a, char *buf, size_t size)
     char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
     int n;
     buf[0] = 0;
+    /* The bytes a length reaches beyond the structure are not the
+     * address's: a Unix name is formatted by its length, so such a length
+     * would read past it. The kernel and the other calls refuse it too. */
+    if (a->len > sizeof a->u ||
+        (a->u.sa.sa_family == AF_UNIX && a->len > sizeof a->u.un))
+        return CIO_EINVAL;
     switch (a->u.sa.sa_family) {
     case AF_INET:
         inet_ntop(AF_INET, &a->u.in4.sin_addr, host, sizeof host);

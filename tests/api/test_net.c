@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -959,6 +960,61 @@ CIO_TEST(zero_length_returns_at_once)
     ASSERT_ERR(cio_write(1, &b, 0, 0), CIO_EPERM);
 }
 
+/* ---- formatting addresses ------------------------------------------------- */
+
+/* A Unix address whose length claims more than the structure holds: the
+ * bytes past it are not the address's (here: past the heap block). */
+CIO_TEST(addr_format_unix_bounds)
+{
+    (void)state;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t path = sizeof ((struct sockaddr_un *)0)->sun_path;
+    char text[CIO_ADDR_STRLEN];
+    cio_addr *a = malloc(sizeof *a);
+    assert_non_null(a);
+    memset(a, 'a', sizeof *a);
+    a->u.un.sun_family = AF_UNIX;
+    a->len = (socklen_t)(off + path + 21);
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+    assert_string_equal(text, "");
+    a->len = (socklen_t)(sizeof a->u + 1);
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+    a->u.in4.sin_family = AF_INET;
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+
+    /* The longest a Unix address can be: a full path with no NUL... */
+    memset(&a->u, 'a', sizeof a->u);
+    a->u.un.sun_family = AF_UNIX;
+    a->len = (socklen_t)sizeof(struct sockaddr_un);
+    assert_int_equal(cio_addr_format(a, text, sizeof text), (int)path);
+    assert_int_equal(strspn(text, "a"), path);
+    /* ...and a full abstract name. */
+    a->u.un.sun_path[0] = 0;
+    assert_int_equal(cio_addr_format(a, text, sizeof text), (int)path);
+    assert_int_equal(text[0], '@');
+    assert_int_equal(strspn(text + 1, "a"), path - 1);
+    /* The length ends an abstract name; a path ends at it or at a NUL. */
+    a->len = (socklen_t)(off + 4);
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 4);
+    assert_string_equal(text, "@aaa");
+    a->u.un.sun_path[0] = '/';
+    a->u.un.sun_path[2] = 0;
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 2);
+    assert_string_equal(text, "/a");
+    a->len = (socklen_t)off; /* unnamed */
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 0);
+    assert_string_equal(text, "");
+    free(a);
+
+    cio_addr b;
+    assert_int_equal(cio_addr_unix(&b, "@cio-test"), 0);
+    assert_int_equal(cio_addr_format(&b, text, sizeof text), 9);
+    assert_string_equal(text, "@cio-test");
+    assert_int_equal(cio_addr_unix(&b, "/tmp/cio.sock"), 0);
+    assert_int_equal(cio_addr_format(&b, text, sizeof text), 13);
+    assert_string_equal(text, "/tmp/cio.sock");
+}
+
 /* ---- names, bad input ------------------------------------------------------- */
 
 static int main_connect_by_name(void *arg)
@@ -1084,5 +1140,6 @@ CIO_TEST_MAIN(cmocka_unit_test(read_deadline), cmocka_unit_test(read_cancel),
               cmocka_unit_test(wait_fd_foreign_pipe),
               cmocka_unit_test(past_deadline_tries_once),
               cmocka_unit_test(zero_length_returns_at_once),
+              cmocka_unit_test(addr_format_unix_bounds),
               cmocka_unit_test(connect_by_name_and_refused),
               cmocka_unit_test(bad_input))
