@@ -108,7 +108,8 @@ typedef struct cio_config {
     int workers;       /* worker threads; 0: $CIO_WORKERS or the CPU count */
     size_t stack_size; /* default task stack; 0: CIO_STACK_DEFAULT */
     int pool_threads;  /* most threads of the blocking pool; 0: 64 */
-    int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s */
+    int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s;
+                             CIO_NEVER: never */
 } cio_config;
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
