@@ -9,7 +9,8 @@
  *     equal to -Exxx on Linux). cio never reports errors through errno.
  *   - Every call that can wait takes a deadline: an absolute time in
  *     nanoseconds on the monotonic clock (see cio_now()), or CIO_NEVER.
- *     A deadline at or before now means "do not wait".
+ *     A deadline at or before now means "do not wait": the call still
+ *     tries once and reports CIO_ETIMEDOUT only if it would have to wait.
  *   - Cancellation is delivered at waiting calls: once a task is cancelled,
  *     its current and every later waiting call returns CIO_ECANCELED.
  *   - Functions marked "task only" must be called from inside a task; from
@@ -107,7 +108,8 @@ typedef struct cio_config {
     int workers;       /* worker threads; 0: $CIO_WORKERS or the CPU count */
     size_t stack_size; /* default task stack; 0: CIO_STACK_DEFAULT */
     int pool_threads;  /* most threads of the blocking pool; 0: 64 */
-    int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s */
+    int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s;
+                             CIO_NEVER: never */
 } cio_config;
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
@@ -287,7 +289,9 @@ enum {
  * count as both. Returns the ready subset of `events` (> 0), CIO_ETIMEDOUT,
  * CIO_ECANCELED, CIO_EBADF (fd < 0, or closed by cio_close() meanwhile),
  * CIO_EINVAL (events has no known bit), CIO_ENOMEM, CIO_EPERM outside a
- * task. Descriptors epoll cannot watch (regular files) are always ready. */
+ * task. Descriptors epoll cannot watch (regular files) are always ready.
+ * When the deadline has passed, the descriptor's current state is asked
+ * of the kernel (poll(2), no wait) before CIO_ETIMEDOUT is reported. */
 CIO_API int cio_wait_fd(int fd, int events, int64_t deadline);
 
 /* Closes `fd`: wakes every task waiting on it (they get CIO_EBADF), waits
@@ -313,7 +317,11 @@ CIO_API int cio_fd_forget(int fd);
  * Common errors: CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF (also: closed by
  * cio_close() while waiting), CIO_EPERM outside a task, and whatever the
  * system call reports (CIO_ECONNRESET, CIO_EPIPE, ...). SIGPIPE is never
- * raised by cio's socket writes; a closed peer gives CIO_EPIPE. */
+ * raised by cio's socket writes; a closed peer gives CIO_EPIPE. With a
+ * deadline that has passed (0, say) they make the system call once and
+ * report CIO_ETIMEDOUT only if it would block. Asked for 0 bytes (n, or
+ * the iovecs' total length, is 0) they return 0 at once without touching
+ * the descriptor (CIO_EBADF for fd < 0, CIO_EPERM outside a task). */
 
 /* Reads at most `n` bytes. Returns the count read (> 0), 0 at end of file
  * (or when n is 0), or an error. */
@@ -324,7 +332,7 @@ CIO_API ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline);
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline);
 
 /* Scatter/gather forms of cio_read() and cio_write(); iovcnt in
- * [0, IOV_MAX], otherwise CIO_EINVAL. */
+ * [0, IOV_MAX], otherwise CIO_EINVAL (checked before anything else). */
 CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
                           int64_t deadline);
 CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -370,9 +378,11 @@ CIO_API int cio_addr_unix(cio_addr *out, const char *path);
 /* The port of an IPv4/IPv6 address, or CIO_EINVAL for other families. */
 CIO_API int cio_addr_port(const cio_addr *a);
 
-/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path into buf. Returns the
- * length written (without the NUL), CIO_ENOSPC when `size` is too small
- * (nothing is truncated silently: buf is then ""), CIO_EINVAL. */
+/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path ("@name" for an
+ * abstract one) into buf. Returns the length written (without the NUL),
+ * CIO_ENOSPC when `size` is too small (nothing is truncated silently: buf
+ * is then ""), CIO_EINVAL (NULL, size 0, an unknown family, or a `len`
+ * beyond the family's structure; buf is then "" too). */
 CIO_API int cio_addr_format(const cio_addr *a, char *buf, size_t size);
 
 /* The local / remote address of socket `fd`. Returns 0 or an error. */

@@ -104,7 +104,7 @@ static int wait_events(struct ep *p, int max, int64_t timeout_ns)
     }
     int ms = -1;
     if (timeout_ns >= 0) {
-        int64_t m = (timeout_ns + 999999) / 1000000;
+        int64_t m = cio__os_add_sat(timeout_ns, 999999) / 1000000;
         ms = m > INT_MAX ? INT_MAX : (int)m;
     }
     return epoll_wait(p->epfd, p->buf, max, ms);

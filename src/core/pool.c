@@ -96,7 +96,8 @@ static void *pool_main(void *arg)
     for (;;) {
         bool timed_out = false;
         while (!p->head && !p->stop && !timed_out) {
-            struct timespec ts = cio__os_ts(cio__os_now() + p->idle_ns);
+            struct timespec ts =
+                cio__os_ts(cio__os_add_sat(cio__os_now(), p->idle_ns));
             p->idle++;
             timed_out = pthread_cond_timedwait(&p->cond, &p->lock, &ts) ==
                         ETIMEDOUT;

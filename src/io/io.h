@@ -13,6 +13,7 @@ struct cio__call {
     struct cio__fd *st;
     int fd;
     uint64_t snap; /* readiness word read before the system call */
+    bool asked;    /* the kernel said EAGAIN, or was asked past the deadline */
 };
 
 /* Starts a call: task only, not cancelled, descriptor usable. */
@@ -30,6 +31,7 @@ static inline int cio__call_begin(struct cio__call *c, int fd)
     if (rc < 0)
         return rc;
     c->fd = fd;
+    c->asked = false;
     c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
     return 0;
 }
@@ -48,6 +50,7 @@ static inline bool cio__call_ready(const struct cio__call *c, uint64_t bit)
  * read the word. */
 static inline void cio__call_not_ready(struct cio__call *c, uint64_t bit)
 {
+    c->asked = true;
     cio__fd_clear(c->st, c->snap, CIO__RDY_GO(bit));
 }
 
@@ -60,7 +63,15 @@ static inline void cio__call_drained(struct cio__call *c, uint64_t bit)
 }
 
 /* Waits, if still needed, for `bit`; then re-reads the word for the next
- * attempt. Returns 0 or an error. */
+ * attempt. Returns 0 or an error.
+ *
+ * A deadline that has passed ends the wait at once, but a clear bit may
+ * be stale (an edge since the EAGAIN that cleared it stays in the kernel
+ * until this worker next polls), so unless this call has met EAGAIN
+ * itself it tries once more before reporting CIO_ETIMEDOUT: a call that
+ * must not wait still gets the kernel's answer. Only the timeout path
+ * pays: the clock is read by the park, which runs only when the call
+ * would wait. */
 static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
                                  int64_t deadline)
 {
@@ -68,6 +79,10 @@ static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
     if (!(c->snap & CIO__RDY_GO(bit))) {
         int rc = cio__fd_wait(c->self, c->st, c->fd, (int)bit, deadline,
                               false);
+        if (rc == CIO_ETIMEDOUT && !c->asked) {
+            c->asked = true; /* once: the next timeout is reported */
+            rc = 0;
+        }
         if (rc < 0)
             return rc;
         c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);

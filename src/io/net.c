@@ -88,6 +88,12 @@ int cio_addr_format(const cio_addr *a, char *buf, size_t size)
     char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
     int n;
     buf[0] = 0;
+    /* The bytes a length reaches beyond the structure are not the
+     * address's: a Unix name is formatted by its length, so such a length
+     * would read past it. The kernel and the other calls refuse it too. */
+    if (a->len > sizeof a->u ||
+        (a->u.sa.sa_family == AF_UNIX && a->len > sizeof a->u.un))
+        return CIO_EINVAL;
     switch (a->u.sa.sa_family) {
     case AF_INET:
         inet_ntop(AF_INET, &a->u.in4.sin_addr, host, sizeof host);
@@ -356,6 +362,23 @@ int cio_connect_addr(const cio_addr *addr, int64_t deadline)
 /* Least time one attempt gets when several share a deadline (Go: 2 s). */
 #define ATTEMPT_MIN_NS (2 * 1000000000LL)
 
+/* The deadline of attempt `i` of `n`: an equal share of the time left, so
+ * one address that never answers cannot use it all. A deadline already
+ * past stays as it is: `deadline - now` could not be computed for one far
+ * in the past (a user's INT64_MIN), and the attempt must not wait anyway. */
+static int64_t attempt_deadline(int64_t deadline, int i, int n)
+{
+    if (deadline == CIO_NEVER || i + 1 >= n)
+        return deadline;
+    int64_t now = cio_now();
+    if (deadline <= now)
+        return deadline;
+    int64_t left = deadline - now, share = left / (n - i);
+    if (share < ATTEMPT_MIN_NS)
+        share = ATTEMPT_MIN_NS;
+    return share < left ? now + share : deadline;
+}
+
 int cio_tcp_connect(const char *host, int port, int64_t deadline)
 {
     if (!host || !*host || port <= 0 || port > 65535)
@@ -370,18 +393,7 @@ int cio_tcp_connect(const char *host, int port, int64_t deadline)
         n = CONNECT_ADDRS;
     int rc = CIO_ECONNREFUSED;
     for (int i = 0; i < n; i++) {
-        /* Each remaining address gets an equal share of the time left, so
-         * one that never answers cannot use it all. */
-        int64_t attempt = deadline;
-        if (deadline != CIO_NEVER && i + 1 < n) {
-            int64_t now = cio_now(), left = deadline - now;
-            int64_t share = left / (n - i);
-            if (share < ATTEMPT_MIN_NS)
-                share = ATTEMPT_MIN_NS;
-            if (share < left)
-                attempt = now + share;
-        }
-        rc = cio_connect_addr(&addrs[i], attempt);
+        rc = cio_connect_addr(&addrs[i], attempt_deadline(deadline, i, n));
         if (rc >= 0 || rc == CIO_ECANCELED)
             return rc;
         if (deadline != CIO_NEVER && cio_now() >= deadline)

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -31,6 +32,15 @@ static size_t vec_len(const struct iovec *iov, int cnt)
     for (int i = 0; i < cnt; i++)
         n += iov[i].iov_len;
     return n;
+}
+
+/* Zero bytes ask nothing of the descriptor: such a call returns at once,
+ * whatever cio believes of its readiness, once its arguments are checked. */
+static ssize_t zero_length(int fd)
+{
+    if (!cio__task_current())
+        return CIO_EPERM;
+    return fd < 0 ? CIO_EBADF : 0;
 }
 
 static ssize_t try_read(struct cio__call *c, void *ctx)
@@ -68,6 +78,8 @@ static ssize_t try_writev(struct cio__call *c, void *ctx)
 
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
+    if (n == 0)
+        return zero_length(fd);
     struct buf b = {buf, n};
     return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b);
 }
@@ -77,13 +89,17 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
 {
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
+    size_t len = vec_len(iov, iovcnt);
+    if (len == 0)
+        return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_READ, vec_len(iov, iovcnt), deadline,
-                         try_readv, &v);
+    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, &v);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
+    if (n == 0)
+        return zero_length(fd);
     struct buf b = {(void *)buf, n};
     return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b);
 }
@@ -93,9 +109,11 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
 {
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
+    size_t len = vec_len(iov, iovcnt);
+    if (len == 0)
+        return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_WRITE, vec_len(iov, iovcnt), deadline,
-                         try_writev, &v);
+    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, &v);
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
@@ -106,6 +124,8 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
         *written = 0;
     if (n > SSIZE_MAX)
         return CIO_EINVAL;
+    if (n == 0)
+        return zero_length(fd);
     struct cio__call c;
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
@@ -142,6 +162,33 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     return (ssize_t)n;
 }
 
+/* The descriptor's state now, from the kernel: what a wait whose deadline
+ * has passed reports instead of readiness bits that may be stale (the
+ * edge that would set them waits for this worker's next poll). Returns
+ * the ready subset of `events`, CIO_ETIMEDOUT when none is, or an error. */
+static int poll_now(int fd, int events)
+{
+    struct pollfd p = {.fd = fd};
+    if (events & CIO_READABLE)
+        p.events |= POLLIN;
+    if (events & CIO_WRITABLE)
+        p.events |= POLLOUT;
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -errno;
+    if (p.revents & POLLNVAL)
+        return CIO_EBADF;
+    int got = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        got |= CIO_READABLE;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        got |= CIO_WRITABLE;
+    got &= events;
+    return got ? got : CIO_ETIMEDOUT;
+}
+
 int cio_wait_fd(int fd, int events, int64_t deadline)
 {
     if (!cio__task_current())
@@ -157,6 +204,8 @@ int cio_wait_fd(int fd, int events, int64_t deadline)
      * reports its current state as an edge: wait for that rather than
      * return at once. */
     rc = cio__fd_wait(c.self, c.st, fd, events, deadline, true);
+    if (rc == CIO_ETIMEDOUT)
+        rc = poll_now(fd, events);
     if (rc > 0) {
         /* Consume the edge: the next wait sleeps until a new one, which
          * is what a caller that just met EAGAIN needs. */

@@ -42,6 +42,17 @@ static inline struct timespec cio__os_ts(int64_t ns)
     return ts;
 }
 
+/* t + ns, saturating at INT64_MAX (CIO_NEVER) and INT64_MIN: a time
+ * computed from user input ("now + idle") must not wrap to the far past,
+ * or to a value the kernel refuses as a timeout. */
+static inline int64_t cio__os_add_sat(int64_t t, int64_t ns)
+{
+    int64_t r;
+    if (__builtin_add_overflow(t, ns, &r))
+        return ns > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);
 /* The same clock as of the last timer tick: a few times cheaper to read,

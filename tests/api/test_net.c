@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -794,6 +795,226 @@ CIO_TEST(wait_fd_foreign_pipe)
     cio_test_run(main_wait_fd_ready, NULL, 2, 0);
 }
 
+/* ---- a deadline that has passed: try once, do not wait -------------------- */
+
+/* Holds the worker without a switch, so it polls no reactor meanwhile: an
+ * edge that arrives now stays in the kernel and cio's readiness bit stays
+ * clear. */
+static void spin(int64_t ns)
+{
+    int64_t until = cio_now() + ns;
+    while (cio_now() < until)
+        ;
+}
+
+/* Each call first meets EAGAIN (its readiness bit is cleared), then the
+ * descriptor becomes ready while the worker does not poll: a call that
+ * must not wait has to try the operation, not trust the stale bit. */
+static int main_past_deadline(void *arg)
+{
+    (void)arg;
+    char buf[4096] = {0};
+    int64_t past = cio_now() - 1;
+    int p[2];
+    CHECK_OK(pipe2(p, O_CLOEXEC));
+    CHECK_ERR(cio_read(p[0], buf, 1, 0), CIO_ETIMEDOUT);
+    CHECK_EQ(write(p[1], "a", 1), 1);
+    spin(20 * MS);
+    CHECK_EQ(cio_read(p[0], buf, 1, 0), 1);
+    CHECK_ERR(cio_read(p[0], buf, 1, past), CIO_ETIMEDOUT);
+    CHECK_EQ(write(p[1], "b", 1), 1);
+    spin(20 * MS);
+    struct iovec iov = {buf, 1};
+    CHECK_EQ(cio_readv(p[0], &iov, 1, past), 1);
+    CHECK_ERR(cio_wait_fd(p[0], CIO_READABLE, 0), CIO_ETIMEDOUT);
+    CHECK_EQ(write(p[1], "c", 1), 1);
+    spin(20 * MS);
+    CHECK_EQ(cio_wait_fd(p[0], CIO_READABLE, 0), CIO_READABLE);
+    CHECK_EQ(read(p[0], buf, 1), 1);
+
+    /* Writes: fill the pipe, drain it behind cio's back. */
+    ssize_t n;
+    while ((n = cio_write(p[1], buf, sizeof buf, 0)) > 0)
+        ;
+    CHECK_ERR(n, CIO_ETIMEDOUT);
+    while (read(p[0], buf, sizeof buf) > 0)
+        ;
+    spin(20 * MS);
+    CHECK_EQ(cio_write(p[1], buf, 1, 0), 1);
+    while ((n = cio_writev(p[1], &(struct iovec){buf, sizeof buf}, 1, past)) > 0)
+        ;
+    CHECK_ERR(n, CIO_ETIMEDOUT);
+    while (read(p[0], buf, sizeof buf) > 0)
+        ;
+    spin(20 * MS);
+    CHECK_EQ(cio_writev(p[1], &(struct iovec){buf, 1}, 1, past), 1);
+    while ((n = cio_write(p[1], buf, sizeof buf, 0)) > 0)
+        ;
+    while (read(p[0], buf, sizeof buf) > 0)
+        ;
+    spin(20 * MS);
+    size_t done = 0;
+    CHECK_EQ(cio_write_all(p[1], buf, 8, &done, 0), 8);
+    CHECK_EQ(done, 8);
+    CHECK_OK(cio_close(p[0]));
+    CHECK_OK(cio_close(p[1]));
+
+    /* accept: the connection comes from a plain blocking socket. */
+    cio_addr a;
+    int lfd = listener(&a, 16);
+    CHECK_ERR(cio_accept(lfd, NULL, 0), CIO_ETIMEDOUT);
+    int raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(raw >= 0);
+    CHECK_OK(connect(raw, &a.u.sa, a.len));
+    spin(20 * MS);
+    int s = cio_accept(lfd, NULL, 0);
+    CHECK(s >= 0);
+    cio_close(s);
+    close(raw);
+
+    /* connect: a loopback handshake ends within the connect(2) call or
+     * just after; the call looks once more before reporting the
+     * timeout. */
+    int ok = 0;
+    for (int i = 0; i < 5 && !ok; i++) {
+        int c = cio_connect_addr(&a, 0);
+        CHECK(c >= 0 || c == CIO_ETIMEDOUT);
+        if (c >= 0) {
+            ok = 1;
+            cio_close(c);
+        }
+        int s2 = cio_accept(lfd, NULL, cio_deadline_after(2000 * MS));
+        CHECK(s2 >= 0);
+        cio_close(s2);
+    }
+    CHECK(ok);
+    cio_close(lfd);
+
+    /* UDP */
+    cio_addr lo, ua;
+    CHECK_OK(cio_addr_ip(&lo, "127.0.0.1", 0));
+    int u = cio_udp_bind(&lo, 0);
+    CHECK(u >= 0);
+    CHECK_OK(cio_sock_name(u, &ua));
+    CHECK_ERR(cio_recvfrom(u, buf, sizeof buf, NULL, 0), CIO_ETIMEDOUT);
+    int raw_u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(raw_u >= 0);
+    CHECK_EQ(sendto(raw_u, "d", 1, 0, &ua.u.sa, ua.len), 1);
+    spin(20 * MS);
+    CHECK_EQ(cio_recvfrom(u, buf, sizeof buf, NULL, 0), 1);
+    CHECK_EQ(cio_sendto(u, "e", 1, &ua, past), 1);
+    CHECK_EQ(cio_recvfrom(u, buf, sizeof buf, NULL, past), 1);
+    close(raw_u);
+    cio_close(u);
+    return 0;
+}
+
+CIO_TEST(past_deadline_tries_once)
+{
+    (void)state;
+    cio_test_run(main_past_deadline, NULL, 1, 0);
+}
+
+/* Zero bytes ask nothing of the descriptor: no readiness, no wait. */
+static int main_zero_length(void *arg)
+{
+    (void)arg;
+    char buf[1];
+    int p[2];
+    CHECK_OK(pipe2(p, O_CLOEXEC));
+    /* Known not readable from here on. */
+    CHECK_ERR(cio_read(p[0], buf, 1, 0), CIO_ETIMEDOUT);
+    CHECK_EQ(cio_read(p[0], buf, 0, 0), 0);
+    CHECK_EQ(cio_write(p[1], buf, 0, 0), 0);
+    /* The pipe stays idle: a waiting read would take the whole 300 ms. */
+    int64_t t0 = cio_now();
+    CHECK_EQ(cio_read(p[0], buf, 0, cio_deadline_after(300 * MS)), 0);
+    CHECK_EQ(cio_read(p[0], buf, 0, CIO_NEVER), 0);
+    struct iovec none[2] = {{buf, 0}, {NULL, 0}};
+    CHECK_EQ(cio_readv(p[0], none, 2, CIO_NEVER), 0);
+    CHECK_EQ(cio_readv(p[0], NULL, 0, CIO_NEVER), 0);
+    CHECK(cio_now() - t0 < 200 * MS);
+    /* A full pipe: the same for writes. */
+    char big[4096] = {0};
+    while (cio_write(p[1], big, sizeof big, 0) > 0)
+        ;
+    t0 = cio_now();
+    CHECK_EQ(cio_write(p[1], buf, 0, cio_deadline_after(300 * MS)), 0);
+    CHECK_EQ(cio_writev(p[1], none, 2, CIO_NEVER), 0);
+    CHECK_EQ(cio_write_all(p[1], buf, 0, NULL, CIO_NEVER), 0);
+    CHECK(cio_now() - t0 < 200 * MS);
+    CHECK_ERR(cio_read(-1, buf, 0, 0), CIO_EBADF);
+    CHECK_ERR(cio_write(-1, buf, 0, 0), CIO_EBADF);
+    CHECK_ERR(cio_readv(-1, none, 2, 0), CIO_EBADF);
+    CHECK_OK(cio_close(p[0]));
+    CHECK_OK(cio_close(p[1]));
+    return 0;
+}
+
+CIO_TEST(zero_length_returns_at_once)
+{
+    (void)state;
+    cio_test_run(main_zero_length, NULL, 1, 0);
+    char b;
+    ASSERT_ERR(cio_read(0, &b, 0, 0), CIO_EPERM);
+    ASSERT_ERR(cio_write(1, &b, 0, 0), CIO_EPERM);
+}
+
+/* ---- formatting addresses ------------------------------------------------- */
+
+/* A Unix address whose length claims more than the structure holds: the
+ * bytes past it are not the address's (here: past the heap block). */
+CIO_TEST(addr_format_unix_bounds)
+{
+    (void)state;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t path = sizeof ((struct sockaddr_un *)0)->sun_path;
+    char text[CIO_ADDR_STRLEN];
+    cio_addr *a = malloc(sizeof *a);
+    assert_non_null(a);
+    memset(a, 'a', sizeof *a);
+    a->u.un.sun_family = AF_UNIX;
+    a->len = (socklen_t)(off + path + 21);
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+    assert_string_equal(text, "");
+    a->len = (socklen_t)(sizeof a->u + 1);
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+    a->u.in4.sin_family = AF_INET;
+    ASSERT_ERR(cio_addr_format(a, text, sizeof text), CIO_EINVAL);
+
+    /* The longest a Unix address can be: a full path with no NUL... */
+    memset(&a->u, 'a', sizeof a->u);
+    a->u.un.sun_family = AF_UNIX;
+    a->len = (socklen_t)sizeof(struct sockaddr_un);
+    assert_int_equal(cio_addr_format(a, text, sizeof text), (int)path);
+    assert_int_equal(strspn(text, "a"), path);
+    /* ...and a full abstract name. */
+    a->u.un.sun_path[0] = 0;
+    assert_int_equal(cio_addr_format(a, text, sizeof text), (int)path);
+    assert_int_equal(text[0], '@');
+    assert_int_equal(strspn(text + 1, "a"), path - 1);
+    /* The length ends an abstract name; a path ends at it or at a NUL. */
+    a->len = (socklen_t)(off + 4);
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 4);
+    assert_string_equal(text, "@aaa");
+    a->u.un.sun_path[0] = '/';
+    a->u.un.sun_path[2] = 0;
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 2);
+    assert_string_equal(text, "/a");
+    a->len = (socklen_t)off; /* unnamed */
+    assert_int_equal(cio_addr_format(a, text, sizeof text), 0);
+    assert_string_equal(text, "");
+    free(a);
+
+    cio_addr b;
+    assert_int_equal(cio_addr_unix(&b, "@cio-test"), 0);
+    assert_int_equal(cio_addr_format(&b, text, sizeof text), 9);
+    assert_string_equal(text, "@cio-test");
+    assert_int_equal(cio_addr_unix(&b, "/tmp/cio.sock"), 0);
+    assert_int_equal(cio_addr_format(&b, text, sizeof text), 13);
+    assert_string_equal(text, "/tmp/cio.sock");
+}
+
 /* ---- names, bad input ------------------------------------------------------- */
 
 static int main_connect_by_name(void *arg)
@@ -917,5 +1138,8 @@ CIO_TEST_MAIN(cmocka_unit_test(read_deadline), cmocka_unit_test(read_cancel),
               cmocka_unit_test(write_all_reports_count_and_no_sigpipe),
               cmocka_unit_test(budget_always_ready_socket_does_not_starve),
               cmocka_unit_test(wait_fd_foreign_pipe),
+              cmocka_unit_test(past_deadline_tries_once),
+              cmocka_unit_test(zero_length_returns_at_once),
+              cmocka_unit_test(addr_format_unix_bounds),
               cmocka_unit_test(connect_by_name_and_refused),
               cmocka_unit_test(bad_input))

@@ -1,5 +1,6 @@
 /* The blocking pool and name resolution. */
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -502,6 +503,47 @@ CIO_TEST(abandoned_job_is_freed_by_the_pool)
     assert_int_equal(atomic_load(&released), 1);
 }
 
+/* ---- an idle time too long to add to the clock ----------------------------- */
+
+static void *identity(void *arg)
+{
+    return arg;
+}
+
+static int main_idle_forever(void *arg)
+{
+    (void)arg;
+    void *r = NULL;
+    CHECK_OK(cio_blocking(identity, (void *)(intptr_t)42, &r, CIO_NEVER));
+    CHECK_EQ((intptr_t)r, 42);
+    /* The thread now waits idle for its (never ending) idle time. */
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    return 0;
+}
+
+static void idle_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "cio_run did not return within 5 s\n";
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
+/* pool_idle_ns = INT64_MAX is a valid "never exit when idle": the idle
+ * thread's deadline must saturate, not wrap into an invalid time. */
+CIO_TEST(pool_idle_ns_max_returns)
+{
+    (void)state;
+    signal(SIGALRM, idle_watchdog);
+    alarm(5);
+    cio_config c = pool_cfg(1, 1, INT64_MAX);
+    int64_t t0 = cio_now();
+    cio_test_run_cfg(main_idle_forever, NULL, &c, 0);
+    alarm(0);
+    assert_true(cio_now() - t0 < 2000 * MS);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(pool_10000_jobs_from_1000_tasks),
               cmocka_unit_test(blocking_deadline_while_queued),
               cmocka_unit_test(blocking_cancel_while_queued),
@@ -513,4 +555,5 @@ CIO_TEST_MAIN(cmocka_unit_test(pool_10000_jobs_from_1000_tasks),
               cmocka_unit_test(resolve_localhost_and_unknown_name),
               cmocka_unit_test(resolve_deadline_and_cancel),
               cmocka_unit_test(resolve_cancelled_by_shutdown),
-              cmocka_unit_test(abandoned_job_is_freed_by_the_pool))
+              cmocka_unit_test(abandoned_job_is_freed_by_the_pool),
+              cmocka_unit_test(pool_idle_ns_max_returns))
