@@ -26,11 +26,17 @@ struct vec {
     int cnt;
 };
 
+/* The vectors' total length, or SIZE_MAX when it exceeds SSIZE_MAX (the
+ * kernel refuses such a call with EINVAL; a sum that wrapped to a small
+ * value must not pass for a short or empty one). */
 static size_t vec_len(const struct iovec *iov, int cnt)
 {
     size_t n = 0;
-    for (int i = 0; i < cnt; i++)
+    for (int i = 0; i < cnt; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - n)
+            return SIZE_MAX;
         n += iov[i].iov_len;
+    }
     return n;
 }
 
@@ -90,6 +96,8 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
     size_t len = vec_len(iov, iovcnt);
+    if (len == SIZE_MAX)
+        return CIO_EINVAL;
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
@@ -110,6 +118,8 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
         return CIO_EINVAL;
     size_t len = vec_len(iov, iovcnt);
+    if (len == SIZE_MAX)
+        return CIO_EINVAL;
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
