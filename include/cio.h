@@ -332,7 +332,8 @@ CIO_API ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline);
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline);
 
 /* Scatter/gather forms of cio_read() and cio_write(); iovcnt in
- * [0, IOV_MAX], otherwise CIO_EINVAL (checked before anything else). */
+ * [0, IOV_MAX] and the lengths' total at most SSIZE_MAX, otherwise
+ * CIO_EINVAL (checked before anything else). */
 CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
                           int64_t deadline);
 CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
