@@ -673,6 +673,53 @@ def net_benchmarks():
     ]
 
 
+def with_base(benches):
+    """With BENCH_BASE (another build's release directory, holding bench/
+    and examples/), every cio run gets a twin named "base:<impl>" that runs
+    that build's program right after it: before/after figures of a change,
+    side by side in one run. BENCH_CIO_ONLY=1 leaves the peers out."""
+    base = os.environ.get("BENCH_BASE")
+    cio_only = os.environ.get("BENCH_CIO_ONLY") == "1"
+    if not base and not cio_only:
+        return benches
+    moves = []
+    if base:
+        moves = [(CIO_BIN, os.path.join(base, "bench")),
+                 (CIO_EXAMPLES, os.path.join(base, "examples"))]
+
+    def rebase(path):
+        for here, there in moves:
+            if path.startswith(here + os.sep):
+                return os.path.join(there, os.path.relpath(path, here))
+        return None
+
+    def twin(r):
+        if isinstance(r, ProgramRun):
+            p = rebase(r.argv[0])
+            return p and ProgramRun("base:" + r.impl, [p] + r.argv[1:], r.env)
+        p = rebase(r.server.program)
+        if not p:
+            return None
+        s = r.server
+        argv = lambda port, f=s.argv, old=s.program: [p if a == old else a
+                                                      for a in f(port)]
+        return ServerRun(Server("base:" + s.impl, p, argv, s.env), r.load)
+
+    for b in benches:
+        runs = []
+        for r in b.runs:
+            if not r.impl.startswith("cio"):
+                if not cio_only:
+                    runs.append(r)
+                continue
+            runs.append(r)
+            t = twin(r) if base else None
+            if t:
+                runs.append(t)
+        b.runs = runs
+    return benches
+
+
 def fmt(v):
     if v >= 1e5:
         return f"{v:.0f}"
@@ -697,9 +744,10 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    build_peers()
+    if os.environ.get("BENCH_CIO_ONLY") != "1":
+        build_peers()
 
-    all_benches = benchmarks()
+    all_benches = with_base(benchmarks())
     unknown = [o for o in only if o not in [b.name for b in all_benches]]
     if unknown:
         log(f"run.py: unknown benchmark(s) {', '.join(unknown)}; known: "
@@ -787,9 +835,13 @@ def main():
         peers = [i for i in impls if not i.startswith("cio")]
         higher = metric in HIGHER_IS_BETTER
         best = max if higher else min
-        fastest = best(peers, key=lambda p: medians[(metric, p)]) if peers else None
+        real = [p for p in peers if not p.startswith("base:")]
+        fastest = best(real, key=lambda p: medians[(metric, p)]) if real else None
         for c in cios:
             for p in peers:
+                # A base: twin is compared with its own impl only.
+                if p.startswith("base:") and p != "base:" + c:
+                    continue
                 ratio = medians[(metric, c)] / medians[(metric, p)] if medians[(metric, p)] else float("inf")
                 goal = ""
                 for gm, gc, gp, gbound in GOALS:
