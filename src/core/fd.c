@@ -137,16 +137,17 @@ static void fd_unlock(struct cio__fd *st)
     atomic_store_explicit(&st->lock, 0, memory_order_release);
 }
 
+/* Flags are written under the lock; a call reads them without it once
+ * cio__fd_begin() saw KNOWN (acquire, pairing with the release here,
+ * after the descriptor was made non-blocking). */
 static inline uint32_t flags_of(struct cio__fd *st)
 {
-    return atomic_load_explicit((_Atomic uint32_t *)&st->flags,
-                                memory_order_acquire);
+    return atomic_load_explicit(&st->flags, memory_order_acquire);
 }
 
 static inline void set_flags(struct cio__fd *st, uint32_t f)
 {
-    atomic_store_explicit((_Atomic uint32_t *)&st->flags, f,
-                          memory_order_release);
+    atomic_store_explicit(&st->flags, f, memory_order_release);
 }
 
 /* Wakes every waiter (lock held): the descriptor is gone. */

@@ -259,7 +259,7 @@ struct cio__fd {
     _Atomic uint32_t refs;        /* calls using the descriptor << 1 | CLOSING */
     _Atomic uint32_t lock;        /* guards the fields below */
     _Atomic uint32_t gen;         /* bumped when the number is closed */
-    uint32_t flags;               /* CIO__FD_* */
+    _Atomic uint32_t flags;       /* CIO__FD_*: written under the lock */
     uint64_t reactors;            /* workers 0-63 whose reactor watches it */
     uint64_t *reactors_more;      /* the same for workers 64 and up */
     struct cio__fdwait *waiters;  /* tasks waiting on it */
@@ -301,6 +301,24 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags);
  * ready" bits first (registering reports the current state as an edge). */
 int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
                  int want, int64_t deadline, bool edge_only);
+/* The readiness word, for a call about to try its system call. Acquire:
+ * pairs with the release of the edge that set a bit (cio__fd_event). */
+static inline uint64_t cio__fd_readiness(const struct cio__fd *st)
+{
+    return atomic_load_explicit(&st->rdy, memory_order_acquire);
+}
+/* Whether readiness word `r` lets a call waiting for `bit` (READ or
+ * WRITE) try: the bit, or its sticky CLOSED partner, is set. */
+static inline bool cio__fd_may(uint64_t r, uint64_t bit)
+{
+    return (r & CIO__RDY_GO(bit)) != 0;
+}
+/* Whether the descriptor has property `flag` (CIO__FD_STREAM, _SOCKET):
+ * fixed while a call holds it (flags change only at adoption and reset). */
+static inline bool cio__fd_is(const struct cio__fd *st, uint32_t flag)
+{
+    return atomic_load_explicit(&st->flags, memory_order_relaxed) & flag;
+}
 /* After EAGAIN (or a short read): clears `bit` unless an edge came since
  * `snap` was read. */
 static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,

@@ -32,7 +32,7 @@ static inline int cio__call_begin(struct cio__call *c, int fd)
         return rc;
     c->fd = fd;
     c->asked = false;
-    c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
+    c->snap = cio__fd_readiness(c->st);
     return 0;
 }
 
@@ -40,7 +40,7 @@ static inline int cio__call_begin(struct cio__call *c, int fd)
  * the call should wait rather than try the system call. */
 static inline bool cio__call_ready(const struct cio__call *c, uint64_t bit)
 {
-    return (c->snap & CIO__RDY_GO(bit)) != 0;
+    return cio__fd_may(c->snap, bit);
 }
 
 /* The system call met EAGAIN for `bit`: the descriptor is not ready, and
@@ -75,8 +75,8 @@ static inline void cio__call_drained(struct cio__call *c, uint64_t bit)
 static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
                                  int64_t deadline)
 {
-    c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
-    if (!(c->snap & CIO__RDY_GO(bit))) {
+    c->snap = cio__fd_readiness(c->st);
+    if (!cio__fd_may(c->snap, bit)) {
         int rc = cio__fd_wait(c->self, c->st, c->fd, (int)bit, deadline,
                               false);
         if (rc == CIO_ETIMEDOUT && !c->asked) {
@@ -85,7 +85,7 @@ static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
         }
         if (rc < 0)
             return rc;
-        c->snap = atomic_load_explicit(&c->st->rdy, memory_order_acquire);
+        c->snap = cio__fd_readiness(c->st);
         c->snap |= bit; /* told it is ready: try even if since cleared */
     }
     return 0;
@@ -102,9 +102,7 @@ static inline void cio__call_end(struct cio__call *c, bool spent)
 
 static inline bool cio__call_has(const struct cio__call *c, uint32_t flag)
 {
-    return atomic_load_explicit((_Atomic uint32_t *)&c->st->flags,
-                                memory_order_relaxed) &
-           flag;
+    return cio__fd_is(c->st, flag);
 }
 
 /* One attempt of a call's system call: >= 0 when done, or -1 with errno. */

@@ -219,9 +219,7 @@ int cio_wait_fd(int fd, int events, int64_t deadline)
     if (rc > 0) {
         /* Consume the edge: the next wait sleeps until a new one, which
          * is what a caller that just met EAGAIN needs. */
-        uint64_t r =
-            atomic_load_explicit(&c.st->rdy, memory_order_relaxed); /* CAS below */
-        cio__fd_clear(c.st, r, (uint64_t)rc);
+        cio__fd_clear(c.st, cio__fd_readiness(c.st), (uint64_t)rc);
     }
     cio__call_end(&c, false);
     return rc;
