@@ -137,7 +137,8 @@ CIO_API int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg);
  * when not called from a worker. */
 CIO_API int cio_worker(void);
 
-/* Number of workers of the running runtime, or CIO_EPERM outside one. */
+/* Number of workers of the running runtime, or CIO_EPERM when none runs.
+ * Thread-safe, also while a runtime starts or ends. */
 CIO_API int cio_workers(void);
 
 /* ------------------------------------------------------------------------ */
@@ -222,8 +223,10 @@ CIO_API int cio_cancelled(void);
  * cancelled (it still yielded), CIO_EPERM outside a task. */
 CIO_API int cio_yield(void);
 
-/* The name given at spawn, or "task"; NULL when `t` names no task. The
- * string belongs to the caller of cio_spawn(). */
+/* The name given at spawn, or "task"; NULL when `t` names no live task
+ * (also when no runtime runs, and for a handle from an earlier runtime).
+ * The string belongs to the caller of cio_spawn(). Thread-safe, also
+ * while a runtime starts or ends. */
 CIO_API const char *cio_task_name(cio_task t);
 
 /* ------------------------------------------------------------------------ */
@@ -296,7 +299,11 @@ CIO_API int cio_wait_fd(int fd, int events, int64_t deadline);
 
 /* Closes `fd`: wakes every task waiting on it (they get CIO_EBADF), waits
  * for calls on it in other tasks to leave the descriptor, unregisters it
- * and close(2)s it. Callable from anywhere, inside a runtime or not. A
+ * and close(2)s it. Callable from any thread, inside a runtime or not,
+ * also while one starts or ends. A call on `fd` that starts while the
+ * close is under way gets CIO_EBADF, unless the number has been closed
+ * and reused meanwhile (by another thread's open(2), say): then it acts on
+ * the new descriptor. A
  * socket with CIO_SO_LINGER set to a positive time makes close(2), and so
  * the calling worker, wait up to that time for unsent data (Linux does so
  * even for non-blocking sockets).
@@ -305,7 +312,8 @@ CIO_API int cio_close(int fd);
 
 /* Like cio_close() without the close(2): cio forgets `fd` and wakes its
  * waiters with CIO_EBADF; the caller still owns the descriptor. Returns 0
- * or CIO_EBADF (fd < 0). */
+ * or CIO_EBADF (fd < 0, or a close of it is under way). Thread-safe as
+ * cio_close(). */
 CIO_API int cio_fd_forget(int fd);
 
 /* ------------------------------------------------------------------------ */
@@ -564,8 +572,11 @@ typedef struct cio_stats {
     uint64_t pool_jobs;       /* jobs the pool has run */
 } cio_stats;
 
-/* Fills `out` (see cio_stats). Thread-safe; counters of a running runtime
- * are read without stopping it, so they may be slightly stale. */
+/* Fills `out` (see cio_stats). Thread-safe, also while a runtime starts
+ * or ends (a thread that is not a worker holds the runtime for the call;
+ * cio_run() frees it only after such calls left). Counters of a running
+ * runtime are read without stopping it, so they may be slightly stale;
+ * when none runs, the last runtime's final counters (zeros before any). */
 CIO_API void cio_stats_get(cio_stats *out);
 
 #ifdef __cplusplus
