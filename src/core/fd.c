@@ -24,11 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "core/fd.h"
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
 #include "os/os.h"
 
 /* refs: calls inside the descriptor count in units of REF (cio__fd_end in
- * internal.h subtracts the same 2), the low bit says it is closing. */
+ * fd.h subtracts the same 2), the low bit says it is closing. */
 #define CLOSING 1u
 #define REF 2u
 

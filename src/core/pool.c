@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/internal.h"
+#include "core/pool.h"
+#include "core/runtime.h"
+#include "core/task.h"
 #include "os/os.h"
 
 struct cio__pool_thread {

@@ -1,4 +1,4 @@
-/* The runtime: cio_run(), shutdown, statistics and overflow reports.
+/* The runtime: cio_run(), shutdown, the runtime's lifetime, statistics.
  *
  * cio_run() turns the calling thread into worker 0 and starts the others.
  * When main returns, every task still alive is cancelled; the workers keep
@@ -13,7 +13,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "core/fd.h"
+#include "core/runtime.h"
+#include "core/sched.h"
 #include "os/os.h"
 
 struct cio__runtime *_Atomic cio__rt;
@@ -66,8 +68,6 @@ static void unpublish(void)
         sched_yield();
 }
 
-static struct sigaction old_segv;
-
 void cio_config_init(cio_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -88,96 +88,6 @@ int cio_workers(void)
     return n;
 }
 
-/* ---- overflow reports --------------------------------------------------- */
-
-static void say(const char *s)
-{
-    ssize_t r = write(STDERR_FILENO, s, strlen(s));
-    (void)r;
-}
-
-void cio__stack_overflow(const struct cio__task *t)
-{
-    /* Only async-signal-safe calls: this also runs in the SIGSEGV handler. */
-    char num[24];
-    size_t n = t->stack.size, i = sizeof num - 1;
-    num[i] = 0;
-    do {
-        num[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n && i > 0);
-    say("cio: stack overflow in task \"");
-    say(t->name ? t->name : "task");
-    say("\" (stack of ");
-    say(&num[i]);
-    say(" bytes); stopping the process\n");
-    signal(SIGABRT, SIG_DFL);
-    abort();
-}
-
-/* The stack pointer of the interrupted code. */
-static const char *interrupted_sp(void *uctx)
-{
-    const ucontext_t *uc = uctx;
-#if defined(__x86_64__)
-    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    return (const char *)uc->uc_mcontext.sp;
-#else
-    (void)uc;
-    return NULL;
-#endif
-}
-
-static void on_segv(int sig, siginfo_t *info, void *uctx)
-{
-    struct cio__worker *w = cio__tls_worker;
-    if (w && w->cur) {
-        /* Ours when the fault hit the task's guard region, or when the
-         * task's stack pointer has left its stack at the low end (no guard
-         * page: the overflow ran on until it met unmapped memory). */
-        const struct cio__stack *st = &w->cur->stack;
-        const char *sp = interrupted_sp(uctx);
-        if (cio__stack_in_guard(st, info->si_addr) ||
-            (st->cls >= 0 && sp && sp < st->lo + CIO__STACK_CANARY))
-            cio__stack_overflow(w->cur);
-    }
-    /* Not ours: hand it to whoever had it before, or let the default
-     * action happen when the faulting instruction runs again. */
-    if (old_segv.sa_flags & SA_SIGINFO) {
-        old_segv.sa_sigaction(sig, info, uctx);
-    } else if (old_segv.sa_handler != SIG_DFL &&
-               old_segv.sa_handler != SIG_IGN) {
-        old_segv.sa_handler(sig);
-    } else {
-        signal(SIGSEGV, SIG_DFL);
-    }
-}
-
-static int altstack_on(struct cio__worker *w, stack_t *old)
-{
-    size_t size = 64 * 1024;
-    w->altstack = malloc(size);
-    if (!w->altstack)
-        return CIO_ENOMEM;
-    stack_t ss = {.ss_sp = w->altstack, .ss_size = size, .ss_flags = 0};
-    if (sigaltstack(&ss, old) < 0) {
-        free(w->altstack);
-        w->altstack = NULL;
-        return -errno;
-    }
-    return 0;
-}
-
-static void altstack_off(struct cio__worker *w, const stack_t *old)
-{
-    if (!w->altstack)
-        return;
-    stack_t off = {.ss_flags = SS_DISABLE};
-    sigaltstack(old ? old : &off, NULL);
-    free(w->altstack);
-    w->altstack = NULL;
-}
 
 /* ---- shutdown ------------------------------------------------------------ */
 
@@ -307,9 +217,9 @@ static void *worker_thread(void *p)
     char name[16];
     snprintf(name, sizeof name, "cio-w%d", w->index);
     cio__os_thread_name(name);
-    altstack_on(w, NULL);
+    cio__overflow_altstack_on(w, NULL);
     cio__sched_loop(w);
-    altstack_off(w, NULL);
+    cio__overflow_altstack_off(w, NULL);
     return NULL;
 }
 
@@ -439,13 +349,9 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         return CIO_EBUSY;
     }
     struct cio__worker *w0 = &rt->workers[0];
-    struct sigaction sa = {0};
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
+    cio__overflow_catch();
     stack_t old_alt;
-    int alt = altstack_on(w0, &old_alt);
+    int alt = cio__overflow_altstack_on(w0, &old_alt);
 
     struct main_call mc = {.fn = main, .arg = arg, .rt = rt};
     cio_spawn_opts o = {.name = "main", .flags = CIO_SPAWN_PIN, .worker = 0};
@@ -459,8 +365,8 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         cio__sched_stop_all(rt);
         join_threads(rt);
         if (alt == 0)
-            altstack_off(w0, &old_alt);
-        sigaction(SIGSEGV, &old_segv, NULL);
+            cio__overflow_altstack_off(w0, &old_alt);
+        cio__overflow_release();
         goto out;
     }
     cio__task_flag_set(t, CIO__T_MAIN);
@@ -470,8 +376,8 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
     cio__sched_loop(w0);
     join_threads(rt);
     if (alt == 0)
-        altstack_off(w0, &old_alt);
-    sigaction(SIGSEGV, &old_segv, NULL);
+        cio__overflow_altstack_off(w0, &old_alt);
+    cio__overflow_release();
     rc = rt->main_status;
 
 out:

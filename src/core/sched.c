@@ -1,10 +1,9 @@
-/* The scheduler: run queues, stealing, parking, and the switch in and out.
+/* The scheduler's decisions and its loop: which task runs next, stealing,
+ * making tasks runnable, polling the reactor. The queues are queue.c's,
+ * parking and remote wakes idle.c's, the switch switch.c's.
  *
  * Each worker runs this loop on its own thread's stack (the scheduler
- * context); a task switches back to it whenever it yields, parks or ends,
- * and the scheduler does what the task asked (the "post" action) only once
- * it is off the task's stack, so no other thread can resume a task whose
- * stack is still in use.
+ * context).
  *
  * One scheduling decision ("tick"), in order:
  *   1. move tasks other threads sent to this worker (inbox) to its queue;
@@ -22,18 +21,16 @@
  *   9. spin a little repeating 1, 6, 7, then sleep in the reactor until
  *      the next deadline, an I/O event or a wake from another thread.
  */
-#include <errno.h>
 #include <sched.h>
 #include <string.h>
 
-#include "arch/ctx.h"
-#include "core/internal.h"
+#include "core/fd.h"
+#include "core/idle.h"
+#include "core/queue.h"
+#include "core/sched.h"
+#include "core/switch.h"
 #include "os/os.h"
 
-#if CIO_HAVE_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
 #if CIO_HAVE_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
@@ -56,304 +53,6 @@ struct cio__task *cio__task_current(void)
     return w ? w->cur : NULL;
 }
 
-static inline struct cio__task *task_of(struct cio__snode *n)
-{
-    return n ? cio__container_of(n, struct cio__task, qnode) : NULL;
-}
-
-static inline bool stealable(const struct cio__task *t)
-{
-    uint32_t f = cio__task_flags(t);
-    return !(f & CIO__T_PIN) &&
-           (!(f & CIO__T_STARTED) || (f & CIO__T_MIGRATE));
-}
-
-/* Self-check in test builds: a task is never in two queues. The flag is
- * set when a task becomes runnable and cleared when it is taken to run;
- * moves between queues in between do not touch it. */
-static inline void became_runnable(struct cio__worker *w, struct cio__task *t)
-{
-#ifdef CIO_TESTING
-    /* Relaxed: a self-check; the read-modify-write sees the last value. */
-    if (atomic_exchange_explicit(&t->queued, 1, memory_order_relaxed) != 0 &&
-        w)
-        atomic_fetch_add_explicit(&w->c.queue_violations, 1,
-                                  memory_order_relaxed);
-#else
-    (void)w;
-    (void)t;
-#endif
-}
-
-/* ---- the stealable ring ------------------------------------------------- */
-
-/* The global queue is a ring of task pointers with a slot for every
- * descriptor that exists (the task table grows it, task.c), so a push never
- * allocates and never fails, and taking a batch copies contiguous pointers
- * instead of walking links through descriptors that are cold in cache. */
-static void global_push(struct cio__runtime *rt, struct cio__task *const *v,
-                        size_t n)
-{
-    pthread_mutex_lock(&rt->global_lock);
-    size_t cap = rt->global_cap;
-    size_t at = rt->global_head +
-                atomic_load_explicit(&rt->global_n, memory_order_relaxed);
-    if (at >= cap)
-        at -= cap;
-    for (size_t i = 0; i < n; i++) {
-        rt->global[at] = v[i];
-        if (++at == cap)
-            at = 0;
-    }
-    /* Relaxed: the lock publishes the ring; lock-free readers of the
-     * count only decide whether to take the lock (or, in park(), read it
-     * after the fence that pairs with wake_remote()'s). */
-    atomic_fetch_add_explicit(&rt->global_n, n, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->global_lock);
-}
-
-static void runq_put(struct cio__worker *w, struct cio__task *t)
-{
-    struct cio__runq *q = &w->runq;
-    uint64_t ticket = w->ticket++;
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        if (tl - h < CIO__RUNQ_SIZE) {
-            q->tix[tl % CIO__RUNQ_SIZE] = ticket;
-            atomic_store_explicit(&q->buf[tl % CIO__RUNQ_SIZE], t,
-                                  memory_order_relaxed);
-            atomic_store_explicit(&q->tail, tl + 1, memory_order_release);
-            return;
-        }
-        /* Full: move the older half and this task to the global queue, so
-         * a burst of spawns costs one lock per half ring. */
-        uint32_t n = CIO__RUNQ_SIZE / 2;
-        struct cio__task *batch[CIO__RUNQ_SIZE / 2 + 1];
-        for (uint32_t i = 0; i < n; i++)
-            batch[i] = atomic_load_explicit(
-                &q->buf[(h + i) % CIO__RUNQ_SIZE], memory_order_relaxed);
-        if (!atomic_compare_exchange_strong_explicit(
-                &q->head, &h, h + n, memory_order_acq_rel,
-                memory_order_relaxed))
-            continue; /* a thief took some; there may be room now */
-        batch[n] = t;
-        global_push(w->rt, batch, n + 1);
-        return;
-    }
-}
-
-/* The ring's oldest task, its position and its ticket (owner only). A
- * thief may take it meanwhile: runq_take() then fails. */
-static struct cio__task *runq_peek(struct cio__worker *w, uint32_t *head,
-                                   uint64_t *ticket)
-{
-    struct cio__runq *q = &w->runq;
-    uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-    uint32_t tl = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    if (h == tl)
-        return NULL;
-    *head = h;
-    *ticket = q->tix[h % CIO__RUNQ_SIZE];
-    return atomic_load_explicit(&q->buf[h % CIO__RUNQ_SIZE],
-                                memory_order_relaxed);
-}
-
-static bool runq_take(struct cio__worker *w, uint32_t h)
-{
-    return atomic_compare_exchange_strong_explicit(
-        &w->runq.head, &h, h + 1, memory_order_acq_rel, memory_order_relaxed);
-}
-
-static bool runq_empty(struct cio__worker *w)
-{
-    return atomic_load_explicit(&w->runq.head, memory_order_acquire) ==
-           atomic_load_explicit(&w->runq.tail, memory_order_acquire);
-}
-
-/* Takes half of the victim's ring into the thief's; returns one to run. */
-static struct cio__task *runq_steal(struct cio__worker *thief,
-                                    struct cio__worker *victim)
-{
-    struct cio__runq *vq = &victim->runq, *tq = &thief->runq;
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&vq->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&vq->tail, memory_order_acquire);
-        uint32_t n = tl - h;
-        n -= n / 2;
-        if (n == 0)
-            return NULL;
-        if (n > CIO__RUNQ_SIZE / 2)
-            continue; /* read head and tail at different times: retry */
-        uint32_t ttail = atomic_load_explicit(&tq->tail, memory_order_relaxed);
-        struct cio__task *got[CIO__RUNQ_SIZE / 2];
-        for (uint32_t i = 0; i < n; i++)
-            got[i] = atomic_load_explicit(&vq->buf[(h + i) % CIO__RUNQ_SIZE],
-                                          memory_order_relaxed);
-        if (!atomic_compare_exchange_strong_explicit(
-                &vq->head, &h, h + n, memory_order_acq_rel,
-                memory_order_relaxed))
-            continue;
-        /* The thief is idle, so its own ring is empty and has room. */
-        for (uint32_t i = 0; i + 1 < n; i++) {
-            tq->tix[(ttail + i) % CIO__RUNQ_SIZE] = thief->ticket++;
-            atomic_store_explicit(&tq->buf[(ttail + i) % CIO__RUNQ_SIZE],
-                                  got[i], memory_order_relaxed);
-        }
-        atomic_store_explicit(&tq->tail, ttail + n - 1, memory_order_release);
-        cio__count(&thief->c.steals, n);
-        return got[n - 1];
-    }
-}
-
-/* ---- queues of one worker ----------------------------------------------- */
-
-static void local_put(struct cio__worker *w, struct cio__task *t)
-{
-    atomic_store_explicit(&t->ticket, w->ticket++, memory_order_relaxed);
-    cio__fifo_push(&w->local, &t->qnode);
-}
-
-static void queue_put(struct cio__worker *w, struct cio__task *t)
-{
-    if (stealable(t))
-        runq_put(w, t);
-    else
-        local_put(w, t);
-}
-
-static void inbox_drain(struct cio__worker *w)
-{
-    struct cio__fifo got;
-    pthread_mutex_lock(&w->inbox_lock);
-    got = w->inbox;
-    cio__fifo_init(&w->inbox);
-    atomic_store_explicit(&w->inbox_n, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&w->inbox_lock);
-    struct cio__snode *n;
-    while ((n = cio__fifo_pop(&got)))
-        queue_put(w, task_of(n));
-}
-
-static struct cio__task *global_take(struct cio__worker *w)
-{
-    struct cio__runtime *rt = w->rt;
-    if (atomic_load_explicit(&rt->global_n, memory_order_relaxed) == 0)
-        return NULL;
-    struct cio__task *got[CIO__RUNQ_SIZE / 2 + 1];
-    pthread_mutex_lock(&rt->global_lock);
-    size_t avail = atomic_load_explicit(&rt->global_n, memory_order_relaxed);
-    /* A fair share, so one worker does not drain what others could run. */
-    size_t n = avail / (size_t)rt->nworkers + 1;
-    if (n > avail)
-        n = avail;
-    /* No more than the ring has room for: more would spill straight back
-     * here, moving every task twice (a long global queue made this the
-     * hottest function of skynet). */
-    size_t room = CIO__RUNQ_SIZE -
-                  (atomic_load_explicit(&w->runq.tail, memory_order_relaxed) -
-                   atomic_load_explicit(&w->runq.head, memory_order_acquire));
-    if (n > room / 2 + 1)
-        n = room / 2 + 1;
-    size_t at = rt->global_head, cap = rt->global_cap;
-    for (size_t i = 0; i < n; i++) {
-        got[i] = rt->global[at];
-        if (++at == cap)
-            at = 0;
-    }
-    rt->global_head = at;
-    atomic_fetch_sub_explicit(&rt->global_n, n, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->global_lock);
-    /* Queued outside the lock: a full ring spills back to the global
-     * queue, which takes the lock again. */
-    for (size_t i = 1; i < n; i++)
-        runq_put(w, got[i]);
-    return n ? got[0] : NULL;
-}
-
-/* Wakes `v` if it sleeps (the caller has issued the fence that pairs with
- * park()); true when this call did. */
-static bool unpark(struct cio__worker *v)
-{
-    if (!atomic_load_explicit(&v->parked, memory_order_relaxed) ||
-        atomic_exchange_explicit(&v->parked, 0, memory_order_relaxed) != 1)
-        return false;
-    atomic_fetch_sub_explicit(&v->rt->n_parked, 1, memory_order_relaxed);
-    v->rt->be->wake(v->poller);
-    return true;
-}
-
-/* Wakes one sleeping worker unless one is already looking for work (it
- * will find what was published). The caller has issued the fence. */
-static void unpark_any(struct cio__runtime *rt)
-{
-    if (atomic_load_explicit(&rt->n_parked, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&rt->n_spinning, memory_order_relaxed) != 0)
-        return;
-    for (int i = 0; i < rt->nworkers; i++)
-        if (unpark(&rt->workers[i]))
-            return;
-}
-
-/* After a worker queued stealable work on itself: another worker may
- * take it. With one worker the pusher is the one to run it. */
-static void notify_idle(struct cio__runtime *rt)
-{
-    if (rt->nworkers == 1)
-        return; /* the pusher itself runs it: skip the fence */
-    /* Pairs with the fence in park(): either this sees the parked count,
-     * or the parking worker sees the work pushed before this fence. */
-    atomic_thread_fence(memory_order_seq_cst);
-    unpark_any(rt);
-}
-
-/* The one path for a task made runnable by a thread that will not run it
- * itself: another worker, a pool thread, a plain thread. A task bound to
- * its home goes to that worker's inbox and the home is unparked; any other
- * goes to the global queue and a sleeping worker is unparked. The one-worker
- * runtime takes this path too: its only worker may be asleep. */
-static void wake_remote(struct cio__runtime *rt, struct cio__task *t)
-{
-    struct cio__worker *home = NULL;
-    if (stealable(t)) {
-        global_push(rt, &t, 1);
-    } else {
-        home = &rt->workers[t->home];
-        pthread_mutex_lock(&home->inbox_lock);
-        cio__fifo_push(&home->inbox, &t->qnode);
-        /* Relaxed: the fence below orders it before the parked check,
-         * and the owner reads the list itself under the lock. */
-        atomic_store_explicit(&home->inbox_n, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&home->inbox_lock);
-    }
-    /* Pairs with the fence in park(): either this sees the worker parked,
-     * or the parking worker sees the task published above. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (home)
-        unpark(home);
-    else
-        unpark_any(rt);
-}
-
-void cio__sched_stop_all(struct cio__runtime *rt)
-{
-    /* Release: pairs with the acquire loads in find_work() and has_work();
-     * everything the last task did comes before the workers' exit. */
-    atomic_store_explicit(&rt->stop, 1, memory_order_release);
-    for (int i = 0; i < rt->nworkers; i++)
-        rt->be->wake(rt->workers[i].poller);
-}
-
-static void lifo_put(struct cio__worker *w, struct cio__task *t)
-{
-    /* acq_rel: release publishes `t` to a thief's acquire (steal_any);
-     * the old task was put here by this worker, or is NULL. */
-    struct cio__task *old =
-        atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
-    if (old)
-        queue_put(w, old);
-}
-
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo)
 {
@@ -368,8 +67,8 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
         if (lifo && !waker->polling)
             lifo_put(waker, t);
         else
-            runq_put(waker, t);
-        notify_idle(rt);
+            cio__runq_put(waker, t);
+        cio__notify_idle(rt);
         return;
     }
     if (waker && waker->index == t->home) {
@@ -379,7 +78,7 @@ void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
             local_put(waker, t);
         return;
     }
-    wake_remote(rt, t);
+    cio__wake_remote(rt, t);
 }
 
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t)
@@ -389,11 +88,11 @@ void cio__sched_spawned(struct cio__worker *w, struct cio__task *t)
         if (t->home == w->index)
             local_put(w, t);
         else
-            wake_remote(w->rt, t);
+            cio__wake_remote(w->rt, t);
         return;
     }
-    runq_put(w, t);
-    notify_idle(w->rt);
+    cio__runq_put(w, t);
+    cio__notify_idle(w->rt);
 }
 
 /* Steps 4-5 of a tick: LIFO slot, then the oldest queued task. */
@@ -440,7 +139,7 @@ static struct cio__task *steal_any(struct cio__worker *w)
         struct cio__worker *v = &rt->workers[(start + k) % n];
         if (v == w)
             continue;
-        struct cio__task *t = runq_steal(w, v);
+        struct cio__task *t = cio__runq_steal(w, v);
         if (t)
             return t;
         /* The victim may be stuck in a long task with a stealable task in
@@ -458,38 +157,10 @@ static struct cio__task *steal_any(struct cio__worker *w)
             /* It started running and parked again in between: send it
              * home, where it must run. It is still marked runnable, so
              * this is a move between queues, not a new wake. */
-            wake_remote(rt, t);
+            cio__wake_remote(rt, t);
         }
     }
     return NULL;
-}
-
-/* Anything this worker could run, or a deadline already due (fired here,
- * by the precise clock: the per-tick check trusts the coarse one, which
- * can lag after the CPU was idle, and would leave it for later). */
-static bool has_work(struct cio__worker *w)
-{
-    struct cio__runtime *rt = w->rt;
-    /* Relaxed where park()'s fence orders the loads after its "parked"
-     * store (the other side fences after publishing); `stop` acquires. */
-    if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
-        atomic_load_explicit(&rt->global_n, memory_order_relaxed) ||
-        atomic_load_explicit(&rt->stop, memory_order_acquire))
-        return true;
-    for (int i = 0; i < rt->nworkers; i++) {
-        struct cio__worker *v = &rt->workers[i];
-        if (!runq_empty(v))
-            return true;
-        struct cio__task *t =
-            atomic_load_explicit(&v->lifo, memory_order_relaxed);
-        if (t && (v == w || stealable(t)))
-            return true;
-    }
-    int64_t now = cio__os_now();
-    if (cio__timer_next(w) > now)
-        return false;
-    cio__timer_fire(w, now);
-    return true;
 }
 
 /* Polls the reactor, waiting at most `timeout_ns` (0: not at all, < 0: no
@@ -513,53 +184,9 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     return n;
 }
 
-/* Back from parking: unless a waker already took the flag (and the
- * count with it, in unpark()), take them back. The exchange decides who. */
-static void unparked(struct cio__worker *w)
-{
-    if (atomic_exchange_explicit(&w->parked, 0, memory_order_relaxed) == 1)
-        atomic_fetch_sub_explicit(&w->rt->n_parked, 1, memory_order_relaxed);
-}
-
-static void park(struct cio__worker *w)
-{
-    struct cio__runtime *rt = w->rt;
-    /* Relaxed stores, then the fence: pairs with the fences in
-     * notify_idle() and wake_remote(), which publish work and then read
-     * `parked` / `n_parked`. Either they see this worker parked and wake
-     * it, or has_work() below sees their work. */
-    atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rt->n_parked, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (has_work(w)) {
-        unparked(w);
-        return;
-    }
-    int64_t next = cio__timer_next(w), timeout = -1;
-    if (next != CIO_NEVER) {
-        timeout = next - cio__os_now();
-        if (timeout < 0)
-            timeout = 0;
-    }
-    cio__sched_poll(w, timeout);
-    unparked(w);
-    cio__count(&w->c.parks, 1);
-}
-
-/* Whether the earliest deadline may be due, with no precise clock read
- * (lazily kept entries far ahead stay cheap). A coarse clock that lags
- * can only say "not yet" a little late; a worker about to sleep checks
- * with the precise clock (has_work). */
-static bool timer_due_soon(struct cio__worker *w)
-{
-    int64_t min = atomic_load_explicit(&w->timers.min, memory_order_relaxed);
-    return min != CIO_NEVER &&
-           min <= cio__os_now_coarse() + cio__os_coarse_res();
-}
-
 static void fire_timers(struct cio__worker *w)
 {
-    if (timer_due_soon(w))
+    if (cio__timers_due_soon(w))
         cio__timer_fire(w, cio__os_now());
 }
 
@@ -570,18 +197,18 @@ static struct cio__task *find_work(struct cio__worker *w)
     for (;;) {
         w->tick++;
         if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
-            inbox_drain(w);
+            cio__inbox_drain(w);
         fire_timers(w);
         bool io = atomic_load_explicit(&w->nfds, memory_order_relaxed) != 0;
         if (io && w->tick % CIO__POLL_INTERVAL == 0)
             cio__sched_poll(w, 0);
         struct cio__task *t = NULL;
         if (w->tick % CIO__GLOBAL_INTERVAL == 0)
-            t = global_take(w);
+            t = cio__global_take(w);
         if (!t)
             t = pop_own(w);
         if (!t)
-            t = global_take(w);
+            t = cio__global_take(w);
         if (t)
             return t;
         if (io && cio__sched_poll(w, 0) > 0)
@@ -597,7 +224,7 @@ static struct cio__task *find_work(struct cio__worker *w)
             for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
                 if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
                     break;
-                t = global_take(w);
+                t = cio__global_take(w);
                 if (!t)
                     t = steal_any(w);
                 if (!t && i > CIO__SPIN_ROUNDS / 2)
@@ -608,7 +235,7 @@ static struct cio__task *find_work(struct cio__worker *w)
             if (t) {
                 /* Work was found: another idle worker may find more. */
                 if (!runq_empty(w))
-                    notify_idle(rt);
+                    cio__notify_idle(rt);
                 return t;
             }
         }
@@ -616,238 +243,7 @@ static struct cio__task *find_work(struct cio__worker *w)
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return NULL;
         if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
-            park(w);
-    }
-}
-
-/* ---- switching ----------------------------------------------------------- */
-
-static void task_entry(void *p)
-{
-    struct cio__task *t = p;
-#if CIO_HAVE_ASAN
-    struct cio__worker *w = t->worker;
-    __sanitizer_finish_switch_fiber(NULL, &w->sched_stack_lo,
-                                    &w->sched_stack_size);
-#endif
-    t->result = t->fn(t->arg);
-    cio__tls_run_dtors(t);
-    cio__sched_switch_out(t, CIO__POST_EXIT);
-    __builtin_unreachable();
-}
-
-/* Leaves task `t`'s stack for the context saved at `to_sp`, whose stack is
- * [lo, lo + size) and whose TSan fiber is `fiber`; returns when something
- * switches back to `t`. A task leaving for good (`ending`) lets ASan drop
- * its fake stack. The overflow check runs here, at every switch out. */
-__attribute__((noinline)) static void leave(struct cio__task *t,
-                                            void *to_sp, bool ending,
-                                            const void *lo, size_t size,
-                                            void *fiber, bool same_site)
-{
-    if (__builtin_expect(
-            !cio__stack_intact(&t->stack, __builtin_frame_address(0)), 0))
-        cio__stack_overflow(t);
-#if CIO_HAVE_ASAN
-    __sanitizer_start_switch_fiber(ending ? NULL : &t->asan_fake, lo, size);
-#else
-    (void)ending, (void)lo, (void)size;
-#endif
-#if CIO_HAVE_TSAN
-    __tsan_switch_to_fiber(fiber, 0);
-#else
-    (void)fiber;
-#endif
-    if (same_site)
-        cio__ctx_switch_ret(&t->sp, to_sp);
-    else
-        cio__ctx_switch(&t->sp, to_sp);
-#if CIO_HAVE_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
-#endif
-    /* Back on this task's stack. A direct yield (cio__sched_yield) left
-     * `cur` naming the task it came from until now, so a fault on that
-     * task's stack during the switch was blamed on the right task. */
-    t->worker->cur = t;
-}
-
-void cio__sched_switch_out(struct cio__task *t, int post)
-{
-    struct cio__worker *w = t->worker;
-    w->post = post;
-#if CIO_HAVE_ASAN
-    const void *lo = w->sched_stack_lo;
-    size_t size = w->sched_stack_size;
-#else
-    const void *lo = NULL;
-    size_t size = 0;
-#endif
-#if CIO_HAVE_TSAN
-    void *fiber = w->sched_fiber;
-#else
-    void *fiber = NULL;
-#endif
-    leave(t, w->sched_sp, post == CIO__POST_EXIT, lo, size, fiber, false);
-}
-
-/* The task a yield of `t` may switch to directly, skipping the scheduler
- * context: a started task of this worker's local FIFO that the scheduler
- * would pick next anyway. NULL whenever the scheduler has anything else to
- * do first (inbox, deadlines, LIFO slot, its global-queue turn, an older
- * task in the ring). `t` must not be stealable: it is queued before its
- * stack is left, so no other worker may be able to take it. */
-static struct cio__task *direct_next(struct cio__worker *w,
-                                     struct cio__task *t)
-{
-    if (stealable(t) || (w->tick + 1) % CIO__GLOBAL_INTERVAL == 0 ||
-        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
-        timer_due_soon(w) ||
-        atomic_load_explicit(&w->lifo, memory_order_relaxed))
-        return NULL;
-    struct cio__task *u = task_of(w->local.head);
-    if (!u || !(cio__task_flags(u) & CIO__T_STARTED))
-        return NULL;
-    uint32_t h;
-    uint64_t rq_ticket;
-    struct cio__task *rq = runq_peek(w, &h, &rq_ticket);
-    if (rq && rq_ticket < atomic_load_explicit(&u->ticket,
-                                               memory_order_relaxed))
-        return NULL;
-    cio__fifo_pop(&w->local);
-    return u;
-}
-
-void cio__sched_yield(struct cio__task *t)
-{
-    struct cio__worker *w = t->worker;
-    struct cio__task *u = direct_next(w, t);
-    if (!u) {
-        cio__sched_switch_out(t, CIO__POST_YIELD);
-        return;
-    }
-    became_runnable(w, t);
-    local_put(w, t);
-    w->tick++;
-#ifdef CIO_TESTING
-    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
-#endif
-    u->worker = w;
-    w->budget = CIO__IO_BUDGET;
-    cio__count(&w->c.switches, 1);
-    /* Both tasks live on this worker's thread (neither may migrate), so
-     * errno can be handed over here, on the task's side. */
-    t->saved_errno = errno;
-    errno = u->saved_errno;
-#if CIO_HAVE_TSAN
-    void *fiber = u->tsan_fiber;
-#else
-    void *fiber = NULL;
-#endif
-    /* `u` was switched out inside leave() too (tasks leave nowhere else)
-     * unless it never ran, and direct_next() takes started tasks only. */
-    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
-}
-
-/* Gives a task its stack on first run; false if it cannot start. */
-static bool start(struct cio__worker *w, struct cio__task *t)
-{
-    int rc = cio__stack_get(w, (int)t->stack_req, &t->stack);
-    if (rc < 0) {
-        t->start_err = rc;
-        return false;
-    }
-    t->sp = cio__ctx_init(t->stack.lo + t->stack.size, task_entry, t);
-#if CIO_HAVE_TSAN
-    t->tsan_fiber = __tsan_create_fiber(0);
-#endif
-    cio__task_flag_set(t, CIO__T_STARTED);
-    if (!(cio__task_flags(t) & CIO__T_PIN))
-        t->home = w->index;
-    return true;
-}
-
-static void ended(struct cio__worker *w, struct cio__task *t)
-{
-    bool is_main = cio__task_flags(t) & CIO__T_MAIN;
-    if (is_main && t->start_err < 0)
-        w->rt->main_status = t->start_err; /* main never ran */
-    cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
-#if CIO_HAVE_TSAN
-    if (cio__task_flags(t) & CIO__T_STARTED)
-        __tsan_destroy_fiber(t->tsan_fiber);
-#endif
-    cio__stack_put(w, &t->stack);
-    cio__task_finish(w, t);
-    cio__runtime_task_exited(w, is_main);
-}
-
-/* The task switched back to the scheduler with PARK: commit the park, or,
- * if a wake came first, keep it runnable. */
-static void commit_park(struct cio__worker *w, struct cio__task *t)
-{
-    uint64_t v = atomic_load_explicit(&t->wait, memory_order_acquire);
-    /* Release on success: pairs with the waker's acq_rel CAS in
-     * cio__wake_queued(), so the task's saved context (its stack pointer,
-     * saved by the switch just made) is seen by whoever runs it next.
-     * Acquire on failure: a wake came first (NOTIFIED), and what the waker
-     * wrote must be seen when the task resumes here. */
-    if (CIO__WSTATE(v) == CIO__W_RUNNING &&
-        atomic_compare_exchange_strong_explicit(
-            &t->wait, &v, CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING),
-            memory_order_release, memory_order_acquire))
-        return;
-    became_runnable(w, t);
-    lifo_put(w, t); /* NOTIFIED: resume it soon */
-}
-
-static void run(struct cio__worker *w, struct cio__task *t)
-{
-#ifdef CIO_TESTING
-    atomic_store_explicit(&t->queued, 0, memory_order_relaxed);
-#endif
-    if (!(cio__task_flags(t) & CIO__T_STARTED) && !start(w, t)) {
-        ended(w, t);
-        return;
-    }
-    if (t->last >= 0 && t->last != w->index)
-        cio__count(&w->c.migrations, 1);
-    t->last = w->index;
-    t->worker = w;
-    w->cur = t;
-    w->budget = CIO__IO_BUDGET;
-    cio__count(&w->c.switches, 1);
-    /* errno is restored and saved here, on the scheduler's side, because
-     * this code always runs on the thread whose errno the task will use. */
-    errno = t->saved_errno;
-#if CIO_HAVE_ASAN
-    __sanitizer_start_switch_fiber(&w->sched_fake, t->stack.lo,
-                                   t->stack.size);
-#endif
-#if CIO_HAVE_TSAN
-    __tsan_switch_to_fiber(t->tsan_fiber, 0);
-#endif
-    cio__ctx_switch(&w->sched_sp, t->sp);
-#if CIO_HAVE_ASAN
-    __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
-#endif
-    /* Not necessarily `t`: a yield may have switched straight to another
-     * task (cio__sched_yield), and that one came back here. */
-    t = w->cur;
-    t->saved_errno = errno;
-    w->cur = NULL;
-    int post = w->post;
-    w->post = CIO__POST_NONE;
-    switch (post) {
-    case CIO__POST_YIELD:
-        became_runnable(w, t);
-        queue_put(w, t);
-        break;
-    case CIO__POST_PARK:
-        commit_park(w, t);
-        break;
-    case CIO__POST_EXIT:
-        ended(w, t);
-        break;
+            cio__worker_park(w);
     }
 }
 
@@ -859,11 +255,9 @@ void cio__sched_loop(struct cio__worker *w)
 #endif
     struct cio__task *t;
     while ((t = find_work(w)))
-        run(w, t);
+        cio__switch_run(w, t);
     cio__tls_worker = NULL;
 }
-
-/* ---- worker setup ---------------------------------------------------------- */
 
 int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
 {

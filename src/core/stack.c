@@ -26,7 +26,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "core/runtime.h"
+#include "core/stack.h"
 #include "os/os.h"
 
 #ifndef MADV_GUARD_INSTALL

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
 #include "os/os.h"
 
 /* ---- descriptor table ---------------------------------------------------- */

@@ -12,7 +12,9 @@
  */
 #include <stdlib.h>
 
-#include "core/internal.h"
+#include "core/runtime.h"
+#include "core/task.h"
+#include "core/timer.h"
 
 static bool before(const struct cio__timer *a, const struct cio__timer *b)
 {

@@ -7,7 +7,8 @@
  */
 #include <stdlib.h>
 
-#include "core/internal.h"
+#include "core/sched.h"
+#include "core/task.h"
 
 /* Destructor passes at task end, as PTHREAD_DESTRUCTOR_ITERATIONS: a
  * destructor may set values again. */

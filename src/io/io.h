@@ -6,7 +6,11 @@
 #include <errno.h>
 #include <sys/types.h>
 
-#include "core/internal.h"
+#include "core/fd.h"
+#include "core/pool.h"
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
 
 struct cio__call {
     struct cio__task *self;

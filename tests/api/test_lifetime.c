@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "core/internal.h"
+#include "core/runtime.h"
 
 #define MS 1000000LL
 

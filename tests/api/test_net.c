@@ -9,7 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "core/fd.h"
+#include "core/runtime.h"
 #include "harness.h"
 
 #define MS 1000000LL

@@ -6,7 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "core/pool.h"
+#include "core/runtime.h"
 #include "harness.h"
 #include "os/os.h"
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "core/internal.h"
+#include "core/runtime.h"
 #include "os/os.h"
 
 static void *failing_mmap(void *addr, size_t len, int prot, int flags, int fd,

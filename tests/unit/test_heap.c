@@ -1,7 +1,8 @@
 /* The timer heap against a sorted reference (white box): random arms and
  * disarms keep it ordered, equal deadlines leave in arming order. */
 #include "harness.h"
-#include "core/internal.h"
+#include "core/runtime.h"
+#include "core/timer.h"
 
 #define N 20000
 

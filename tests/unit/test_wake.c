@@ -10,7 +10,9 @@
 #include <stdatomic.h>
 
 #include "harness.h"
-#include "core/internal.h"
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
 
 #define PAIRS 4
 #define ROUNDS 20000

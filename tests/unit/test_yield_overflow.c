@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "core/internal.h"
+#include "core/sched.h"
+#include "core/task.h"
 
 static size_t leave_room;
 

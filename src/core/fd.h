@@ -1,0 +1,121 @@
+/* Descriptors (fd.c): the one owner of what cio knows of each descriptor
+ * number: the readiness word, the calls in flight, the tasks waiting, the
+ * reactors watching it, and close. io/ uses the calls declared here.
+ */
+#ifndef CIO_CORE_FD_H
+#define CIO_CORE_FD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+struct cio__worker;
+struct cio__runtime;
+struct cio__task;
+
+/* One task waiting on a descriptor; lives on the waiting task's stack and
+ * is linked into the descriptor's list only while the fd's lock says so. */
+struct cio__fdwait {
+    struct cio__fdwait *next;
+    struct cio__task *task;
+    uint64_t seq;                 /* the task's wait this belongs to */
+    int want;                     /* CIO_READABLE | CIO_WRITABLE */
+    int got;                      /* set by the waker: ready bits, or CLOSED */
+};
+
+/* What cio knows of one descriptor number. Lives in a table indexed by the
+ * number, in chunks never freed while the runtime runs, so a reactor event
+ * or a late wake for a closed descriptor reads valid memory; `gen` tells
+ * whether it is still about the same descriptor.
+ *
+ * Readiness is a word, count << 4 | WCLOSED | RCLOSED | WRITE | READ: the
+ * reactor sets bits and bumps the count at every edge; a call that meets
+ * EAGAIN clears its bit only if the word is unchanged since it read it
+ * before the system call, so an edge that arrives in between is never
+ * lost. The CLOSED bits (end of file, hang-up, error) survive a short
+ * read, which does not consume a queued end of stream; only EAGAIN clears
+ * them (the condition is gone: a UDP error is reported once). */
+struct cio__fd {
+    _Atomic uint64_t rdy;         /* readiness word, see above */
+    _Atomic uint32_t refs;        /* calls using the descriptor << 1 | CLOSING */
+    _Atomic uint32_t lock;        /* guards the fields below */
+    _Atomic uint32_t gen;         /* bumped when the number is closed */
+    _Atomic uint32_t flags;       /* CIO__FD_*: written under the lock */
+    uint64_t reactors;            /* workers 0-63 whose reactor watches it */
+    uint64_t *reactors_more;      /* the same for workers 64 and up */
+    struct cio__fdwait *waiters;  /* tasks waiting on it */
+    struct cio__task *closer;     /* cio_close() waiting for calls to leave */
+    uint64_t closer_seq;          /* that closer's wait */
+};
+
+enum {
+    CIO__FD_KNOWN = 1,       /* set up for cio (non-blocking) */
+    CIO__FD_REGISTERED = 2,  /* added to at least one worker's reactor */
+    CIO__FD_STREAM = 4,      /* a stream socket: a short read drained it */
+    CIO__FD_NOPOLL = 8,      /* the reactor cannot watch it: always ready */
+    CIO__FD_SOCKET = 16,     /* a socket: writes use MSG_NOSIGNAL */
+};
+enum {
+    CIO__RDY_READ = 1,
+    CIO__RDY_WRITE = 2,
+    CIO__RDY_RCLOSED = 4,    /* READ << 2: reads return at once, for good */
+    CIO__RDY_WCLOSED = 8,    /* WRITE << 2: writes fail at once, for good */
+    CIO__RDY_ONE = 16,       /* one edge in the count */
+};
+/* The bits that make a call waiting for `bit` (READ or WRITE) go ahead. */
+#define CIO__RDY_GO(bit) ((uint64_t)(bit) | ((uint64_t)(bit) << 2))
+#define CIO__FD_CLOSED 0x100 /* fdwait.got: the descriptor was closed */
+
+int cio__fd_table_init(struct cio__runtime *rt);
+void cio__fd_table_fini(struct cio__runtime *rt);
+/* Starts a call on `fd`: the descriptor cannot be closed under it until
+ * cio__fd_end(). Sets up descriptors cio has not seen. */
+int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out);
+static inline void cio__fd_end(struct cio__fd *st)
+{
+    atomic_fetch_sub_explicit(&st->refs, 2, memory_order_release);
+}
+/* A descriptor cio just created: forget what the number meant before. */
+int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags);
+/* Waits until one of `want` is ready; returns the ready bits or an error.
+ * `edge_only`: when this call registers the descriptor, forget the "maybe
+ * ready" bits first (registering reports the current state as an edge). */
+int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
+                 int want, int64_t deadline, bool edge_only);
+/* The readiness word, for a call about to try its system call. Acquire:
+ * pairs with the release of the edge that set a bit (cio__fd_event). */
+static inline uint64_t cio__fd_readiness(const struct cio__fd *st)
+{
+    return atomic_load_explicit(&st->rdy, memory_order_acquire);
+}
+/* Whether readiness word `r` lets a call waiting for `bit` (READ or
+ * WRITE) try: the bit, or its sticky CLOSED partner, is set. */
+static inline bool cio__fd_may(uint64_t r, uint64_t bit)
+{
+    return (r & CIO__RDY_GO(bit)) != 0;
+}
+/* Whether the descriptor has property `flag` (CIO__FD_STREAM, _SOCKET):
+ * fixed while a call holds it (flags change only at adoption and reset). */
+static inline bool cio__fd_is(const struct cio__fd *st, uint32_t flag)
+{
+    return atomic_load_explicit(&st->flags, memory_order_relaxed) & flag;
+}
+/* After EAGAIN (or a short read): clears `bit` unless an edge came since
+ * `snap` was read. */
+static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
+                                 uint64_t bit)
+{
+    /* Relaxed: the compare is the point; an edge since `snap` changed
+     * the word (its count), and then nothing is cleared. */
+    atomic_compare_exchange_strong_explicit(&st->rdy, &snap, snap & ~bit,
+                                            memory_order_relaxed,
+                                            memory_order_relaxed);
+}
+/* Reactor side: an edge on the descriptor named by `token`. */
+void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
+
+#endif /* CIO_CORE_FD_H */

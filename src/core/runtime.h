@@ -1,0 +1,169 @@
+/* The runtime and its workers (runtime.c): the structures every core
+ * module hangs off, the per-worker counters, the runtime's lifetime
+ * (shutdown, pins for threads that are not workers) and the calling
+ * thread's worker.
+ */
+#ifndef CIO_CORE_RUNTIME_H
+#define CIO_CORE_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/config.h"
+#include "core/pool.h"
+#include "core/runq.h"
+#include "core/stack.h"
+#include "core/task.h"
+#include "core/timer.h"
+#include "util/fifo.h"
+
+struct cio__fd;
+struct cio__stack_arena;
+
+/* What the scheduler does with the task that just switched back to it. */
+enum {
+    CIO__POST_NONE,
+    CIO__POST_YIELD,
+    CIO__POST_PARK,
+    CIO__POST_EXIT,
+};
+
+
+
+/* Per-worker counters: written by the owner only, read by anyone. */
+struct cio__counters {
+    _Atomic uint64_t stacks_cached;
+    _Atomic uint64_t spawned;
+    _Atomic uint64_t finished;
+    _Atomic uint64_t freed;
+    _Atomic uint64_t switches;
+    _Atomic uint64_t steals;
+    _Atomic uint64_t migrations;
+    _Atomic uint64_t parks;
+    _Atomic uint64_t timers_fired;
+    _Atomic uint64_t stacks_live;
+    _Atomic uint64_t queue_violations;
+    _Atomic uint64_t io_waits;
+    _Atomic uint64_t io_polls;
+    _Atomic uint64_t io_events;
+    _Atomic uint64_t budget_yields;
+};
+
+struct cio__worker {
+    /* Owner-only state first. */
+    int index;                        /* position in rt->workers */
+    struct cio__runtime *rt;          /* runtime it belongs to */
+    void *sched_sp;                   /* scheduler context's stack pointer */
+    struct cio__task *cur;            /* task running now, or NULL */
+    int post;                         /* CIO__POST_* for cur after switch */
+    struct cio__fifo local;           /* runnable tasks only it may run */
+    int lifo_runs;                    /* consecutive runs from the LIFO slot */
+    uint64_t tick;                    /* scheduling decisions made */
+    uint64_t ticket;                  /* next queue ticket */
+    uint32_t rng;                     /* victim choice */
+    int budget;                       /* I/O calls left before cur yields */
+    bool polling;                     /* dispatching reactor events */
+    struct cio__fifo free_tasks;      /* task descriptors for reuse */
+    uint32_t nfree;                   /* descriptors in free_tasks */
+    struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
+    pthread_t thread;                 /* its OS thread */
+    bool thread_started;              /* thread was created */
+    void *altstack;                   /* signal stack of its thread */
+#if CIO_HAVE_ASAN
+    const void *sched_stack_lo;       /* scheduler stack, for ASan */
+    size_t sched_stack_size;          /* its size */
+    void *sched_fake;                 /* its fake-stack save slot */
+#endif
+#if CIO_HAVE_TSAN
+    void *sched_fiber;                /* TSan fiber of the scheduler */
+#endif
+
+    /* Shared state. */
+    _Alignas(64) struct cio__runq runq;  /* stealable tasks */
+    struct cio__task *_Atomic lifo;      /* task just woken here */
+    _Alignas(64) pthread_mutex_t inbox_lock; /* guards inbox */
+    struct cio__fifo inbox;              /* tasks sent here by others */
+    _Atomic int inbox_n;                 /* non-zero when inbox has tasks */
+    _Atomic int parked;                  /* sleeping in the kernel */
+    void *poller;                        /* its reactor instance */
+    _Atomic int nfds;                    /* descriptors registered there */
+    struct cio__timer_heap timers;       /* deadlines armed on this worker */
+    struct cio__counters c;              /* statistics */
+};
+
+struct cio__runtime {
+    int nworkers;                     /* worker count */
+    size_t stack_size;                /* default task stack */
+    struct cio__worker *workers;      /* array of nworkers */
+    _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
+    struct cio__task **global;        /* ring of stealable tasks for anyone */
+    size_t global_cap;                /* its slots: >= descriptors existing */
+    size_t global_head;               /* index of the oldest */
+    _Atomic size_t global_n;          /* tasks in it */
+    _Alignas(64) _Atomic int n_parked;   /* workers asleep */
+    _Atomic int n_spinning;           /* workers looking for work */
+    _Atomic int shutdown;             /* main returned: cancel the rest */
+    _Atomic int stop;                 /* every task finished: workers exit */
+    int main_status;                  /* main's return value */
+    /* Task table: chunks of CIO__TASK_CHUNK descriptors, never moved or
+     * freed while the runtime lives, so a stale pointer to a descriptor is
+     * always safe to read (handles and wakes check generations/seqs). */
+    pthread_mutex_t table_lock;
+    struct cio__task *_Atomic *chunks; /* CIO__TASK_CHUNKS entries */
+    _Atomic uint32_t nchunks;         /* chunks allocated */
+    /* Free descriptors no worker's list has room for (table lock): a
+     * worker that frees more than it spawns (it runs what another
+     * spawned) passes them on here, where the spawner finds them. */
+    struct cio__fifo free_shared;
+    size_t free_shared_n;
+    /* Stack arena, shared by all workers (stack.c). */
+    pthread_mutex_t stack_lock;
+    struct cio__stack_arena *arena;
+    /* Reactor backend of every worker. */
+    const struct cio__backend *be;
+    /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
+     * task table. */
+    pthread_mutex_t fd_lock;
+    struct cio__fd *_Atomic *fd_chunks;
+    uint32_t fd_nchunks;              /* entries in fd_chunks */
+    /* Blocking pool (pool.c). */
+    struct cio__pool pool;
+    bool pool_inited;                 /* set before the runtime is published,
+                                         cleared after it is unpublished */
+};
+
+/* Adds to a counter only its owner writes: a plain load and store, no
+ * locked instruction, yet readers on other threads see whole values. */
+static inline void cio__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call,
+ * which the PIC default would use on every task switch. */
+extern _Thread_local struct cio__worker *cio__tls_worker
+    __attribute__((tls_model("initial-exec")));
+/* The calling thread's worker, read afresh: never inlined, so a caller that
+ * switched stacks cannot reuse a thread-local address computed before. */
+struct cio__worker *cio__current_worker(void);
+extern struct cio__runtime *_Atomic cio__rt;
+
+void cio__runtime_task_exited(struct cio__worker *w, bool is_main);
+bool cio__runtime_all_done(struct cio__runtime *rt);
+#ifdef CIO_TESTING
+/* Called between the two sums of the "all done" check, so a test can
+ * make a task spawn and end exactly there. */
+extern void (*cio__test_between_sums)(struct cio__runtime *rt);
+#endif
+/* The runtime, for code that may run on any thread: NULL when none runs.
+ * A thread that is not one of its workers holds it (`*pinned`) until
+ * cio__rt_leave(), and cio_run() frees it only after every holder left. */
+struct cio__runtime *cio__rt_enter(bool *pinned);
+void cio__rt_leave(bool pinned);
+
+#endif /* CIO_CORE_RUNTIME_H */

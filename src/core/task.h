@@ -1,0 +1,162 @@
+/* Tasks (task.c): the descriptor table, the wait/wake protocol every
+ * blocking call uses, the control word behind join, detach and cancel;
+ * task-local storage (tls.c).
+ */
+#ifndef CIO_CORE_TASK_H
+#define CIO_CORE_TASK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cio.h"
+#include "core/config.h"
+#include "core/stack.h"
+#include "core/timer.h"
+#include "util/fifo.h"
+
+struct cio__worker;
+struct cio__runtime;
+struct cio__tls_slot;
+
+/* Wait word: seq << 8 | reason << 2 | state. The seq names one wait of a
+ * task; a wake for an older seq is stale and ignored. Exactly one wake per
+ * seq wins, by compare-and-swap, and only the winner queues the task. */
+enum {
+    CIO__W_RUNNING = 0,  /* running, possibly about to park for this seq */
+    CIO__W_WAITING = 1,  /* parked for this seq */
+    CIO__W_READY = 2,    /* woken and queued */
+    CIO__W_NOTIFIED = 3, /* woken before it finished parking */
+};
+enum {
+    CIO__WAKE_OK = 0,      /* what the task waited for happened */
+    CIO__WAKE_TIMEOUT = 1, /* its deadline passed */
+    CIO__WAKE_CANCEL = 2,  /* it was cancelled */
+};
+#define CIO__WSEQ(w) ((w) >> 8)
+#define CIO__WREASON(w) ((int)(((w) >> 2) & 63))
+#define CIO__WSTATE(w) ((int)((w)&3))
+#define CIO__WORD(seq, reason, state)                                         \
+    (((uint64_t)(seq) << 8) | ((uint64_t)(reason) << 2) | (uint64_t)(state))
+
+/* Control word: generation << 32 | flags. The generation makes a handle
+ * ({gen, slot}) stale once its task is freed; flags change by CAS. */
+enum {
+    CIO__C_ALIVE = 1,    /* slot holds a task */
+    CIO__C_DETACHED = 2, /* frees itself when done */
+    CIO__C_CLAIMED = 4,  /* a joiner owns the join */
+    CIO__C_JOINWAIT = 8, /* the joiner is registered and may be parked */
+    CIO__C_DONE = 16,    /* function returned; result valid */
+    CIO__C_CANCELLED = 32, /* cancellation requested */
+};
+#define CIO__CGEN(c) ((uint32_t)((c) >> 32))
+
+/* Task flags, fixed at spawn except STARTED. */
+enum {
+    CIO__T_STARTED = 1,
+    CIO__T_MIGRATE = 2,
+    CIO__T_PIN = 4,
+    CIO__T_MAIN = 8,
+};
+
+struct cio__task {
+    void *sp;                     /* saved stack pointer while switched out */
+    struct cio__snode qnode;      /* run-queue link */
+    _Atomic uint64_t wait;        /* wait word, see above */
+    _Atomic uint64_t ctl;         /* control word, see above */
+    uint32_t slot;                /* index in the task table */
+    _Atomic uint32_t flags;       /* CIO__T_*: cio__task_flags() */
+    int home;                     /* home worker, -1 before the first run */
+    int last;                     /* worker that ran it last, -1 if none */
+    _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
+                                     (ring slots keep their own, runq.tix) */
+    struct cio__worker *worker;   /* worker running it (valid while running) */
+    cio_task_fn *fn;              /* body */
+    void *arg;                    /* body's argument */
+    void *result;                 /* body's return value */
+    const char *name;             /* spawn name or NULL */
+    int start_err;                /* why it could not start, or 0 */
+    int saved_errno;              /* errno while switched out */
+    size_t stack_req;             /* stack size class to allocate */
+    struct cio__stack stack;      /* its stack once started */
+    struct cio__timer timer;      /* deadline of its current wait */
+    struct cio__task *_Atomic joiner; /* task waiting in cio_join() */
+    _Atomic uint64_t joiner_seq;  /* that joiner's wait seq */
+    struct cio__tls_slot *tls;    /* task-local values, or NULL */
+    _Atomic int queued;           /* self-check: runnable, not yet run */
+#if CIO_HAVE_ASAN
+    void *asan_fake;              /* ASan fake-stack save slot */
+#endif
+#if CIO_HAVE_TSAN
+    void *tsan_fiber;             /* TSan fiber of this task */
+#endif
+};
+
+/* Flags are written by whoever owns the task (spawner, then the worker
+ * starting it) and read by thieves deciding whether they may take it:
+ * relaxed, since a thief confirms what it read by the CAS that takes the
+ * task (and the queues order the rest). */
+static inline uint32_t cio__task_flags(const struct cio__task *t)
+{
+    return atomic_load_explicit(&t->flags, memory_order_relaxed);
+}
+static inline void cio__task_flag_set(struct cio__task *t, uint32_t f)
+{
+    atomic_store_explicit(&t->flags, cio__task_flags(t) | f,
+                          memory_order_relaxed);
+}
+
+struct cio__task *cio__task_current(void);
+int cio__task_alloc(struct cio__worker *w, struct cio__task **out);
+void cio__task_free(struct cio__worker *w, struct cio__task *t);
+struct cio__task *cio__task_lookup(struct cio__runtime *rt, cio_task h);
+cio_task cio__task_handle(const struct cio__task *t);
+void cio__task_finish(struct cio__worker *w, struct cio__task *t);
+void cio__task_cancel_all(struct cio__runtime *rt);
+int cio__task_cancel(struct cio__task *t, uint32_t gen);
+void cio__task_table_fini(struct cio__runtime *rt);
+/* At the runtime's end: later runtimes start their generations above
+ * every one this one used, so its handles stay stale. */
+void cio__task_table_retire(struct cio__runtime *rt);
+int cio__task_create(struct cio__worker *w, struct cio__task **out,
+                     cio_task_fn *fn, void *arg, const cio_spawn_opts *o);
+
+/* The wait/wake protocol every blocking call uses:
+ *     seq = cio__wait_begin(t);
+ *     ...register (t, seq) where a waker will find it...
+ *     ...if the condition already holds: stop, no park...
+ *     reason = cio__park(t, deadline);
+ * Wakers call cio__wake(t, seq, reason) from any thread. */
+uint64_t cio__wait_begin(struct cio__task *t);
+/* The error a wait that ended for `reason` reports: CIO_ETIMEDOUT for a
+ * passed deadline, CIO_ECANCELED for a cancel, an error from cio__park
+ * (< 0) as it is. Not for CIO__WAKE_OK. */
+static inline int cio__wait_error(int reason)
+{
+    return reason == CIO__WAKE_TIMEOUT  ? CIO_ETIMEDOUT
+           : reason == CIO__WAKE_CANCEL ? CIO_ECANCELED
+                                        : reason;
+}
+int cio__park(struct cio__task *t, int64_t deadline);
+/* Parks with no deadline, even when the task is cancelled: for waits that
+ * must not end early (a pool job using the task's stack). A cancel that
+ * arrives meanwhile still ends it, with CIO__WAKE_CANCEL. */
+int cio__park_uncancellable(struct cio__task *t);
+bool cio__wake(struct cio__task *t, uint64_t seq, int reason);
+/* The same, saying whether the woken task may take the waker's LIFO slot
+ * (cio__wake: only when what it waited for happened). */
+bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
+                      bool lifo);
+
+/* ---- task-local storage (tls.c) ---- */
+
+struct cio__tls_slot {
+    void *value;       /* the task's value */
+    uint32_t gen;      /* key generation the value was set under */
+};
+
+void cio__tls_run_dtors(struct cio__task *t);
+
+#endif /* CIO_CORE_TASK_H */
