@@ -359,6 +359,10 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     return 0;
 }
 
+#ifdef CIO_TESTING
+void (*cio__test_finish_window)(struct cio__task *t);
+#endif
+
 void cio__task_finish(struct cio__worker *w, struct cio__task *t)
 {
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
@@ -373,10 +377,15 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t)
             /* Relaxed: the acquire of `c` (JOINWAIT set by the joiner's
              * CAS after it stored these) orders them; a joiner that gave
              * up and a new one may rewrite them meanwhile, and then the
-             * CAS below fails and they are read again. */
+             * CAS below fails (the new registration changed the join
+             * count, task.h) and they are read again. */
             joiner = atomic_load_explicit(&t->joiner, memory_order_relaxed);
             jseq = atomic_load_explicit(&t->joiner_seq, memory_order_relaxed);
         }
+#ifdef CIO_TESTING
+        if (cio__test_finish_window)
+            cio__test_finish_window(t);
+#endif
         /* acq_rel: release publishes the result to the joiner's acquire
          * of DONE; acquire (also on failure) pairs with the joiner's
          * release CAS of JOINWAIT, after its joiner fields. */
@@ -479,7 +488,7 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
         /* acq_rel: release publishes the joiner fields to the finishing
          * task's acquire; acquire (also on failure) sees DONE's result. */
     } while (!atomic_compare_exchange_weak_explicit(
-        &t->ctl, &c, c | CIO__C_JOINWAIT, memory_order_acq_rel,
+        &t->ctl, &c, cio__ctl_join_registered(c), memory_order_acq_rel,
         memory_order_acquire));
     int reason = cio__park(self, deadline);
     if (reason == CIO__WAKE_OK)

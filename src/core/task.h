@@ -41,8 +41,12 @@ enum {
 #define CIO__WORD(seq, reason, state)                                         \
     (((uint64_t)(seq) << 8) | ((uint64_t)(reason) << 2) | (uint64_t)(state))
 
-/* Control word: generation << 32 | flags. The generation makes a handle
- * ({gen, slot}) stale once its task is freed; flags change by CAS. */
+/* Control word: generation << 32 | joins << 8 | flags. The generation
+ * makes a handle ({gen, slot}) stale once its task is freed; flags change
+ * by CAS. `joins` counts JOINWAIT registrations (mod 2^24), so a joiner
+ * that gives up and registers again changes the word even though its
+ * flags are the same: the ending task, which read the first joiner before
+ * its CAS, then fails the CAS and reads the joiner again. */
 enum {
     CIO__C_ALIVE = 1,    /* slot holds a task */
     CIO__C_DETACHED = 2, /* frees itself when done */
@@ -52,6 +56,15 @@ enum {
     CIO__C_CANCELLED = 32, /* cancellation requested */
 };
 #define CIO__CGEN(c) ((uint32_t)((c) >> 32))
+#define CIO__C_JOINS_SHIFT 8
+#define CIO__C_JOINS_MASK ((uint64_t)0xffffff << CIO__C_JOINS_SHIFT)
+/* `c` with JOINWAIT set and one more join registration counted. */
+static inline uint64_t cio__ctl_join_registered(uint64_t c)
+{
+    uint64_t joins = (c + ((uint64_t)1 << CIO__C_JOINS_SHIFT)) &
+                     CIO__C_JOINS_MASK;
+    return (c & ~CIO__C_JOINS_MASK) | joins | CIO__C_JOINWAIT;
+}
 
 /* Task flags, fixed at spawn except STARTED. */
 enum {
@@ -114,6 +127,11 @@ void cio__task_free(struct cio__worker *w, struct cio__task *t);
 struct cio__task *cio__task_lookup(struct cio__runtime *rt, cio_task h);
 cio_task cio__task_handle(const struct cio__task *t);
 void cio__task_finish(struct cio__worker *w, struct cio__task *t);
+#ifdef CIO_TESTING
+/* Called by cio__task_finish() between reading the joiner and marking the
+ * task done, so a test can make a joiner come and go exactly there. */
+extern void (*cio__test_finish_window)(struct cio__task *t);
+#endif
 void cio__task_cancel_all(struct cio__runtime *rt);
 int cio__task_cancel(struct cio__task *t, uint32_t gen);
 void cio__task_table_fini(struct cio__runtime *rt);

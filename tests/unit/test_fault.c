@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "core/runtime.h"
+#include "core/task.h"
 #include "os/os.h"
 
 static void *failing_mmap(void *addr, size_t len, int prot, int flags, int fd,
@@ -230,10 +231,59 @@ CIO_TEST(number_reused_during_close_is_usable)
     cio_test_run(main_reuse, NULL, 2, 0);
 }
 
+/* ---- a joiner that gives up and joins again while the task ends -------- */
+
+static atomic_int window_used;
+
+/* The task has read its joiner and is about to mark itself done: stall
+ * there once, long enough for the joiner to time out and join again. */
+static void stall_once(struct cio__task *t)
+{
+    (void)t;
+    if (atomic_exchange(&window_used, 1) == 0)
+        usleep(150 * 1000);
+}
+
+static void *end_soon(void *arg)
+{
+    (void)arg;
+    cio_sleep_until(cio_deadline_after(20000000));
+    return (void *)7;
+}
+
+static int main_rejoin(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, end_soon, NULL, &o));
+    cio__test_finish_window = stall_once;
+    CHECK_ERR(cio_join(t, NULL, cio_deadline_after(60000000)), CIO_ETIMEDOUT);
+    /* The same control word as the first join left: the ending task's
+     * compare-and-swap must still see that this is a new join. */
+    void *r = NULL;
+    int64_t t0 = cio_now();
+    CHECK_OK(cio_join(t, &r, cio_deadline_after(3000000000LL)));
+    CHECK(cio_now() - t0 < 2000000000LL);
+    CHECK_EQ((intptr_t)r, 7);
+    cio__test_finish_window = NULL;
+    return 0;
+}
+
+CIO_TEST(rejoin_while_task_ends_is_woken)
+{
+    (void)state;
+    cio_test_run(main_rejoin, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
               cmocka_unit_test(kernel_object_failure),
               cmocka_unit_test(main_without_stack_is_an_error),
               cmocka_unit_test(
                   all_done_check_sees_spawn_of_task_ending_meanwhile),
-              cmocka_unit_test(number_reused_during_close_is_usable))
+              cmocka_unit_test(number_reused_during_close_is_usable),
+              cmocka_unit_test(rejoin_while_task_ends_is_woken))
