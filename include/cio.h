@@ -91,9 +91,24 @@ CIO_API int cio_sleep_until(int64_t deadline);
 /* Runtime                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Smallest stack a task may ask for, in bytes. Stacks this small hold a task
- * that calls cio functions and little else; they have no guard page (an
- * overflow is caught at the next switch instead). */
+/* Smallest stack size a task may ask for, in bytes. Every stack size is
+ * rounded up to a power of two of at least the page size (4 KiB on x86_64),
+ * so the smallest stack is one page: every stack then has a guard page of
+ * its own below it, which a smaller stack sharing a page could not have.
+ * A stack this small holds a task that calls cio functions and little else.
+ *
+ * Overflow. A task that runs past the end of its stack stops the process
+ * with "cio: stack overflow in task "NAME" (stack of N bytes); stopping the
+ * process" on stderr and SIGABRT. Where the kernel has guard regions
+ * (Linux 6.13 and later), a write into the guard page stops it at once,
+ * before any other task's stack is touched, unless a single frame skips
+ * more than a page past the end (a local array of more than a page left
+ * partly unused; -fstack-clash-protection rules that out). Elsewhere
+ * (older kernels, emulators such as qemu-user) the guard page is only an
+ * unprotected gap: an overrun of less than a page lands there, and is
+ * caught at the task's next switch (its stack pointer still past the end,
+ * or the canary in the stack's lowest 16 bytes changed); an overrun that
+ * runs on past the gap may reach the neighbouring stack before that. */
 #define CIO_STACK_MIN 2048
 /* Default stack size: enough for ordinary C code (printf, getaddrinfo).
  * Only the pages a task touches cost memory. */
@@ -164,7 +179,8 @@ enum {
 typedef struct cio_spawn_opts {
     const char *name;  /* shown in reports; not copied: must outlive the task
                           (a string literal is typical); NULL: "task" */
-    size_t stack_size; /* 0: the runtime's default */
+    size_t stack_size; /* 0: the runtime's default; rounded up (see
+                          CIO_STACK_MIN) */
     unsigned flags;    /* CIO_SPAWN_* */
     int worker;        /* with CIO_SPAWN_PIN: the worker index */
 } cio_spawn_opts;

@@ -27,8 +27,9 @@
 /* Rounds an idle worker looks for work before sleeping in the kernel. */
 #define CIO__SPIN_ROUNDS 64
 
-/* Stack size classes: 2 KiB << k, k = 0 .. CIO__STACK_CLASSES-1 (64 MiB). */
-#define CIO__STACK_CLASSES 16
+/* Stack size classes: page << k, up to CIO_STACK_MAX (64 MiB: k = 14 with
+ * 4 KiB pages, fewer with larger pages). */
+#define CIO__STACK_CLASSES 15
 /* Address space reserved at once for stacks of one class. */
 #define CIO__STACK_CHUNK (32u << 20)
 /* Bytes at the low end of every stack holding a known pattern; a changed

@@ -4,18 +4,20 @@
  * stack cannot be a mapping of its own, and a guard page made with mprotect
  * would split the mapping in two. Stacks are therefore slots carved from
  * large chunks of address space (CIO__STACK_CHUNK each, MAP_NORESERVE: only
- * touched pages cost memory), one size class per power of two from 2 KiB.
+ * touched pages cost memory), one size class per power of two from the page
+ * size. Smaller requests are rounded up: two stacks sharing a page cannot
+ * have a guard between them, and a frame that skipped a canary then wrote
+ * into the neighbour's live frames, unreported.
  *
- * Overflow is caught two ways:
- *   - Slots of a page or more start with a guard page. Where the kernel has
- *     guard regions (MADV_GUARD_INSTALL, Linux 6.13), touching it faults
- *     without the guard being a VMA of its own; the SIGSEGV handler names
- *     the task. Elsewhere the page is an untouched gap that keeps a small
- *     overflow off the neighbouring stack.
+ * Every slot starts with a guard page, and overflow is caught two ways:
+ *   - Where the kernel has guard regions (MADV_GUARD_INSTALL, Linux 6.13),
+ *     touching the guard faults without it being a VMA of its own; the
+ *     SIGSEGV handler names the task. Elsewhere (older kernels, qemu-user)
+ *     the page is an untouched gap that keeps an overrun of up to a page
+ *     off the neighbouring stack.
  *   - Each switch out of a task checks the stack pointer's distance to the
- *     end. Stacks without a working guard page (2 KiB slots, which share
- *     pages, and every slot on kernels without guard regions) also start
- *     with a canary that the switch checks.
+ *     end. Without working guard regions, stacks also start with a canary
+ *     that the switch checks.
  *
  * Freed stacks go to a per-worker cache (no lock, still hot in cache), which
  * spills to and refills from the shared arena in batches.
@@ -64,26 +66,25 @@ int cio__stack_class(size_t size)
     if (size < CIO_STACK_MIN || size > CIO_STACK_MAX)
         return -1;
     int cls = 0;
-    while (((size_t)CIO_STACK_MIN << cls) < size)
+    while (cio__stack_class_size(cls) < size)
         cls++;
-    return cls;
+    return cls < CIO__STACK_CLASSES ? cls : -1;
 }
 
 size_t cio__stack_class_size(int cls)
 {
-    return (size_t)CIO_STACK_MIN << cls;
+    return cio__os_page() << cls;
 }
 
 /* Bytes below the usable stack reserved as guard. */
-static size_t guard_size(int cls)
+static size_t guard_size(void)
 {
-    size_t page = cio__os_page();
-    return cio__stack_class_size(cls) >= page ? page : 0;
+    return cio__os_page();
 }
 
 static size_t slot_size(int cls)
 {
-    return cio__stack_class_size(cls) + guard_size(cls);
+    return cio__stack_class_size(cls) + guard_size();
 }
 
 static struct cio__stack_arena *arena_get(struct cio__runtime *rt)
@@ -110,12 +111,11 @@ static bool faults(const void *p)
     return f;
 }
 
-static void guard_install(struct cio__stack_arena *a, char *slot, int cls)
+static void guard_install(struct cio__stack_arena *a, char *slot)
 {
-    size_t g = guard_size(cls);
-    if (!g || a->guard == 0)
+    if (a->guard == 0)
         return;
-    int rc = cio__os.madvise(slot, g, MADV_GUARD_INSTALL);
+    int rc = cio__os.madvise(slot, guard_size(), MADV_GUARD_INSTALL);
     if (a->guard < 0)
         a->guard = rc == 0 && faults(slot);
 }
@@ -150,8 +150,8 @@ static char *carve(struct cio__stack_arena *a, int cls)
     }
     char *s = c->bump;
     c->bump += slot;
-    guard_install(a, s, cls);
-    return s + guard_size(cls);
+    guard_install(a, s);
+    return s + guard_size();
 }
 
 /* Moves up to `want` stacks from the arena into the worker's cache. */
@@ -177,7 +177,7 @@ static int refill(struct cio__worker *w, int cls, int want)
         /* Where a guard page protects the stack, no canary is written: it
          * would touch the stack's lowest page, doubling the memory of an
          * idle task whose frames all sit in the top page. */
-        bool guarded = guard_size(cls) && a->guard == 1;
+        bool guarded = a->guard == 1;
         cache->v[cache->n++] = (struct cio__stack){
             .lo = lo, .size = cio__stack_class_size(cls), .cls = cls,
             .canary = !guarded};
@@ -274,9 +274,8 @@ bool cio__stack_in_guard(const struct cio__stack *s, const void *addr)
     /* Anything from a page below the guard up to the canary: a frame that
      * skipped the guard by less than a page still counts as overflow. */
     const char *a = addr;
-    size_t g = guard_size(s->cls);
-    size_t below = g ? 2 * g : cio__os_page();
-    return a >= s->lo - below && a < s->lo + CIO__STACK_CANARY;
+    return a >= s->lo - 2 * guard_size() &&
+           a < s->lo + CIO__STACK_CANARY;
 }
 
 void cio__stack_worker_fini(struct cio__worker *w)
