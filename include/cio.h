@@ -111,7 +111,15 @@ CIO_API int cio_sleep_until(int64_t deadline);
  * runs on past the gap may reach the neighbouring stack before that. */
 #define CIO_STACK_MIN 2048
 /* Default stack size: enough for ordinary C code (printf, getaddrinfo).
- * Only the pages a task touches cost memory. */
+ * Only the pages a task touches cost memory.
+ *
+ * Stack memory. A finished task's stack is kept for the next task. When
+ * the number of tasks falls, the pages of kept stacks beyond a reserve
+ * (per size class: as many as are in use, plus 4 MiB worth) go back to
+ * the system, mostly while workers have nothing to run; a task that later
+ * reuses such a stack pays its page faults again. The address space stays
+ * reserved until cio_run returns (cio_stats: stacks_cached,
+ * stacks_released, stack_bytes_mapped). */
 #define CIO_STACK_DEFAULT (64 * 1024)
 /* Largest stack a task may ask for. */
 #define CIO_STACK_MAX (64 * 1024 * 1024)
@@ -565,6 +573,9 @@ typedef struct cio_stats {
     uint64_t budget_yields;   /* yields forced by the I/O budget */
     uint64_t pool_threads;    /* blocking-pool threads alive now */
     uint64_t pool_jobs;       /* jobs the pool has run */
+    uint64_t stacks_released; /* of stacks_cached, those whose memory went
+                                 back to the system: they keep address
+                                 space only (see CIO_STACK_DEFAULT) */
 } cio_stats;
 
 /* Fills `out` (see cio_stats). Thread-safe; counters of a running runtime
