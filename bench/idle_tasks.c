@@ -8,8 +8,9 @@
  * detached and sleep with no deadline; returning from main cancels them
  * (that release is not timed).
  * Usage: bench_idle_tasks [N [default|min [WORKERS]]]
- *   min: stack_size = CIO_STACK_MIN; WORKERS 0 (default): cio's choice,
- *   one per CPU, like Go's default GOMAXPROCS and the Tokio peer.
+ *   min: stack_size = CIO_STACK_MIN (rounded up to a page, so an idle task
+ *   costs one stack page, as with the default); WORKERS 0 (default): cio's
+ *   choice, one per CPU, like Go's default GOMAXPROCS and the Tokio peer.
  */
 #include <cio.h>
 #include <stdatomic.h>

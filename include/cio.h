@@ -92,12 +92,35 @@ CIO_API int cio_sleep_until(int64_t deadline);
 /* Runtime                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Smallest stack a task may ask for, in bytes. Stacks this small hold a task
- * that calls cio functions and little else; they have no guard page (an
- * overflow is caught at the next switch instead). */
+/* Smallest stack size a task may ask for, in bytes. Every stack size is
+ * rounded up to a power of two of at least the page size (4 KiB on x86_64),
+ * so the smallest stack is one page: every stack then has a guard page of
+ * its own below it, which a smaller stack sharing a page could not have.
+ * A stack this small holds a task that calls cio functions and little else.
+ *
+ * Overflow. A task that runs past the end of its stack stops the process
+ * with "cio: stack overflow in task "NAME" (stack of N bytes); stopping the
+ * process" on stderr and SIGABRT. Where the kernel has guard regions
+ * (Linux 6.13 and later), a write into the guard page stops it at once,
+ * before any other task's stack is touched, unless a single frame skips
+ * more than a page past the end (a local array of more than a page left
+ * partly unused; -fstack-clash-protection rules that out). Elsewhere
+ * (older kernels, emulators such as qemu-user) the guard page is only an
+ * unprotected gap: an overrun of less than a page lands there, and is
+ * caught at the task's next switch (its stack pointer still past the end,
+ * or the canary in the stack's lowest 16 bytes changed); an overrun that
+ * runs on past the gap may reach the neighbouring stack before that. */
 #define CIO_STACK_MIN 2048
 /* Default stack size: enough for ordinary C code (printf, getaddrinfo).
- * Only the pages a task touches cost memory. */
+ * Only the pages a task touches cost memory.
+ *
+ * Stack memory. A finished task's stack is kept for the next task. When
+ * the number of tasks falls, the pages of kept stacks beyond a reserve
+ * (per size class: as many as are in use, plus 4 MiB worth) go back to
+ * the system, mostly while workers have nothing to run; a task that later
+ * reuses such a stack pays its page faults again. The address space stays
+ * reserved until cio_run returns (cio_stats: stacks_cached,
+ * stacks_released, stack_bytes_mapped). */
 #define CIO_STACK_DEFAULT (64 * 1024)
 /* Largest stack a task may ask for. */
 #define CIO_STACK_MAX (64 * 1024 * 1024)
@@ -167,7 +190,8 @@ enum {
 typedef struct cio_spawn_opts {
     const char *name;  /* shown in reports; not copied: must outlive the task
                           (a string literal is typical); NULL: "task" */
-    size_t stack_size; /* 0: the runtime's default */
+    size_t stack_size; /* 0: the runtime's default; rounded up (see
+                          CIO_STACK_MIN) */
     unsigned flags;    /* CIO_SPAWN_* */
     int worker;        /* with CIO_SPAWN_PIN: the worker index */
 } cio_spawn_opts;
@@ -570,6 +594,9 @@ typedef struct cio_stats {
     uint64_t budget_yields;   /* yields forced by the I/O budget */
     uint64_t pool_threads;    /* blocking-pool threads alive now */
     uint64_t pool_jobs;       /* jobs the pool has run */
+    uint64_t stacks_released; /* of stacks_cached, those whose memory went
+                                 back to the system: they keep address
+                                 space only (see CIO_STACK_DEFAULT) */
 } cio_stats;
 
 /* Fills `out` (see cio_stats). Thread-safe, also while a runtime starts

@@ -10,11 +10,15 @@
 #define CIO__RUNQ_SIZE 8          /* slots in a worker's stealable ring */
 #define CIO__STACK_CACHE 2        /* stacks a worker keeps per size class */
 #define CIO__STACK_BATCH 1        /* stacks moved per cache refill/spill */
+#define CIO__STACK_RELEASE 4      /* free stacks released per batch, at most */
+#define CIO__STACK_RESERVE_BYTES (256u << 10) /* free stacks kept resident */
 #define CIO__TIMER_BATCH 2        /* expired timers taken per lock hold */
 #else
 #define CIO__RUNQ_SIZE 256
 #define CIO__STACK_CACHE 64
 #define CIO__STACK_BATCH 32
+#define CIO__STACK_RELEASE 32
+#define CIO__STACK_RESERVE_BYTES (4u << 20)
 #define CIO__TIMER_BATCH 64
 #endif
 
@@ -27,8 +31,21 @@
 /* Rounds an idle worker looks for work before sleeping in the kernel. */
 #define CIO__SPIN_ROUNDS 64
 
-/* Stack size classes: 2 KiB << k, k = 0 .. CIO__STACK_CLASSES-1 (64 MiB). */
-#define CIO__STACK_CLASSES 16
+/* Stack size classes: page << k, up to CIO_STACK_MAX (64 MiB: k = 14 with
+ * 4 KiB pages, fewer with larger pages). */
+#define CIO__STACK_CLASSES 15
+/* Bytes of stacks of one class a worker's cache holds at most (it holds
+ * CIO__STACK_CACHE small ones). */
+#define CIO__STACK_CACHE_BYTES (4u << 20)
+/* The arena keeps free stacks of a class resident up to
+ * CIO__STACK_RESERVE_BYTES of them plus this many times the stacks in use;
+ * beyond that their pages go back to the system. As Go's heap with
+ * GOGC=100 may be twice the live heap: a task count that halves and comes
+ * back (a tree of tasks, a burst of connections) costs no page faults. */
+#define CIO__STACK_RESERVE_LIVE 1
+/* Stacks due for release are released by idle workers; when none has been
+ * idle for this long, by the worker spilling stacks (nanoseconds). */
+#define CIO__STACK_RELEASE_DELAY (100 * 1000000LL)
 /* Address space reserved at once for stacks of one class. */
 #define CIO__STACK_CHUNK (32u << 20)
 /* Bytes at the low end of every stack holding a known pattern; a changed

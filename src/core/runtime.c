@@ -161,7 +161,10 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     s->timers_fired = SUM(rt, timers_fired);
     s->stacks_live = SUM(rt, stacks_live);
     s->queue_violations = SUM(rt, queue_violations);
-    s->stacks_cached = SUM(rt, stacks_cached) + cio__stack_free_count(rt);
+    size_t arena_free, released;
+    cio__stack_arena_count(rt, &arena_free, &released);
+    s->stacks_cached = SUM(rt, stacks_cached) + arena_free;
+    s->stacks_released = released;
     for (int i = 0; i < rt->nworkers; i++)
         s->timers_pending +=
             atomic_load_explicit(&rt->workers[i].timers.n, memory_order_relaxed);

@@ -123,6 +123,7 @@ struct cio__runtime {
     /* Stack arena, shared by all workers (stack.c). */
     pthread_mutex_t stack_lock;
     struct cio__stack_arena *arena;
+    _Atomic bool stack_release_due;   /* free stacks to give back (stack.c) */
     /* Reactor backend of every worker. */
     const struct cio__backend *be;
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the

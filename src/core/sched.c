@@ -194,6 +194,7 @@ static void fire_timers(struct cio__worker *w)
 static struct cio__task *find_work(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
+    bool released = false; /* last round released stacks: look once */
     for (;;) {
         w->tick++;
         if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
@@ -216,12 +217,13 @@ static struct cio__task *find_work(struct cio__worker *w)
         /* With one worker there is nobody to steal from, and nothing can
          * queue work here without waking the reactor: sleep at once. */
         if (rt->nworkers > 1) {
+            int rounds = released ? 1 : CIO__SPIN_ROUNDS;
             /* Relaxed: a hint for unpark_any(); a stale read costs a
              * needless wake or a delay until the spinner parks and
              * checks again after its fence. */
             atomic_fetch_add_explicit(&rt->n_spinning, 1,
                                       memory_order_relaxed);
-            for (int i = 0; i < CIO__SPIN_ROUNDS && !t; i++) {
+            for (int i = 0; i < rounds && !t; i++) {
                 if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
                     break;
                 t = cio__global_take(w);
@@ -242,6 +244,15 @@ static struct cio__task *find_work(struct cio__worker *w)
         /* Acquire: pairs with cio__sched_stop_all(). */
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return NULL;
+        /* Idle: give back the stack pages a fallen task count no longer
+         * needs, a batch per round, so work that arrives meanwhile waits
+         * for one batch at most. */
+        /* Relaxed: a hint; the release itself takes the arena lock. */
+        released = atomic_load_explicit(&rt->stack_release_due,
+                                        memory_order_relaxed) &&
+                   cio__stack_release_idle(rt);
+        if (released)
+            continue;
         if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
             cio__worker_park(w);
     }
@@ -268,8 +279,7 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
     cio__fifo_init(&w->local);
     cio__fifo_init(&w->free_tasks);
     cio__fifo_init(&w->inbox);
-    for (int c = 0; c < CIO__STACK_CLASSES; c++)
-        w->stacks[c].n = 0;
+    cio__stack_worker_init(w);
     int rc = -pthread_mutex_init(&w->inbox_lock, NULL);
     if (rc < 0)
         return rc;

@@ -4,21 +4,34 @@
  * stack cannot be a mapping of its own, and a guard page made with mprotect
  * would split the mapping in two. Stacks are therefore slots carved from
  * large chunks of address space (CIO__STACK_CHUNK each, MAP_NORESERVE: only
- * touched pages cost memory), one size class per power of two from 2 KiB.
+ * touched pages cost memory), one size class per power of two from the page
+ * size. Smaller requests are rounded up: two stacks sharing a page cannot
+ * have a guard between them, and a frame that skipped a canary then wrote
+ * into the neighbour's live frames, unreported.
  *
- * Overflow is caught two ways:
- *   - Slots of a page or more start with a guard page. Where the kernel has
- *     guard regions (MADV_GUARD_INSTALL, Linux 6.13), touching it faults
- *     without the guard being a VMA of its own; the SIGSEGV handler names
- *     the task. Elsewhere the page is an untouched gap that keeps a small
- *     overflow off the neighbouring stack.
+ * Every slot starts with a guard page, and overflow is caught two ways:
+ *   - Where the kernel has guard regions (MADV_GUARD_INSTALL, Linux 6.13),
+ *     touching the guard faults without it being a VMA of its own; the
+ *     SIGSEGV handler names the task. Elsewhere (older kernels, qemu-user)
+ *     the page is an untouched gap that keeps an overrun of up to a page
+ *     off the neighbouring stack.
  *   - Each switch out of a task checks the stack pointer's distance to the
- *     end. Stacks without a working guard page (2 KiB slots, which share
- *     pages, and every slot on kernels without guard regions) also start
- *     with a canary that the switch checks.
+ *     end. Without working guard regions, stacks also start with a canary
+ *     that the switch checks.
  *
  * Freed stacks go to a per-worker cache (no lock, still hot in cache), which
  * spills to and refills from the shared arena in batches.
+ *
+ * When the number of tasks falls, the arena's free stacks beyond a reserve
+ * (a floor plus as many as are in use) give their pages back to the system
+ * with MADV_DONTNEED. A spill that leaves too many notes it; a worker with
+ * nothing to run releases a batch at a time before it sleeps, looking for
+ * work between batches, so the system calls cost no task any time. Only
+ * when no worker has been idle for CIO__STACK_RELEASE_DELAY does a spill
+ * release a batch itself (still where tasks end, never where they start).
+ * The address space stays reserved, so the mapping count does not change
+ * and a later wave reuses the same slots; guard regions survive
+ * MADV_DONTNEED.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,15 +55,20 @@ struct chunk {
     size_t len;           /* mapping length */
 };
 
-/* Freed slots are kept in an array, not linked through the slots: a link
+/* Freed slots are kept in arrays, not linked through the slots: a link
  * written into a stack's lowest page would make that page resident, and a
  * million idle stacks would cost twice the memory. */
 struct class_arena {
     char *bump;           /* next uncarved slot */
     char *bump_end;       /* end of the current chunk */
-    char **free;          /* freed slots */
+    char **free;          /* freed slots whose pages may be resident */
     size_t nfree;         /* slots in free */
     size_t cap;           /* room in free */
+    char **clean;         /* freed slots whose pages went back */
+    size_t nclean;        /* slots in clean */
+    size_t ccap;          /* room in clean */
+    size_t carved;        /* slots carved in all */
+    size_t releasing;     /* slots out of both arrays, being released */
 };
 
 struct cio__stack_arena {
@@ -58,6 +76,9 @@ struct cio__stack_arena {
     struct chunk *chunks;
     size_t mapped;        /* bytes of address space reserved */
     int guard;            /* 1: guard regions work, 0: not, -1: untested */
+    bool no_release;      /* MADV_DONTNEED failed (locked memory): stop */
+    unsigned due;         /* classes with stacks to release, a bit each */
+    int64_t due_since;    /* when `due` last became non-zero */
 };
 
 int cio__stack_class(size_t size)
@@ -65,26 +86,25 @@ int cio__stack_class(size_t size)
     if (size < CIO_STACK_MIN || size > CIO_STACK_MAX)
         return -1;
     int cls = 0;
-    while (((size_t)CIO_STACK_MIN << cls) < size)
+    while (cio__stack_class_size(cls) < size)
         cls++;
-    return cls;
+    return cls < CIO__STACK_CLASSES ? cls : -1;
 }
 
 size_t cio__stack_class_size(int cls)
 {
-    return (size_t)CIO_STACK_MIN << cls;
+    return cio__os_page() << cls;
 }
 
 /* Bytes below the usable stack reserved as guard. */
-static size_t guard_size(int cls)
+static size_t guard_size(void)
 {
-    size_t page = cio__os_page();
-    return cio__stack_class_size(cls) >= page ? page : 0;
+    return cio__os_page();
 }
 
 static size_t slot_size(int cls)
 {
-    return cio__stack_class_size(cls) + guard_size(cls);
+    return cio__stack_class_size(cls) + guard_size();
 }
 
 static struct cio__stack_arena *arena_get(struct cio__runtime *rt)
@@ -111,12 +131,11 @@ static bool faults(const void *p)
     return f;
 }
 
-static void guard_install(struct cio__stack_arena *a, char *slot, int cls)
+static void guard_install(struct cio__stack_arena *a, char *slot)
 {
-    size_t g = guard_size(cls);
-    if (!g || a->guard == 0)
+    if (a->guard == 0)
         return;
-    int rc = cio__os.madvise(slot, g, MADV_GUARD_INSTALL);
+    int rc = cio__os.madvise(slot, guard_size(), MADV_GUARD_INSTALL);
     if (a->guard < 0)
         a->guard = rc == 0 && faults(slot);
 }
@@ -151,8 +170,9 @@ static char *carve(struct cio__stack_arena *a, int cls)
     }
     char *s = c->bump;
     c->bump += slot;
-    guard_install(a, s, cls);
-    return s + guard_size(cls);
+    c->carved++;
+    guard_install(a, s);
+    return s + guard_size();
 }
 
 /* Moves up to `want` stacks from the arena into the worker's cache. */
@@ -168,17 +188,20 @@ static int refill(struct cio__worker *w, int cls, int want)
         return CIO_ENOMEM;
     }
     struct class_arena *c = &a->cls[cls];
-    while (got < want && cache->n < CIO__STACK_CACHE) {
+    while (got < want && cache->n < cache->max) {
         char *lo;
+        /* Resident stacks first: a released one costs page faults again. */
         if (c->nfree) {
             lo = c->free[--c->nfree];
+        } else if (c->nclean) {
+            lo = c->clean[--c->nclean];
         } else if (!(lo = carve(a, cls))) {
             break;
         }
         /* Where a guard page protects the stack, no canary is written: it
          * would touch the stack's lowest page, doubling the memory of an
          * idle task whose frames all sit in the top page. */
-        bool guarded = guard_size(cls) && a->guard == 1;
+        bool guarded = a->guard == 1;
         cache->v[cache->n++] = (struct cio__stack){
             .lo = lo, .size = cio__stack_class_size(cls), .cls = cls,
             .canary = !guarded};
@@ -189,7 +212,58 @@ static int refill(struct cio__worker *w, int cls, int want)
     return got ? 0 : CIO_ENOMEM;
 }
 
-static void spill(struct cio__worker *w, int cls, int count)
+/* Makes room for `n` slots in the array *v of capacity *cap. */
+static bool room(char ***v, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 256;
+    while (c < n)
+        c *= 2;
+    char **nv = realloc(*v, c * sizeof *nv);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
+/* Free stacks of a class that keep their memory: a floor, plus as many
+ * as there are stacks in use (by tasks or in worker caches), so a task
+ * count that dips and comes back does not pay its page faults again. */
+static size_t keep(const struct class_arena *c, int cls)
+{
+    size_t in_use = c->carved - c->nfree - c->nclean - c->releasing;
+    return CIO__STACK_RESERVE_BYTES / cio__stack_class_size(cls) +
+           in_use * CIO__STACK_RESERVE_LIVE;
+}
+
+/* Records whether class `cls` holds enough free stacks beyond its reserve
+ * for a release to be worth a system call; the arena lock is held. After
+ * shutdown nothing is due: the chunks are unmapped soon anyway. */
+static void note_due(struct cio__runtime *rt, int cls)
+{
+    struct cio__stack_arena *a = rt->arena;
+    const struct class_arena *c = &a->cls[cls];
+    bool due = !a->no_release &&
+               c->nfree >= keep(c, cls) + CIO__STACK_RELEASE / 4 + 1 &&
+               !atomic_load_explicit(&rt->shutdown, memory_order_relaxed);
+    unsigned was = a->due;
+    if (due)
+        a->due |= 1u << cls;
+    else
+        a->due &= ~(1u << cls);
+    if (!was && a->due)
+        a->due_since = cio__os_now_coarse();
+    if (!was != !a->due)
+        atomic_store_explicit(&rt->stack_release_due, a->due != 0,
+                              memory_order_relaxed);
+}
+
+/* Moves `count` stacks from the worker's cache to the arena; true when
+ * the arena has had more free stacks than it should keep for so long that
+ * the caller should release some itself. */
+static bool spill(struct cio__worker *w, int cls, int count)
 {
     struct cio__runtime *rt = w->rt;
     struct cio__stack_cache *cache = &w->stacks[cls];
@@ -197,24 +271,111 @@ static void spill(struct cio__worker *w, int cls, int count)
         count = cache->n;
     pthread_mutex_lock(&rt->stack_lock);
     struct class_arena *c = &rt->arena->cls[cls];
-    if (c->nfree + (size_t)count > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        while (cap < c->nfree + (size_t)count)
-            cap *= 2;
-        char **v = realloc(c->free, cap * sizeof *v);
-        if (!v) {
-            /* Keep them cached; the cache may exceed its bound for now. */
-            pthread_mutex_unlock(&rt->stack_lock);
-            return;
-        }
-        c->free = v;
-        c->cap = cap;
+    if (!room(&c->free, &c->cap, c->nfree + (size_t)count)) {
+        /* Keep them cached; the cache may exceed its bound for now. */
+        pthread_mutex_unlock(&rt->stack_lock);
+        return false;
     }
     while (count-- > 0) {
         c->free[c->nfree++] = cache->v[--cache->n].lo;
         cio__count(&w->c.stacks_cached, (uint64_t)-1);
     }
+    note_due(rt, cls);
+    bool overdue = (rt->arena->due & (1u << cls)) &&
+                   cio__os_now_coarse() - rt->arena->due_since >
+                       CIO__STACK_RELEASE_DELAY;
     pthread_mutex_unlock(&rt->stack_lock);
+    return overdue;
+}
+
+static int by_address(const void *x, const void *y)
+{
+    const char *a = *(char *const *)x, *b = *(char *const *)y;
+    return (a > b) - (a < b);
+}
+
+/* Gives the pages of up to CIO__STACK_RELEASE free stacks beyond the
+ * reserve back to the system. The slots leave the arena meanwhile, so the
+ * system calls run without the lock. Which free stacks go makes no
+ * difference to memory; the most recently freed are taken because that
+ * end of the array shrinks without moving the rest. */
+static void release(struct cio__runtime *rt, int cls)
+{
+    char *batch[CIO__STACK_RELEASE];
+    size_t n = 0;
+    pthread_mutex_lock(&rt->stack_lock);
+    struct cio__stack_arena *a = rt->arena;
+    struct class_arena *c = &a->cls[cls];
+    size_t k = keep(c, cls);
+    if (a->due & (1u << cls) && c->nfree > k) {
+        n = c->nfree - k;
+        if (n > CIO__STACK_RELEASE)
+            n = CIO__STACK_RELEASE;
+        /* Room for every slot in flight, so putting them back cannot
+         * fail. */
+        if (room(&c->clean, &c->ccap, c->nclean + c->releasing + n)) {
+            c->nfree -= n;
+            memcpy(batch, c->free + c->nfree, n * sizeof *batch);
+            c->releasing += n;
+        } else {
+            n = 0;
+        }
+    }
+    if (!n) {
+        /* Nothing can be done now: do not keep idle workers trying. */
+        a->due &= ~(1u << cls);
+        if (!a->due)
+            atomic_store_explicit(&rt->stack_release_due, false,
+                                  memory_order_relaxed);
+        pthread_mutex_unlock(&rt->stack_lock);
+        return;
+    }
+    pthread_mutex_unlock(&rt->stack_lock);
+
+    /* Neighbouring slots go in one call, guard pages and all. */
+    qsort(batch, n, sizeof *batch, by_address);
+    size_t slot = slot_size(cls), g = guard_size(), done = 0;
+    while (done < n) {
+        size_t end = done + 1;
+        while (end < n && batch[end] == batch[end - 1] + slot)
+            end++;
+        if (cio__os.madvise(batch[done] - g, (end - done) * slot,
+                            MADV_DONTNEED) < 0)
+            break;
+        done = end;
+    }
+
+    pthread_mutex_lock(&rt->stack_lock);
+    memcpy(c->clean + c->nclean, batch, done * sizeof *batch);
+    c->nclean += done;
+    c->releasing -= n;
+    if (done < n) {
+        a->no_release = true;
+        /* Back among the resident ones; should that fail, the slots stay
+         * out of use (their address space is freed with the runtime). */
+        if (room(&c->free, &c->cap, c->nfree + (n - done))) {
+            memcpy(c->free + c->nfree, batch + done,
+                   (n - done) * sizeof *batch);
+            c->nfree += n - done;
+        } else {
+            c->carved -= n - done;
+        }
+    }
+    note_due(rt, cls);
+    pthread_mutex_unlock(&rt->stack_lock);
+}
+
+bool cio__stack_release_idle(struct cio__runtime *rt)
+{
+    if (!atomic_load_explicit(&rt->stack_release_due, memory_order_relaxed))
+        return false;
+    pthread_mutex_lock(&rt->stack_lock);
+    unsigned due = rt->arena ? rt->arena->due : 0;
+    pthread_mutex_unlock(&rt->stack_lock);
+    if (!due)
+        return false;
+    release(rt, __builtin_ctz(due));
+    return true;
 }
 
 int cio__stack_get(struct cio__worker *w, int cls, struct cio__stack *out)
@@ -242,9 +403,13 @@ void cio__stack_put(struct cio__worker *w, struct cio__stack *s)
     if (s->cls < 0)
         return;
     struct cio__stack_cache *cache = &w->stacks[s->cls];
-    if (cache->n == CIO__STACK_CACHE)
-        spill(w, s->cls, CIO__STACK_BATCH);
-    if (cache->n == CIO__STACK_CACHE) {
+    if (cache->n >= cache->max && spill(w, s->cls, CIO__STACK_BATCH)) {
+        /* Two batches, so the excess shrinks even while tasks keep ending
+         * a spill's worth at a time. */
+        release(w->rt, s->cls);
+        release(w->rt, s->cls);
+    }
+    if (cache->n >= cache->max) {
         /* The arena could not take any: drop the slot (its address space
          * stays reserved until the runtime ends) rather than fail. */
         cio__count(&w->c.stacks_live, (uint64_t)-1);
@@ -275,9 +440,23 @@ bool cio__stack_in_guard(const struct cio__stack *s, const void *addr)
     /* Anything from a page below the guard up to the canary: a frame that
      * skipped the guard by less than a page still counts as overflow. */
     const char *a = addr;
-    size_t g = guard_size(s->cls);
-    size_t below = g ? 2 * g : cio__os_page();
-    return a >= s->lo - below && a < s->lo + CIO__STACK_CANARY;
+    return a >= s->lo - 2 * guard_size() &&
+           a < s->lo + CIO__STACK_CANARY;
+}
+
+/* A worker keeps CIO__STACK_CACHE stacks of a class, but no more than
+ * CIO__STACK_CACHE_BYTES of them (at least one): the arena can release
+ * what a cache holds only once it spills, and 64 big stacks that were
+ * fully used would hold gigabytes. */
+void cio__stack_worker_init(struct cio__worker *w)
+{
+    for (int cls = 0; cls < CIO__STACK_CLASSES; cls++) {
+        size_t n = CIO__STACK_CACHE_BYTES / cio__stack_class_size(cls);
+        w->stacks[cls].n = 0;
+        w->stacks[cls].max = n < 1                  ? 1
+                             : n > CIO__STACK_CACHE ? CIO__STACK_CACHE
+                                                    : (int)n;
+    }
 }
 
 void cio__stack_worker_fini(struct cio__worker *w)
@@ -293,8 +472,10 @@ void cio__stack_runtime_fini(struct cio__runtime *rt)
     struct cio__stack_arena *a = rt->arena;
     if (!a)
         return;
-    for (int cls = 0; cls < CIO__STACK_CLASSES; cls++)
+    for (int cls = 0; cls < CIO__STACK_CLASSES; cls++) {
         free(a->cls[cls].free);
+        free(a->cls[cls].clean);
+    }
     while (a->chunks) {
         struct chunk *ch = a->chunks;
         a->chunks = ch->next;
@@ -313,13 +494,17 @@ size_t cio__stack_mapped(struct cio__runtime *rt)
     return n;
 }
 
-size_t cio__stack_free_count(struct cio__runtime *rt)
+void cio__stack_arena_count(struct cio__runtime *rt, size_t *cached,
+                            size_t *released)
 {
-    size_t n = 0;
+    *cached = *released = 0;
     pthread_mutex_lock(&rt->stack_lock);
-    if (rt->arena)
-        for (int cls = 0; cls < CIO__STACK_CLASSES; cls++)
-            n += rt->arena->cls[cls].nfree;
+    if (rt->arena) {
+        for (int cls = 0; cls < CIO__STACK_CLASSES; cls++) {
+            const struct class_arena *c = &rt->arena->cls[cls];
+            *cached += c->nfree + c->nclean + c->releasing;
+            *released += c->nclean;
+        }
+    }
     pthread_mutex_unlock(&rt->stack_lock);
-    return n;
 }

@@ -29,6 +29,10 @@ int cio__stack_class(size_t size);
 size_t cio__stack_class_size(int cls);
 int cio__stack_get(struct cio__worker *w, int cls, struct cio__stack *out);
 void cio__stack_put(struct cio__worker *w, struct cio__stack *s);
+void cio__stack_worker_init(struct cio__worker *w);
+/* For a worker with nothing to run: gives one batch of free stacks' pages
+ * back to the system if any are due; false when none were. */
+bool cio__stack_release_idle(struct cio__runtime *rt);
 void cio__stack_worker_fini(struct cio__worker *w);
 void cio__stack_runtime_fini(struct cio__runtime *rt);
 bool cio__stack_canary_intact(const struct cio__stack *s);
@@ -44,11 +48,14 @@ static inline bool cio__stack_intact(const struct cio__stack *s,
 }
 bool cio__stack_in_guard(const struct cio__stack *s, const void *addr);
 size_t cio__stack_mapped(struct cio__runtime *rt);
-size_t cio__stack_free_count(struct cio__runtime *rt);
+/* Free stacks in the arena, and those of them whose pages went back. */
+void cio__stack_arena_count(struct cio__runtime *rt, size_t *cached,
+                            size_t *released);
 
 struct cio__stack_cache {
     struct cio__stack v[CIO__STACK_CACHE];
     int n;
+    int max;         /* stacks it may hold: fewer for big classes */
 };
 
 /* Reports the overflow of `t`'s stack and aborts the process. Only
