@@ -224,8 +224,10 @@ static void unwatch_all(struct cio__runtime *rt, struct cio__fd *st, int fd,
 static void reset(struct cio__fd *st, uint32_t flags)
 {
     /* Relaxed: lock-free readers of `gen` (cio__fd_event) check it again
-     * under the lock; calls that start after the reset see `rdy` through
-     * the release that clears CLOSING (shut_in) or the lock. */
+     * under the lock. A call that starts after a close's reset sees `rdy`
+     * through the release that clears CLOSING (shut_in); after
+     * cio__fd_fresh() a stale `rdy` is only a hint (it says "maybe ready",
+     * and a wrong "maybe" costs one EAGAIN). */
     atomic_fetch_add_explicit(&st->gen, 1, memory_order_relaxed);
     set_flags(st, flags);
     atomic_store_explicit(&st->rdy, CIO__RDY_READ | CIO__RDY_WRITE,
@@ -500,7 +502,7 @@ static int shut(int fd, bool do_close)
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     int rc = shut_in(rt, fd, do_close);
-    cio__rt_leave(pinned);
+    cio__rt_leave(rt, pinned);
     return rc;
 }
 

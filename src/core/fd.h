@@ -48,8 +48,6 @@ struct cio__fd {
     uint64_t reactors;            /* workers 0-63 whose reactor watches it */
     uint64_t *reactors_more;      /* the same for workers 64 and up */
     struct cio__fdwait *waiters;  /* tasks waiting on it */
-    struct cio__task *closer;     /* cio_close() waiting for calls to leave */
-    uint64_t closer_seq;          /* that closer's wait */
 };
 
 enum {

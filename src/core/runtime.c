@@ -26,9 +26,11 @@ struct cio__runtime *_Atomic cio__rt;
 static cio_stats last_stats;
 static pthread_mutex_t last_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Threads other than the runtime's workers that are inside a call using
- * it (cio_stats_get, cio_close, ...). */
-static _Atomic unsigned long pins;
+/* Threads that are not workers and are between loading cio__rt and
+ * pinning the runtime they loaded (rt->pins): a few instructions. The
+ * pins themselves are per runtime, so a long call on a new runtime never
+ * holds up the end of the previous one. */
+static _Atomic unsigned long entering;
 
 struct cio__runtime *cio__rt_enter(bool *pinned)
 {
@@ -36,35 +38,38 @@ struct cio__runtime *cio__rt_enter(bool *pinned)
     *pinned = false;
     if (w)
         return w->rt; /* it outlives everything its workers run */
-    atomic_fetch_add_explicit(&pins, 1, memory_order_seq_cst);
-    /* seq_cst: pairs with unpublish(), which clears cio__rt and then
-     * reads `pins`. Either it sees this pin and waits for it, or this
-     * load sees NULL. */
+    /* seq_cst increment, then seq_cst load: pairs with unpublish(), which
+     * clears cio__rt and then reads `entering`. Either this load sees
+     * NULL, or unpublish() sees this thread entering and waits until its
+     * pin below is visible (the release decrement after it). */
+    atomic_fetch_add_explicit(&entering, 1, memory_order_seq_cst);
     struct cio__runtime *rt = atomic_load_explicit(&cio__rt,
                                                    memory_order_seq_cst);
-    if (!rt) {
-        atomic_fetch_sub_explicit(&pins, 1, memory_order_release);
-        return NULL;
-    }
-    *pinned = true;
+    if (rt)
+        atomic_fetch_add_explicit(&rt->pins, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&entering, 1, memory_order_release);
+    *pinned = rt != NULL;
     return rt;
 }
 
-void cio__rt_leave(bool pinned)
+void cio__rt_leave(struct cio__runtime *rt, bool pinned)
 {
     /* Release: this thread's reads of the runtime come before the end's
      * acquire load of `pins` that sees them gone. */
     if (pinned)
-        atomic_fetch_sub_explicit(&pins, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&rt->pins, 1, memory_order_release);
 }
 
 /* Makes the runtime unreachable for calls from other threads and waits
  * for those already inside to leave. */
-static void unpublish(void)
+static void unpublish(struct cio__runtime *rt)
 {
     atomic_store_explicit(&cio__rt, NULL, memory_order_seq_cst);
     /* Pairs with cio__rt_enter() (see there). */
-    while (atomic_load_explicit(&pins, memory_order_seq_cst))
+    while (atomic_load_explicit(&entering, memory_order_seq_cst))
+        sched_yield();
+    /* Acquire: pairs with cio__rt_leave(). */
+    while (atomic_load_explicit(&rt->pins, memory_order_acquire))
         sched_yield();
 }
 
@@ -84,7 +89,7 @@ int cio_workers(void)
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     int n = rt ? rt->nworkers : CIO_EPERM;
-    cio__rt_leave(pinned);
+    cio__rt_leave(rt, pinned);
     return n;
 }
 
@@ -191,7 +196,7 @@ void cio_stats_get(cio_stats *out)
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     if (rt) {
         fill_stats(rt, out);
-        cio__rt_leave(pinned);
+        cio__rt_leave(rt, pinned);
         return;
     }
     pthread_mutex_lock(&last_stats_lock);
@@ -386,16 +391,22 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
 out:
     cio__task_table_retire(rt);
     pthread_mutex_lock(&last_stats_lock);
-    unpublish();
+    unpublish(rt);
+    fill_stats(rt, &last_stats);
+    pthread_mutex_unlock(&last_stats_lock);
     /* Every task has finished, so no job is queued or waited for; jobs
-     * that were abandoned while running finish before the pool ends. No
-     * other thread can reach the runtime now to read the pool. */
+     * that were abandoned while running (a name lookup) finish before the
+     * pool ends, which may take a while: readers of the last figures do
+     * not wait for it. No other thread can reach the runtime now. */
     if (rt->pool_inited) {
         cio__pool_fini(&rt->pool);
         rt->pool_inited = false;
+        pthread_mutex_lock(&last_stats_lock);
+        last_stats.pool_threads = 0;
+        last_stats.pool_jobs = atomic_load_explicit(&rt->pool.jobs_run,
+                                                    memory_order_relaxed);
+        pthread_mutex_unlock(&last_stats_lock);
     }
-    fill_stats(rt, &last_stats);
-    pthread_mutex_unlock(&last_stats_lock);
     runtime_free(rt, rt->nworkers);
     return rc;
 }

@@ -109,6 +109,7 @@ struct cio__runtime {
     _Atomic int shutdown;             /* main returned: cancel the rest */
     _Atomic int stop;                 /* every task finished: workers exit */
     int main_status;                  /* main's return value */
+    _Atomic unsigned long pins;       /* other threads in calls using it */
     /* Task table: chunks of CIO__TASK_CHUNK descriptors, never moved or
      * freed while the runtime lives, so a stale pointer to a descriptor is
      * always safe to read (handles and wakes check generations/seqs). */
@@ -165,6 +166,6 @@ extern void (*cio__test_between_sums)(struct cio__runtime *rt);
  * A thread that is not one of its workers holds it (`*pinned`) until
  * cio__rt_leave(), and cio_run() frees it only after every holder left. */
 struct cio__runtime *cio__rt_enter(bool *pinned);
-void cio__rt_leave(bool pinned);
+void cio__rt_leave(struct cio__runtime *rt, bool pinned);
 
 #endif /* CIO_CORE_RUNTIME_H */

@@ -127,6 +127,18 @@ static struct cio__task *pop_own(struct cio__worker *w)
     }
 }
 
+/* Whether another worker's ring or the global queue holds tasks (a
+ * glance, no lock). */
+static bool work_elsewhere(struct cio__runtime *rt, struct cio__worker *w)
+{
+    if (atomic_load_explicit(&rt->global_n, memory_order_relaxed))
+        return true;
+    for (int i = 0; i < rt->nworkers; i++)
+        if (&rt->workers[i] != w && !runq_empty(&rt->workers[i]))
+            return true;
+    return false;
+}
+
 static struct cio__task *steal_any(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
@@ -232,11 +244,16 @@ static struct cio__task *find_work(struct cio__worker *w)
                 if (!t && i > CIO__SPIN_ROUNDS / 2)
                     sched_yield();
             }
-            atomic_fetch_sub_explicit(&rt->n_spinning, 1,
-                                      memory_order_relaxed);
+            int spinners = atomic_fetch_sub_explicit(&rt->n_spinning, 1,
+                                                     memory_order_relaxed);
             if (t) {
-                /* Work was found: another idle worker may find more. */
-                if (!runq_empty(w))
+                /* Work was found: another idle worker may find more. And
+                 * while this one spun, publishers skipped waking anyone
+                 * (unpark_any); if it was the last spinner and work it did
+                 * not take is in sight, someone must come for it (Go's
+                 * rule for the last spinning M). */
+                if (!runq_empty(w) ||
+                    (spinners == 1 && work_elsewhere(rt, w)))
                     cio__notify_idle(rt);
                 return t;
             }

@@ -91,13 +91,15 @@ void cio__sched_switch_out(struct cio__task *t, int post)
 /* The task a yield of `t` may switch to directly, skipping the scheduler
  * context: a started task of this worker's local FIFO that the scheduler
  * would pick next anyway. NULL whenever the scheduler has anything else to
- * do first (inbox, deadlines, LIFO slot, its global-queue turn, an older
- * task in the ring). `t` must not be stealable: it is queued before its
- * stack is left, so no other worker may be able to take it. */
+ * do first (inbox, deadlines, LIFO slot, its global-queue or reactor
+ * turn, an older task in the ring). `t` must not be stealable: it is
+ * queued before its stack is left, so no other worker may be able to
+ * take it. */
 static struct cio__task *direct_next(struct cio__worker *w,
                                      struct cio__task *t)
 {
     if (stealable(t) || (w->tick + 1) % CIO__GLOBAL_INTERVAL == 0 ||
+        (w->tick + 1) % CIO__POLL_INTERVAL == 0 ||
         atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
         cio__timers_due_soon(w) ||
         atomic_load_explicit(&w->lifo, memory_order_relaxed))

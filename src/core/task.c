@@ -109,7 +109,11 @@ static int grow_table(struct cio__worker *w)
     }
     w->nfree += CIO__TASK_CHUNK;
     atomic_store_explicit(&rt->chunks[c], chunk, memory_order_release);
-    atomic_store_explicit(&rt->nchunks, c + 1, memory_order_release);
+    /* seq_cst, not just release: main's end scans the table after its
+     * seq_cst store of `shutdown`, and a spawn into this chunk relies on
+     * that scan seeing the chunk whenever the spawn's own seq_cst load of
+     * `shutdown` missed the store (cio__task_create). */
+    atomic_store_explicit(&rt->nchunks, c + 1, memory_order_seq_cst);
     pthread_mutex_unlock(&rt->table_lock);
     return 0;
 }
@@ -427,7 +431,8 @@ int cio__task_cancel(struct cio__task *t, uint32_t gen)
 
 void cio__task_cancel_all(struct cio__runtime *rt)
 {
-    uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_acquire);
+    /* seq_cst: pairs with grow_table() (see there). */
+    uint32_t n = atomic_load_explicit(&rt->nchunks, memory_order_seq_cst);
     for (uint32_t ch = 0; ch < n; ch++) {
         /* Acquire: pairs with grow_table()'s release of the chunk. */
         struct cio__task *chunk =
@@ -630,9 +635,10 @@ int cio_sleep_until(int64_t deadline)
 const char *cio_task_name(cio_task h)
 {
     bool pinned;
-    struct cio__task *t = cio__task_lookup(cio__rt_enter(&pinned), h);
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
+    struct cio__task *t = cio__task_lookup(rt, h);
     const char *name = !t ? NULL : t->name ? t->name : "task";
-    cio__rt_leave(pinned);
+    cio__rt_leave(rt, pinned);
     return name;
 }
 

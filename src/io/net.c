@@ -149,7 +149,7 @@ static int adopt_new(int fd, uint32_t flags)
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     int rc = rt ? cio__fd_fresh(rt, fd, flags | CIO__FD_SOCKET) : 0;
-    cio__rt_leave(pinned);
+    cio__rt_leave(rt, pinned);
     if (rc < 0) {
         close(fd);
         return rc;
