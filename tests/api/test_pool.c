@@ -452,13 +452,32 @@ static void *resolver_at_shutdown(void *arg)
     return NULL;
 }
 
+/* Waits (bounded) until the pool has `busy` jobs running and `queued`
+ * queued: fixed sleeps made this case fail on a loaded machine, where a
+ * task may not have run within them. */
+static void await_pool(int busy, int queued)
+{
+    struct cio__pool *p = &atomic_load(&cio__rt)->pool;
+    int64_t until = cio_deadline_after(5000 * MS);
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        bool there = p->threads - p->idle == busy && p->queued == queued;
+        pthread_mutex_unlock(&p->lock);
+        if (there)
+            return;
+        CHECK(cio_now() < until);
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+    }
+}
+
 static int main_resolve_shutdown(void *arg)
 {
     (void)arg;
-    CHECK_OK(cio_spawn(NULL, occupy, (void *)(intptr_t)(100 * MS), NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    /* Long enough that the lookup is still queued when main returns. */
+    CHECK_OK(cio_spawn(NULL, occupy, (void *)(intptr_t)(1000 * MS), NULL));
+    await_pool(1, 0);
     CHECK_OK(cio_spawn(NULL, resolver_at_shutdown, NULL, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    await_pool(1, 1);
     return 0;
 }
 
