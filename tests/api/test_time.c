@@ -63,7 +63,10 @@ static int main_equal_deadlines(void *arg)
     enum { N = 64 };
     struct sleeper s[N];
     cio_task t[N];
-    int64_t d = cio_now() + 10 * MS;
+    /* Far enough that every task has armed it before it passes, even
+     * under TSan (a task that starts after it returns at once, out of
+     * the arming order: 10 ms was too short there). */
+    int64_t d = cio_now() + 200 * MS;
     for (int i = 0; i < N; i++) {
         s[i].id = i;
         s[i].deadline = d;
