@@ -56,15 +56,26 @@ static const char *interrupted_sp(void *uctx)
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
     struct cio__worker *w = cio__tls_worker;
+    const char *sp = interrupted_sp(uctx);
     if (w && w->cur) {
         /* Ours when the fault hit the task's guard region, or when the
          * task's stack pointer has left its stack at the low end (no guard
          * page: the overflow ran on until it met unmapped memory). */
         const struct cio__stack *st = &w->cur->stack;
-        const char *sp = interrupted_sp(uctx);
         if (cio__stack_in_guard(st, info->si_addr) ||
             (st->cls >= 0 && sp && sp < st->lo + CIO__STACK_CANARY))
             cio__stack_overflow(w->cur);
+    }
+    if (w && w->leaving) {
+        /* A direct yield names the next task current before it leaves
+         * this one's stack (switch.c): a fault in that window is the
+         * leaving task's when it hit that task's guard while running on
+         * that stack (the stack pointer at most the guard below it). */
+        const struct cio__stack *st = &w->leaving->stack;
+        if (cio__stack_in_guard(st, info->si_addr) && sp &&
+            (cio__stack_in_guard(st, sp) ||
+             (sp >= st->lo && sp < st->lo + st->size)))
+            cio__stack_overflow(w->leaving);
     }
     /* Not ours: hand it to whoever had it before, or let the default
      * action happen when the faulting instruction runs again. */
