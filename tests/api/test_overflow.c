@@ -57,35 +57,24 @@ static int main_overflow(void *arg)
     return 0;
 }
 
-/* Runs the overflow in a child; returns what it wrote on stderr. */
+static int run_overflow(void *arg)
+{
+    (void)arg;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    cio_run(main_overflow, NULL, &cfg);
+    return 0; /* not reached when the overflow is caught */
+}
+
+/* Runs the overflow in a child and checks what it wrote on stderr. */
 static void expect_overflow_report(size_t stack, cio_task_fn *fn,
                                    const char *want)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        overflow_stack = stack;
-        overflow_fn = fn;
-        cio_config cfg;
-        cio_config_init(&cfg);
-        cfg.workers = 1;
-        cio_run(main_overflow, NULL, &cfg);
-        _exit(0); /* not reached when the overflow is caught */
-    }
-    close(fds[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    overflow_stack = stack;
+    overflow_fn = fn;
+    int status = cio_test_in_child(run_overflow, NULL, buf, sizeof buf);
     if (!strstr(buf, want))
         fail_msg("child said: '%s', want '%s'", buf, want);
     assert_true(WIFSIGNALED(status));
@@ -240,38 +229,26 @@ enum { NB_INTACT, NB_REPORTED };
 
 /* Runs the two neighbours in a child; fails the case if the pattern
  * changed without a report, else says which of the two good ends came. */
+static int neighbours_child(void *arg)
+{
+    (void)arg;
+    if (nb_fake_guards)
+        cio__os.madvise = inert_madvise;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    int rc = cio_run(main_neighbours, NULL, &cfg);
+    if (rc != 0)
+        fprintf(stderr, "neighbour's frame changed: %d bytes\n", rc);
+    return rc != 0 ? 3 : 0;
+}
+
 static int run_neighbours(size_t frame, int fake_guards)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        nb_frame = frame;
-        nb_fake_guards = fake_guards;
-        if (nb_fake_guards)
-            cio__os.madvise = inert_madvise;
-        cio_config cfg;
-        cio_config_init(&cfg);
-        cfg.workers = 1;
-        int rc = cio_run(main_neighbours, NULL, &cfg);
-        if (rc != 0)
-            fprintf(stderr, "neighbour's frame changed: %d bytes\n", rc);
-        _exit(rc != 0 ? 3 : 0);
-    }
-    close(fds[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 &&
-           (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    nb_frame = frame;
+    nb_fake_guards = fake_guards;
+    int status = cio_test_in_child(neighbours_child, NULL, buf, sizeof buf);
     printf("frame %zu: child said '%s'\n", frame, buf);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
         strstr(buf, "cio: stack overflow in task \""))

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,35 @@ void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
         fail_msg("cio_run returned %d (%s), want %d", rc, cio_err_name(rc),
                  want);
     cio_test_check_teardown();
+}
+
+int cio_test_in_child(int (*fn)(void *), void *arg, char *said, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        fail_msg("pipe failed");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        _exit(fn(arg));
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], said + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    said[n] = 0;
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        fail_msg("waitpid failed");
+    return status;
 }
 
 int cio_test_main(const struct CMUnitTest *tests, size_t n, int argc,

@@ -71,6 +71,12 @@ void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
                       int want);
 void cio_test_check_teardown(void);
 
+/* Runs fn(arg) in a child process with its stderr captured into `said`
+ * (NUL-terminated, at most cap - 1 bytes); the child exits with fn's
+ * value. Returns the child's wait status. For cases that expect the
+ * process to end: a stack overflow report aborts it. */
+int cio_test_in_child(int (*fn)(void *), void *arg, char *said, size_t cap);
+
 /* Runs the case named argv[1] from `tests`; fails if there is none. */
 int cio_test_main(const struct CMUnitTest *tests, size_t n, int argc,
                   char **argv);

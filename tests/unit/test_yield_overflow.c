@@ -54,33 +54,22 @@ static int main_edge(void *arg)
     return 0;
 }
 
+static int edge_child(void *arg)
+{
+    (void)arg;
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    return cio_run(main_edge, NULL, &cfg) == 0 ? 0 : 1;
+}
+
 /* Runs one attempt with `room` bytes left below the yielding frame;
  * returns whether the child ended with the report naming the task, or
  * ran through (room enough for the whole switch). */
 static bool reported_or_fine(size_t room, char *said, size_t cap)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        leave_room = room;
-        cio_config cfg;
-        cio_config_init(&cfg);
-        cfg.workers = 1;
-        _exit(cio_run(main_edge, NULL, &cfg) == 0 ? 0 : 1);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < cap - 1 && (r = read(fds[0], said + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    said[n] = 0;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    leave_room = room;
+    int status = cio_test_in_child(edge_child, NULL, said, cap);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return true;
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
