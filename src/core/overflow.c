@@ -53,29 +53,41 @@ static const char *interrupted_sp(void *uctx)
 #endif
 }
 
+/* The task whose stack overflowed, if the fault at `addr` with the stack
+ * pointer at `sp` is an overflow: first a hit in the current task's guard,
+ * then one in the guard of the task a direct yield is leaving (switch.c
+ * names the next task current before it leaves the yielding one's stack;
+ * its stack pointer is then on that stack, or in its guard), and last a
+ * current task whose stack pointer ran off the low end of its stack (no
+ * guard page: the overflow went on until it met unmapped memory). That
+ * last rule has no lower bound, so it must come after the precise ones:
+ * a yielding task's stack may lie below the current task's. */
+static const struct cio__task *overflowed(const struct cio__worker *w,
+                                          const void *addr, const char *sp)
+{
+    const struct cio__task *cur = w->cur, *leaving = w->leaving;
+    if (cur && cio__stack_in_guard(&cur->stack, addr))
+        return cur;
+    if (leaving && sp && cio__stack_in_guard(&leaving->stack, addr)) {
+        const struct cio__stack *st = &leaving->stack;
+        if (cio__stack_in_guard(st, sp) ||
+            (sp >= st->lo && sp < st->lo + st->size))
+            return leaving;
+    }
+    if (cur && cur->stack.cls >= 0 && sp &&
+        sp < cur->stack.lo + CIO__STACK_CANARY)
+        return cur;
+    return NULL;
+}
+
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
     struct cio__worker *w = cio__tls_worker;
-    const char *sp = interrupted_sp(uctx);
-    if (w && w->cur) {
-        /* Ours when the fault hit the task's guard region, or when the
-         * task's stack pointer has left its stack at the low end (no guard
-         * page: the overflow ran on until it met unmapped memory). */
-        const struct cio__stack *st = &w->cur->stack;
-        if (cio__stack_in_guard(st, info->si_addr) ||
-            (st->cls >= 0 && sp && sp < st->lo + CIO__STACK_CANARY))
-            cio__stack_overflow(w->cur);
-    }
-    if (w && w->leaving) {
-        /* A direct yield names the next task current before it leaves
-         * this one's stack (switch.c): a fault in that window is the
-         * leaving task's when it hit that task's guard while running on
-         * that stack (the stack pointer at most the guard below it). */
-        const struct cio__stack *st = &w->leaving->stack;
-        if (cio__stack_in_guard(st, info->si_addr) && sp &&
-            (cio__stack_in_guard(st, sp) ||
-             (sp >= st->lo && sp < st->lo + st->size)))
-            cio__stack_overflow(w->leaving);
+    if (w) {
+        const struct cio__task *t =
+            overflowed(w, info->si_addr, interrupted_sp(uctx));
+        if (t)
+            cio__stack_overflow(t);
     }
     /* Not ours: hand it to whoever had it before, or let the default
      * action happen when the faulting instruction runs again. */
