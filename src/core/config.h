@@ -46,6 +46,9 @@
 /* Stacks due for release are released by idle workers; when none has been
  * idle for this long, by the worker spilling stacks (nanoseconds). */
 #define CIO__STACK_RELEASE_DELAY (100 * 1000000LL)
+/* Stack memory one release batch covers at most (at least one stack):
+ * bounds how long an idle worker is busy giving pages back. */
+#define CIO__STACK_RELEASE_BYTES (2u << 20)
 /* Address space reserved at once for stacks of one class. */
 #define CIO__STACK_CHUNK (32u << 20)
 /* Bytes at the low end of every stack holding a known pattern; a changed

@@ -24,6 +24,7 @@ struct cio__runtime *_Atomic cio__rt;
  * cio_run() holds the lock from unpublishing the runtime until these are
  * filled, so a reader never sees an older runtime's figures. */
 static cio_stats last_stats;
+static uint64_t last_stats_run; /* which runtime's they are (the lock) */
 static pthread_mutex_t last_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Threads that are not workers and are between loading cio__rt and
@@ -393,6 +394,7 @@ out:
     pthread_mutex_lock(&last_stats_lock);
     unpublish(rt);
     fill_stats(rt, &last_stats);
+    uint64_t mine = ++last_stats_run;
     pthread_mutex_unlock(&last_stats_lock);
     /* Every task has finished, so no job is queued or waited for; jobs
      * that were abandoned while running (a name lookup) finish before the
@@ -401,10 +403,13 @@ out:
     if (rt->pool_inited) {
         cio__pool_fini(&rt->pool);
         rt->pool_inited = false;
+        /* Unless a later runtime has ended meanwhile: its figures stand. */
         pthread_mutex_lock(&last_stats_lock);
-        last_stats.pool_threads = 0;
-        last_stats.pool_jobs = atomic_load_explicit(&rt->pool.jobs_run,
-                                                    memory_order_relaxed);
+        if (last_stats_run == mine) {
+            last_stats.pool_threads = 0;
+            last_stats.pool_jobs = atomic_load_explicit(
+                &rt->pool.jobs_run, memory_order_relaxed);
+        }
         pthread_mutex_unlock(&last_stats_lock);
     }
     runtime_free(rt, rt->nworkers);

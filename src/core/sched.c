@@ -127,15 +127,23 @@ static struct cio__task *pop_own(struct cio__worker *w)
     }
 }
 
-/* Whether another worker's ring or the global queue holds tasks (a
- * glance, no lock). */
+/* Whether another worker's ring or LIFO slot, or the global queue, holds
+ * tasks this worker could take (a glance, no lock). */
 static bool work_elsewhere(struct cio__runtime *rt, struct cio__worker *w)
 {
     if (atomic_load_explicit(&rt->global_n, memory_order_relaxed))
         return true;
-    for (int i = 0; i < rt->nworkers; i++)
-        if (&rt->workers[i] != w && !runq_empty(&rt->workers[i]))
+    for (int i = 0; i < rt->nworkers; i++) {
+        struct cio__worker *v = &rt->workers[i];
+        if (v == w)
+            continue;
+        if (!runq_empty(v))
             return true;
+        struct cio__task *t =
+            atomic_load_explicit(&v->lifo, memory_order_relaxed);
+        if (t && stealable(t))
+            return true;
+    }
     return false;
 }
 
@@ -252,8 +260,15 @@ static struct cio__task *find_work(struct cio__worker *w)
                  * (unpark_any); if it was the last spinner and work it did
                  * not take is in sight, someone must come for it (Go's
                  * rule for the last spinning M). */
-                if (!runq_empty(w) ||
-                    (spinners == 1 && work_elsewhere(rt, w)))
+                bool last = spinners == 1;
+                /* The fence orders the decrement before the glance: it
+                 * pairs with the publishers' fence before they read
+                 * n_spinning (store buffering, both sides fenced), so
+                 * either they saw no spinner and woke someone, or this
+                 * glance sees their work. */
+                if (last)
+                    atomic_thread_fence(memory_order_seq_cst);
+                if (!runq_empty(w) || (last && work_elsewhere(rt, w)))
                     cio__notify_idle(rt);
                 return t;
             }

@@ -295,7 +295,9 @@ static int by_address(const void *x, const void *y)
 }
 
 /* Gives the pages of up to CIO__STACK_RELEASE free stacks beyond the
- * reserve back to the system. The slots leave the arena meanwhile, so the
+ * reserve, and at most CIO__STACK_RELEASE_BYTES of them (one stack at
+ * least), back to the system: an idle worker doing this does not see its
+ * inbox or its deadlines until the batch is done. The slots leave the arena meanwhile, so the
  * system calls run without the lock. Which free stacks go makes no
  * difference to memory; the most recently freed are taken because that
  * end of the array shrinks without moving the rest. */
@@ -309,8 +311,11 @@ static void release(struct cio__runtime *rt, int cls)
     size_t k = keep(c, cls);
     if (a->due & (1u << cls) && c->nfree > k) {
         n = c->nfree - k;
-        if (n > CIO__STACK_RELEASE)
-            n = CIO__STACK_RELEASE;
+        size_t most = CIO__STACK_RELEASE_BYTES / slot_size(cls);
+        if (most > CIO__STACK_RELEASE)
+            most = CIO__STACK_RELEASE;
+        if (n > most)
+            n = most ? most : 1;
         /* Room for every slot in flight, so putting them back cannot
          * fail. */
         if (room(&c->clean, &c->ccap, c->nclean + c->releasing + n)) {

@@ -483,6 +483,18 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
 {
     if (c & CIO__C_DONE)
         return 0; /* the common case when joining late: no wait at all */
+    /* A join that would end at once (cancelled, deadline passed) gives
+     * the claim back without registering: registrations are counted in
+     * the control word (mod 2^24, task.h), and a loop of such joins could
+     * otherwise wrap the count within one finishing task's window. */
+    int reason = -1;
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED)
+        reason = CIO__WAKE_CANCEL;
+    else if (deadline != CIO_NEVER && deadline <= cio__os_now())
+        reason = CIO__WAKE_TIMEOUT;
+    if (reason >= 0)
+        goto give_back;
     uint64_t seq = cio__wait_begin(self);
     /* Relaxed: published by the CAS that sets JOINWAIT below. */
     atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
@@ -495,9 +507,10 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
     } while (!atomic_compare_exchange_weak_explicit(
         &t->ctl, &c, cio__ctl_join_registered(c), memory_order_acq_rel,
         memory_order_acquire));
-    int reason = cio__park(self, deadline);
+    reason = cio__park(self, deadline);
     if (reason == CIO__WAKE_OK)
         return 0;
+give_back:
     /* Timed out, cancelled or out of memory: give the join back, unless
      * the task finished meanwhile, in which case the join completes
      * (acquire: pairs with the release of DONE, for the result). */

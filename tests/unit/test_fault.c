@@ -279,6 +279,36 @@ CIO_TEST(rejoin_while_task_ends_is_woken)
     cio_test_run(main_rejoin, NULL, 2, 0);
 }
 
+static uint64_t joins_counted(cio_task h)
+{
+    struct cio__task *t = cio__task_lookup(atomic_load(&cio__rt), h);
+    CHECK(t != NULL);
+    return atomic_load(&t->ctl) & CIO__C_JOINS_MASK;
+}
+
+static int main_join_no_wait(void *arg)
+{
+    (void)arg;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, end_soon, NULL, NULL));
+    uint64_t before = joins_counted(t);
+    /* Joins that must not wait never register, so a loop of them cannot
+     * wrap the registration count (task.h). */
+    for (int i = 0; i < 1000; i++)
+        CHECK_ERR(cio_join(t, NULL, 0), CIO_ETIMEDOUT);
+    CHECK_EQ(joins_counted(t), before);
+    void *r;
+    CHECK_OK(cio_join(t, &r, CIO_NEVER));
+    CHECK_EQ((intptr_t)r, 7);
+    return 0;
+}
+
+CIO_TEST(join_past_deadline_does_not_register)
+{
+    (void)state;
+    cio_test_run(main_join_no_wait, NULL, 1, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
               cmocka_unit_test(kernel_object_failure),
@@ -286,4 +316,5 @@ CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(
                   all_done_check_sees_spawn_of_task_ending_meanwhile),
               cmocka_unit_test(number_reused_during_close_is_usable),
-              cmocka_unit_test(rejoin_while_task_ends_is_woken))
+              cmocka_unit_test(rejoin_while_task_ends_is_woken),
+              cmocka_unit_test(join_past_deadline_does_not_register))
