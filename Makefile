@@ -63,9 +63,12 @@ bench: | deps-bench
 	$(CMAKE) --build build/release -j$(JOBS)
 	python3 bench/run.py
 
+# Root installing into the loader's own directories (the default
+# /usr/local) refreshes its cache, so programs find libcio.so at once.
 install: build/release/Makefile
 	$(CMAKE) --build build/release -j$(JOBS)
 	$(CMAKE) --install build/release $(if $(PREFIX),--prefix $(PREFIX),)
+	@if [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
 	rm -rf build

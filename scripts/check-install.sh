@@ -1,43 +1,66 @@
 #!/usr/bin/env bash
-# Installs cio into a scratch prefix and builds a user program against it
-# twice: with pkg-config and with CMake's find_package.
+# Runs the README's "Build a program against cio" section verbatim: the
+# blocks marked <!-- check-install: ... --> are written to files or run as
+# shell commands, with HOME set to a scratch folder (so the README's
+# $HOME/.local is a custom prefix here), and each run of the program must
+# print the README's output block. CI runs this, so the README cannot
+# drift from what works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-prefix=$(mktemp -d)
-trap 'rm -rf "$prefix"' EXIT
-make install PREFIX="$prefix" >/dev/null
+src=$PWD
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$scratch/app"
 
-cat > "$prefix/hello.c" <<'C'
-#include <cio.h>
-#include <stdio.h>
-static void *child(void *arg) { return arg; }
-static int main_task(void *arg)
-{
-    (void)arg;
-    cio_task t;
-    void *r = NULL;
-    if (cio_spawn(&t, child, (void *)42, NULL) < 0 || cio_join(t, &r, CIO_NEVER) < 0)
-        return 1;
-    printf("hello from a task: %ld\n", (long)(intptr_t)r);
-    return 0;
-}
-int main(void) { return cio_run(main_task, NULL, NULL); }
-C
+python3 - "$src/README.md" "$scratch" <<'PY'
+import os, re, sys
+readme, scratch = sys.argv[1], sys.argv[2]
+text = open(readme).read()
+blocks = re.findall(r"<!-- check-install: (.*?) -->\n```[a-z]*\n(.*?)```", text, re.S)
+if not blocks:
+    sys.exit("check-install: no marked blocks in the README")
+steps = []
+for i, (what, body) in enumerate(blocks):
+    if what.startswith("file "):
+        with open(os.path.join(scratch, "app", what[5:]), "w") as f:
+            f.write(body)
+    elif what == "output":
+        with open(os.path.join(scratch, "expected"), "w") as f:
+            f.write(body)
+    elif what in ("run in the source tree", "run in the app folder"):
+        path = os.path.join(scratch, f"step{i:02d}.sh")
+        with open(path, "w") as f:
+            f.write(body)
+        steps.append(("src" if "source" in what else "app") + " " + path)
+    else:
+        sys.exit(f"check-install: unknown marker '{what}'")
+with open(os.path.join(scratch, "steps"), "w") as f:
+    f.write("\n".join(steps) + "\n")
+PY
 
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
-# shellcheck disable=SC2046
-cc -o "$prefix/hello-pc" "$prefix/hello.c" $(pkg-config --cflags --libs cio) \
-    -Wl,-rpath,"$(pkg-config --variable=libdir cio)"
-"$prefix/hello-pc"
-
-mkdir -p "$prefix/proj"
-cat > "$prefix/proj/CMakeLists.txt" <<'CM'
-cmake_minimum_required(VERSION 3.21)
-project(hello C)
-find_package(cio REQUIRED)
-add_executable(hello ../hello.c)
-target_link_libraries(hello PRIVATE cio::cio_static)
-CM
-cmake -S "$prefix/proj" -B "$prefix/proj/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-cmake --build "$prefix/proj/build" >/dev/null
-"$prefix/proj/build/hello"
+export HOME="$scratch/home"
+mkdir -p "$HOME"
+n=0
+while read -r where script; do
+    dir=$src
+    [ "$where" = app ] && dir=$scratch/app
+    echo "check-install: running in $where:"
+    sed 's/^/  $ /' "$script"
+    # Each block runs as written; a line running the program is checked
+    # against the README's output.
+    (cd "$dir" && bash -euo pipefail "$script") > "$scratch/out" 2> "$scratch/err" || {
+        cat "$scratch/out" "$scratch/err" >&2
+        echo "check-install: a README command failed" >&2
+        exit 1
+    }
+    if grep -q '^\./' "$script"; then
+        n=$((n + 1))
+        if ! tail -n "$(wc -l < "$scratch/expected")" "$scratch/out" |
+                diff -u "$scratch/expected" - ; then
+            echo "check-install: the program's output is not the README's" >&2
+            exit 1
+        fi
+    fi
+done < "$scratch/steps"
+[ "$n" -eq 2 ] || { echo "check-install: expected 2 program runs, saw $n" >&2; exit 1; }
+echo "check-install: both routes build and print the README's output"

@@ -44,20 +44,41 @@ for p in "${missing[@]}"; do
 done
 mapfile -t arches < <(printf '%s\n' "${arches[@]}" | awk 'NF && !seen[$0]++')
 
+# Runs a command quietly; when it fails, shows what it said and stops.
+quiet() {
+    local log
+    log=$(mktemp)
+    if ! "$@" >"$log" 2>&1; then
+        echo "deps: '$*' failed:" >&2
+        sed 's/^/  /' "$log" >&2
+        rm -f "$log"
+        echo "deps: could not install ${missing[*]}" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 if [ "$(id -u)" -eq 0 ]; then
     for a in "${arches[@]}"; do
         echo "deps: enabling multiarch: dpkg --add-architecture $a"
-        dpkg --add-architecture "$a"
+        quiet dpkg --add-architecture "$a"
     done
     echo "deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || true
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    quiet apt-get update
+    quiet apt-get install -y "${missing[@]}"
 else
+    # sudo where there is one; otherwise the commands are for root as is.
+    sudo=""
+    command -v sudo >/dev/null 2>&1 && sudo="sudo "
     echo "deps: missing packages: ${missing[*]}" >&2
-    echo "deps: run as root:" >&2
-    for a in "${arches[@]}"; do echo "  sudo dpkg --add-architecture $a" >&2; done
-    echo "  sudo apt-get update" >&2
-    echo "  sudo $cmd" >&2
+    if [ -n "$sudo" ]; then
+        echo "deps: install them with:" >&2
+    else
+        echo "deps: install them as root (su -) with:" >&2
+    fi
+    for a in "${arches[@]}"; do echo "  ${sudo}dpkg --add-architecture $a" >&2; done
+    echo "  ${sudo}apt-get update" >&2
+    echo "  ${sudo}$cmd" >&2
     exit 1
 fi
