@@ -150,7 +150,12 @@ CIO_API void cio_config_init(cio_config *cfg);
  * stack size outside [CIO_STACK_MIN, CIO_STACK_MAX], workers < 0 or over
  * 1024, or a malformed CIO_WORKERS, pool_threads < 0 or over 4096,
  * pool_idle_ns < 0), CIO_EBUSY (called from inside a
- * runtime), CIO_ENOMEM or CIO_EAGAIN (memory or threads could not be had).
+ * runtime), CIO_ENOMEM or CIO_EAGAIN (memory or threads could not be had),
+ * or main's start error (CIO_ENOMEM: no stack could be had for it). A bad
+ * setting is also named on stderr with its value and what is accepted,
+ * e.g. "cio: CIO_WORKERS=abc: expected a whole number of workers from 1
+ * to 1024" or "cio: cio_config.pool_threads = 5000: expected 0 (the
+ * default) to 4096".
  * Negative main return values therefore overlap with these codes; main
  * should return non-negative values. Not reentrant: one runtime at a time
  * per process. */
@@ -410,6 +415,10 @@ CIO_API int cio_addr_unix(cio_addr *out, const char *path);
 
 /* The port of an IPv4/IPv6 address, or CIO_EINVAL for other families. */
 CIO_API int cio_addr_port(const cio_addr *a);
+
+/* Sets the port of an IPv4/IPv6 address. Returns 0, or CIO_EINVAL (NULL,
+ * another family, or a port outside [0, 65535]). */
+CIO_API int cio_addr_set_port(cio_addr *a, int port);
 
 /* Writes "1.2.3.4:80", "[::1]:80" or the Unix path ("@name" for an
  * abstract one) into buf. Returns the length written (without the NUL),

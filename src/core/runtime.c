@@ -232,11 +232,33 @@ static void *worker_thread(void *p)
     return NULL;
 }
 
+/* Bad configuration is refused with CIO_EINVAL and one line on stderr
+ * that names the setting, the value and what is accepted: the error code
+ * alone cannot say which of several settings was wrong. */
+static int refuse(const char *what, const char *value, const char *accepted)
+{
+    /* An environment variable as the shell writes it, a field as C. */
+    const char *eq = strncmp(what, "CIO_", 4) == 0 ? "=" : " = ";
+    fprintf(stderr, "cio: %s%s%s: expected %s\n", what, eq, value, accepted);
+    return CIO_EINVAL;
+}
+
+static int refuse_num(const char *what, long long v, const char *accepted)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", v);
+    return refuse(what, num, accepted);
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static int parse_workers(const cio_config *cfg, int *out)
 {
     int n = cfg ? cfg->workers : 0;
     if (n < 0 || n > CIO__WORKERS_MAX)
-        return CIO_EINVAL;
+        return refuse_num("cio_config.workers", n,
+                          "0 (the default) to " STR(CIO__WORKERS_MAX));
     if (n == 0) {
         const char *env = getenv("CIO_WORKERS");
         if (env && *env) {
@@ -244,7 +266,9 @@ static int parse_workers(const cio_config *cfg, int *out)
             errno = 0;
             long v = strtol(env, &end, 10);
             if (errno || *end || v < 1 || v > CIO__WORKERS_MAX)
-                return CIO_EINVAL;
+                return refuse("CIO_WORKERS", env,
+                              "a whole number of workers from 1 to " STR(
+                                  CIO__WORKERS_MAX));
             n = (int)v;
         } else {
             n = cio__os_ncpu();
@@ -275,18 +299,24 @@ static void runtime_free(struct cio__runtime *rt, int inited)
 
 static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
 {
-    int nworkers, rc = parse_workers(cfg, &nworkers);
+    int nworkers = 0, rc = parse_workers(cfg, &nworkers);
     if (rc < 0)
         return rc;
     size_t stack = cfg && cfg->stack_size ? cfg->stack_size : CIO_STACK_DEFAULT;
     if (cio__stack_class(stack) < 0)
-        return CIO_EINVAL;
+        return refuse_num("cio_config.stack_size", (long long)stack,
+                          "0 (the default) or a size from CIO_STACK_MIN (" STR(
+                              CIO_STACK_MIN) ") to CIO_STACK_MAX");
     int pool_max = cfg && cfg->pool_threads ? cfg->pool_threads
                                             : CIO__POOL_THREADS;
     int64_t pool_idle = cfg && cfg->pool_idle_ns ? cfg->pool_idle_ns
                                                  : CIO__POOL_IDLE_NS;
-    if (pool_max < 0 || pool_max > CIO__POOL_THREADS_MAX || pool_idle < 0)
-        return CIO_EINVAL;
+    if (pool_max < 0 || pool_max > CIO__POOL_THREADS_MAX)
+        return refuse_num("cio_config.pool_threads", pool_max,
+                          "0 (the default) to " STR(CIO__POOL_THREADS_MAX));
+    if (pool_idle < 0)
+        return refuse_num("cio_config.pool_idle_ns", (long long)pool_idle,
+                          "0 (the default) or a positive time in ns");
     struct cio__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return CIO_ENOMEM;

@@ -70,6 +70,19 @@ int cio_addr_unix(cio_addr *out, const char *path)
     return 0;
 }
 
+int cio_addr_set_port(cio_addr *a, int port)
+{
+    if (!a || port < 0 || port > 65535)
+        return CIO_EINVAL;
+    if (a->u.sa.sa_family == AF_INET)
+        a->u.in4.sin_port = htons((uint16_t)port);
+    else if (a->u.sa.sa_family == AF_INET6)
+        a->u.in6.sin6_port = htons((uint16_t)port);
+    else
+        return CIO_EINVAL;
+    return 0;
+}
+
 int cio_addr_port(const cio_addr *a)
 {
     if (!a)

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -239,8 +241,59 @@ CIO_TEST(task_table_reaches_plateau_under_churn)
         assert_true(c.rss[c.rounds - 1] - c.rss[1] < 8 * 1024);
 }
 
+/* ---- bad configuration names its cause ------------------------------------ */
+
+static int must_not_run(void *arg)
+{
+    (void)arg;
+    abort();
+}
+
+static int run_with(void *arg)
+{
+    const cio_config *cfg = arg;
+    return cio_run(must_not_run, NULL, cfg) == CIO_EINVAL ? 0 : 1;
+}
+
+static void expect_refusal(const cio_config *cfg, const char *env,
+                           const char *want)
+{
+    char said[512];
+    if (env)
+        setenv("CIO_WORKERS", env, 1);
+    int status = cio_test_in_child(run_with, (void *)cfg, said, sizeof said);
+    unsetenv("CIO_WORKERS");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("cio_run did not refuse with CIO_EINVAL: %s", said);
+    if (!strstr(said, want))
+        fail_msg("stderr: '%s', want '%s'", said, want);
+}
+
+CIO_TEST(bad_configuration_names_setting_and_value)
+{
+    (void)state;
+    expect_refusal(NULL, "abc",
+                   "cio: CIO_WORKERS=abc: expected a whole number of workers "
+                   "from 1 to 1024");
+    expect_refusal(NULL, "0", "CIO_WORKERS=0: expected");
+    cio_config c;
+    cio_config_init(&c);
+    c.workers = -2;
+    expect_refusal(&c, NULL, "cio: cio_config.workers = -2: expected 0");
+    cio_config_init(&c);
+    c.pool_threads = 5000;
+    expect_refusal(&c, NULL, "cio_config.pool_threads = 5000: expected");
+    cio_config_init(&c);
+    c.pool_idle_ns = -1;
+    expect_refusal(&c, NULL, "cio_config.pool_idle_ns = -1: expected");
+    cio_config_init(&c);
+    c.stack_size = 100;
+    expect_refusal(&c, NULL, "cio_config.stack_size = 100: expected");
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(any_thread_calls_safe_while_runtime_ends),
               cmocka_unit_test(
                   shutdown_waits_for_tasks_spawned_while_others_exit),
               cmocka_unit_test(handle_from_earlier_runtime_is_stale),
-              cmocka_unit_test(task_table_reaches_plateau_under_churn))
+              cmocka_unit_test(task_table_reaches_plateau_under_churn),
+              cmocka_unit_test(bad_configuration_names_setting_and_value))

@@ -970,6 +970,27 @@ CIO_TEST(zero_length_returns_at_once)
 
 /* A Unix address whose length claims more than the structure holds: the
  * bytes past it are not the address's (here: past the heap block). */
+CIO_TEST(addr_set_port)
+{
+    (void)state;
+    cio_addr a;
+    char text[CIO_ADDR_STRLEN];
+    ASSERT_ERR(cio_addr_ip(&a, "127.0.0.1", 80), 0);
+    ASSERT_ERR(cio_addr_set_port(&a, 8080), 0);
+    assert_int_equal(cio_addr_port(&a), 8080);
+    assert_true(cio_addr_format(&a, text, sizeof text) > 0);
+    assert_string_equal(text, "127.0.0.1:8080");
+    ASSERT_ERR(cio_addr_ip(&a, "::1", 1), 0);
+    ASSERT_ERR(cio_addr_set_port(&a, 65535), 0);
+    assert_int_equal(cio_addr_port(&a), 65535);
+    ASSERT_ERR(cio_addr_set_port(&a, 65536), CIO_EINVAL);
+    ASSERT_ERR(cio_addr_set_port(&a, -1), CIO_EINVAL);
+    assert_int_equal(cio_addr_port(&a), 65535);
+    ASSERT_ERR(cio_addr_set_port(NULL, 1), CIO_EINVAL);
+    ASSERT_ERR(cio_addr_unix(&a, "/tmp/x.sock"), 0);
+    ASSERT_ERR(cio_addr_set_port(&a, 1), CIO_EINVAL);
+}
+
 CIO_TEST(addr_format_unix_bounds)
 {
     (void)state;
@@ -1146,6 +1167,7 @@ CIO_TEST_MAIN(cmocka_unit_test(read_deadline), cmocka_unit_test(read_cancel),
               cmocka_unit_test(wait_fd_foreign_pipe),
               cmocka_unit_test(past_deadline_tries_once),
               cmocka_unit_test(zero_length_returns_at_once),
+              cmocka_unit_test(addr_set_port),
               cmocka_unit_test(addr_format_unix_bounds),
               cmocka_unit_test(connect_by_name_and_refused),
               cmocka_unit_test(bad_input))
