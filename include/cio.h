@@ -1,8 +1,9 @@
 /* cio: a concurrency runtime for C.
  *
  * Tasks are functions with their own stacks. A task stops whenever it would
- * wait (a timer, another task, later I/O) and is resumed when what it waited
- * for happens; meanwhile its worker, one OS thread per core, runs other tasks.
+ * wait (a timer, another task, a descriptor, a blocking call handed to the
+ * pool) and is resumed when what it waited for happens; meanwhile its
+ * worker, one OS thread per core, runs other tasks.
  *
  * Conventions that hold for the whole API:
  *   - Errors are returned as negative values from <cio/errno.h> (CIO_Exxx,
@@ -28,6 +29,41 @@
  * values). CIO_SPAWN_PIN with a worker index fixes a task to one worker.
  * errno is saved and restored per task at every switch on all tasks. Use
  * task-local storage (cio_key_*) instead of thread-locals in task code.
+ *
+ * What is asked on day one:
+ *   - Two tasks on one descriptor. Any number of tasks may wait on one
+ *     descriptor; an edge wakes every task waiting for that direction and
+ *     each retries its system call, so the kernel decides who gets what:
+ *     nothing is lost or read twice, but two readers of one stream (or two
+ *     writers) interleave as two threads would. To keep messages whole,
+ *     let one task read and one task write each descriptor. Closing it with
+ *     cio_close() wakes them all with CIO_EBADF.
+ *   - A pthread mutex in a task is fine around code that does not wait.
+ *     Held across a waiting cio call, the task parks holding it while its
+ *     worker runs other tasks; one of those that takes the same mutex
+ *     blocks the whole worker, and if the holder can only resume on that
+ *     worker (its home), nothing ever resumes it.
+ *   - From a thread that is not a task (a library's callback thread), the
+ *     calls marked "thread-safe" may be made: cio_close(), cio_fd_forget(),
+ *     cio_stats_get(), cio_workers(), cio_task_name(), cio_socket(),
+ *     cio_listen(), the address helpers, cio_now(), cio_deadline_after(),
+ *     cio_strerror(); they are safe while a runtime starts or ends too.
+ *     No cio call is async-signal-safe: none may be made from a signal
+ *     handler.
+ *   - When a task ends, its stack goes back to its worker's cache for the
+ *     next task; stacks beyond a reserve (as many as are in use, plus 4 MiB
+ *     of each size) return their pages to the system, keeping the address
+ *     space until cio_run() returns. Pointers into an ended task's stack
+ *     dangle, as with any returned function's frame.
+ *   - Signals: cio_run() installs a SIGSEGV handler for its duration, and
+ *     an alternate signal stack on each worker thread, so that a stack
+ *     overflow is reported with the task's name; faults that are not a
+ *     task's overflow go to the handler that was installed before
+ *     cio_run() (or to the default action). A program with its own
+ *     SIGSEGV handler should install it before cio_run() (with SA_ONSTACK
+ *     if it must run when a task's stack is exhausted); one installed
+ *     while cio_run() runs replaces cio's, and overflows then reach it as
+ *     plain faults.
  */
 #ifndef CIO_H
 #define CIO_H

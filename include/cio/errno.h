@@ -10,7 +10,9 @@
 
 #include <errno.h>
 
-#define CIO__EOF_VALUE (-4095)
+/* cio's own codes start here, below errno's range. (-4095 was CIO_EOF,
+ * which nothing returned: end of file is a read of 0.) */
+#define CIO__OWN_BASE (-4095)
 
 /* X(name, value, message) */
 #define CIO_ERRNO_MAP(X)                                                      \
@@ -53,8 +55,7 @@
     X(EALREADY, -EALREADY, "operation already in progress")                   \
     X(EINPROGRESS, -EINPROGRESS, "operation in progress")                     \
     X(ECANCELED, -ECANCELED, "operation canceled")                            \
-    X(EOF, CIO__EOF_VALUE, "end of file")                                     \
-    X(ENOHOST, CIO__EOF_VALUE + 1, "host name not found")
+    X(ENOHOST, CIO__OWN_BASE + 1, "host name not found")
 
 enum {
 #define CIO__ERR_ENUM(name, value, msg) CIO_##name = (value),
