@@ -609,6 +609,60 @@ CIO_API int cio_resolve(const char *host, const char *service, int family,
                         cio_addr *out, int max, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
+/* Channels                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A channel moves elements of one fixed size from senders to receivers,
+ * in order, each element to exactly one receiver. Unbuffered (capacity 0)
+ * a send waits for a receive and hands the element over; buffered, sends
+ * wait only while the ring of `capacity` elements is full. Any number of
+ * tasks on any workers may send and receive. Elements are copied in and
+ * out: pass a pointer as the element to move bigger things. */
+typedef struct cio_chan cio_chan;
+
+/* Creates a channel for elements of `elem_size` bytes (1 to 65536) and
+ * `capacity` buffered elements (0: unbuffered). Returns 0 and the channel
+ * in *out, or CIO_EINVAL (NULL out, a size out of range), CIO_ENOMEM.
+ * Thread-safe. */
+CIO_API int cio_chan_make(cio_chan **out, size_t elem_size, size_t capacity);
+
+/* Task only. Sends the element at `elem` (elem_size bytes, copied).
+ * Returns 0 once a receiver has it or it is buffered; CIO_ECLOSED (the
+ * channel is closed: the element was not sent), CIO_ETIMEDOUT,
+ * CIO_ECANCELED (not sent either), CIO_EINVAL (NULL), CIO_EPERM. Each call
+ * has exactly one outcome: when a deadline or a cancel comes just as a
+ * receiver takes the element, the call returns 0. */
+CIO_API int cio_chan_send(cio_chan *ch, const void *elem, int64_t deadline);
+
+/* Task only. Receives the oldest element into `out` (elem_size bytes).
+ * Returns 0, CIO_ECLOSED once the channel is closed and drained (every
+ * element sent before the close is received first), CIO_ETIMEDOUT,
+ * CIO_ECANCELED (nothing was taken), CIO_EINVAL, CIO_EPERM. */
+CIO_API int cio_chan_recv(cio_chan *ch, void *out, int64_t deadline);
+
+/* Never wait: 0 when the element moved, CIO_EAGAIN when the call would
+ * have to wait, or cio_chan_send()'s / cio_chan_recv()'s other errors.
+ * Thread-safe: a plain thread may call them too. */
+CIO_API int cio_chan_try_send(cio_chan *ch, const void *elem);
+CIO_API int cio_chan_try_recv(cio_chan *ch, void *out);
+
+/* Closes the channel: waiting senders return CIO_ECLOSED (their elements
+ * were not sent), receivers drain what is buffered and then get
+ * CIO_ECLOSED, and so do later sends and receives. Returns 0, CIO_ECLOSED
+ * (already closed) or CIO_EINVAL. Thread-safe. */
+CIO_API int cio_chan_close(cio_chan *ch);
+
+/* Frees the channel and sets *ch to NULL. Returns 0, CIO_EBUSY while a
+ * task still waits on it (nothing is freed), or CIO_EINVAL (NULL, or
+ * already freed through this pointer). Elements still buffered are
+ * dropped. Thread-safe, but no call on the channel may run concurrently
+ * with a free that succeeds. */
+CIO_API int cio_chan_free(cio_chan **ch);
+
+/* Elements buffered now (a snapshot). */
+CIO_API size_t cio_chan_len(cio_chan *ch);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 

@@ -55,7 +55,8 @@
     X(EALREADY, -EALREADY, "operation already in progress")                   \
     X(EINPROGRESS, -EINPROGRESS, "operation in progress")                     \
     X(ECANCELED, -ECANCELED, "operation canceled")                            \
-    X(ENOHOST, CIO__OWN_BASE + 1, "host name not found")
+    X(ENOHOST, CIO__OWN_BASE + 1, "host name not found")                     \
+    X(ECLOSED, CIO__OWN_BASE + 2, "channel closed")
 
 enum {
 #define CIO__ERR_ENUM(name, value, msg) CIO_##name = (value),

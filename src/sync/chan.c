@@ -1,0 +1,296 @@
+/* Channels: a fixed-size element passed from one task to another, either
+ * hand to hand (capacity 0: a send meets a receive) or through a ring of
+ * `cap` elements.
+ *
+ * Layering: sync/ uses core's wait/wake protocol (task.h) and nothing of
+ * the scheduler's insides; the scheduler knows nothing of channels.
+ *
+ * One lock per channel guards the ring and two queues of waiters, one for
+ * senders and one for receivers. A waiter is a record on the waiting
+ * task's stack; whoever completes it (a partner, a close) copies the
+ * element, marks the record done and wakes the task, all under the lock.
+ * A waiter whose wait ended otherwise (deadline, cancel) takes the lock
+ * and either finds its record done (the element moved after all: the
+ * call succeeds, so each element has exactly one outcome) or unlinks it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+#include "core/task.h"
+
+enum { PENDING, DONE, CLOSED };
+
+struct waiter {
+    struct waiter *next, *prev;
+    struct cio__task *task;
+    uint64_t seq;            /* the task's wait this record belongs to */
+    void *elem;              /* a sender's element, a receiver's destination */
+    int state;               /* PENDING, DONE, CLOSED (under the lock) */
+};
+
+struct wqueue {
+    struct waiter *head, *tail;
+};
+
+struct cio_chan {
+    pthread_mutex_t lock;    /* guards everything below */
+    size_t esize;            /* bytes per element */
+    size_t cap;              /* ring capacity, 0: unbuffered */
+    size_t head;             /* oldest element's slot */
+    size_t count;            /* elements in the ring */
+    bool closed;
+    struct wqueue senders;   /* tasks waiting to send, oldest first */
+    struct wqueue receivers; /* tasks waiting to receive, oldest first */
+    char *ring;              /* cap * esize bytes */
+};
+
+/* Elements larger than this are better passed by pointer. */
+#define ELEM_MAX (64u << 10)
+
+static void wq_push(struct wqueue *q, struct waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+}
+
+static void wq_unlink(struct wqueue *q, struct waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+}
+
+static struct waiter *wq_pop(struct wqueue *q)
+{
+    struct waiter *w = q->head;
+    if (w)
+        wq_unlink(q, w);
+    return w;
+}
+
+/* Ends a waiter's wait (lock held): its task may return as soon as the
+ * wake is seen, so the record is read before, and not after. */
+static void finish(struct waiter *w, int state)
+{
+    struct cio__task *t = w->task;
+    uint64_t seq = w->seq;
+    w->state = state;
+    cio__wake(t, seq, CIO__WAKE_OK);
+}
+
+static char *slot(struct cio_chan *ch, size_t i)
+{
+    return ch->ring + ((ch->head + i) % ch->cap) * ch->esize;
+}
+
+int cio_chan_make(cio_chan **out, size_t elem_size, size_t capacity)
+{
+    if (!out)
+        return CIO_EINVAL;
+    *out = NULL;
+    if (elem_size == 0 || elem_size > ELEM_MAX ||
+        (capacity && elem_size > SIZE_MAX / capacity))
+        return CIO_EINVAL;
+    struct cio_chan *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return CIO_ENOMEM;
+    if (capacity && !(ch->ring = malloc(capacity * elem_size))) {
+        free(ch);
+        return CIO_ENOMEM;
+    }
+    int rc = pthread_mutex_init(&ch->lock, NULL);
+    if (rc) {
+        free(ch->ring);
+        free(ch);
+        return -rc;
+    }
+    ch->esize = elem_size;
+    ch->cap = capacity;
+    *out = ch;
+    return 0;
+}
+
+int cio_chan_free(cio_chan **chp)
+{
+    if (!chp || !*chp)
+        return CIO_EINVAL;
+    struct cio_chan *ch = *chp;
+    pthread_mutex_lock(&ch->lock);
+    bool busy = ch->senders.head || ch->receivers.head;
+    pthread_mutex_unlock(&ch->lock);
+    if (busy)
+        return CIO_EBUSY;
+    pthread_mutex_destroy(&ch->lock);
+    free(ch->ring);
+    free(ch);
+    *chp = NULL;
+    return 0;
+}
+
+int cio_chan_close(cio_chan *ch)
+{
+    if (!ch)
+        return CIO_EINVAL;
+    pthread_mutex_lock(&ch->lock);
+    if (ch->closed) {
+        pthread_mutex_unlock(&ch->lock);
+        return CIO_ECLOSED;
+    }
+    ch->closed = true;
+    /* Senders still waiting never delivered their element: they learn it.
+     * Receivers wait only when nothing is buffered: there is nothing to
+     * drain for them. */
+    struct waiter *w;
+    while ((w = wq_pop(&ch->senders)))
+        finish(w, CLOSED);
+    while ((w = wq_pop(&ch->receivers)))
+        finish(w, CLOSED);
+    pthread_mutex_unlock(&ch->lock);
+    return 0;
+}
+
+/* One attempt to send (lock held): 1 when the element went, 0 when the
+ * caller would have to wait, or CIO_ECLOSED. */
+static int try_send_locked(struct cio_chan *ch, const void *elem)
+{
+    if (ch->closed)
+        return CIO_ECLOSED;
+    struct waiter *r = wq_pop(&ch->receivers);
+    if (r) {
+        /* A receiver waits only while the ring is empty: hand it over. */
+        memcpy(r->elem, elem, ch->esize);
+        finish(r, DONE);
+        return 1;
+    }
+    if (ch->count < ch->cap) {
+        memcpy(slot(ch, ch->count), elem, ch->esize);
+        ch->count++;
+        return 1;
+    }
+    return 0;
+}
+
+/* One attempt to receive (lock held): 1 when an element came, 0 when the
+ * caller would have to wait, or CIO_ECLOSED (closed and drained). */
+static int try_recv_locked(struct cio_chan *ch, void *out)
+{
+    if (ch->count) {
+        memcpy(out, slot(ch, 0), ch->esize);
+        ch->head = (ch->head + 1) % ch->cap;
+        ch->count--;
+        /* A waiting sender takes the freed place, in its arrival order. */
+        struct waiter *s = wq_pop(&ch->senders);
+        if (s) {
+            memcpy(slot(ch, ch->count), s->elem, ch->esize);
+            ch->count++;
+            finish(s, DONE);
+        }
+        return 1;
+    }
+    struct waiter *s = wq_pop(&ch->senders);
+    if (s) {
+        memcpy(out, s->elem, ch->esize);
+        finish(s, DONE);
+        return 1;
+    }
+    return ch->closed ? CIO_ECLOSED : 0;
+}
+
+/* Waits (lock held on entry, released on return) for a partner to
+ * complete `w`, queued on `q`. */
+static int wait_locked(struct cio_chan *ch, struct wqueue *q,
+                       struct waiter *w, struct cio__task *self,
+                       int64_t deadline)
+{
+    w->task = self;
+    w->state = PENDING;
+    w->seq = cio__wait_begin(self);
+    wq_push(q, w);
+    pthread_mutex_unlock(&ch->lock);
+    int reason = cio__park(self, deadline);
+    pthread_mutex_lock(&ch->lock);
+    /* Whatever ended the wait, the record's state under the lock is the
+     * outcome: done means the element moved, even if a deadline or a
+     * cancel also came (the call then succeeds). */
+    int state = w->state;
+    if (state == PENDING)
+        wq_unlink(q, w);
+    pthread_mutex_unlock(&ch->lock);
+    if (state == DONE)
+        return 0;
+    if (state == CLOSED)
+        return CIO_ECLOSED;
+    return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
+                                                  : reason);
+}
+
+static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
+              bool never_wait)
+{
+    if (!ch || !elem)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    if (!self && !never_wait)
+        return CIO_EPERM;
+    pthread_mutex_lock(&ch->lock);
+    int rc = send ? try_send_locked(ch, elem) : try_recv_locked(ch, elem);
+    if (rc != 0) {
+        pthread_mutex_unlock(&ch->lock);
+        return rc > 0 ? 0 : rc;
+    }
+    if (never_wait) {
+        pthread_mutex_unlock(&ch->lock);
+        return CIO_EAGAIN;
+    }
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED) {
+        pthread_mutex_unlock(&ch->lock);
+        return CIO_ECANCELED;
+    }
+    struct waiter w = {.elem = elem};
+    return wait_locked(ch, send ? &ch->senders : &ch->receivers, &w, self,
+                       deadline);
+}
+
+int cio_chan_send(cio_chan *ch, const void *elem, int64_t deadline)
+{
+    return op(ch, (void *)elem, deadline, true, false);
+}
+
+int cio_chan_recv(cio_chan *ch, void *out, int64_t deadline)
+{
+    return op(ch, out, deadline, false, false);
+}
+
+int cio_chan_try_send(cio_chan *ch, const void *elem)
+{
+    return op(ch, (void *)elem, 0, true, true);
+}
+
+int cio_chan_try_recv(cio_chan *ch, void *out)
+{
+    return op(ch, out, 0, false, true);
+}
+
+size_t cio_chan_len(cio_chan *ch)
+{
+    if (!ch)
+        return 0;
+    pthread_mutex_lock(&ch->lock);
+    size_t n = ch->count;
+    pthread_mutex_unlock(&ch->lock);
+    return n;
+}

@@ -1,0 +1,405 @@
+/* Channels: hand-over and buffering, close, deadlines and cancels with
+ * exactly one outcome, bad input, and many producers and consumers on all
+ * workers moving numbered items exactly once. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define MS 1000000LL
+
+static bool emulated(void)
+{
+    return getenv("CIO_TEST_EMULATED") != NULL;
+}
+
+/* ---- hand-over and buffering ------------------------------------------- */
+
+static void *echo_back(void *arg)
+{
+    cio_chan **c = arg;
+    for (;;) {
+        long v;
+        int rc = cio_chan_recv(c[0], &v, CIO_NEVER);
+        if (rc == CIO_ECLOSED)
+            return NULL;
+        CHECK_OK(rc);
+        CHECK_OK(cio_chan_send(c[1], &(long){v + 1}, CIO_NEVER));
+    }
+}
+
+static int main_pingpong(void *arg)
+{
+    size_t cap = (size_t)(intptr_t)arg;
+    cio_chan *c[2];
+    CHECK_OK(cio_chan_make(&c[0], sizeof(long), cap));
+    CHECK_OK(cio_chan_make(&c[1], sizeof(long), cap));
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, echo_back, c, NULL));
+    for (long i = 0; i < 10000; i++) {
+        long v;
+        CHECK_OK(cio_chan_send(c[0], &i, CIO_NEVER));
+        CHECK_OK(cio_chan_recv(c[1], &v, CIO_NEVER));
+        CHECK_EQ(v, i + 1);
+    }
+    CHECK_OK(cio_chan_close(c[0]));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    CHECK_OK(cio_chan_free(&c[0]));
+    CHECK_OK(cio_chan_free(&c[1]));
+    CHECK(c[0] == NULL && c[1] == NULL);
+    return 0;
+}
+
+CIO_TEST(unbuffered_pingpong_on_two_workers)
+{
+    (void)state;
+    cio_test_run(main_pingpong, (void *)0, 2, 0);
+}
+
+CIO_TEST(buffered_pingpong_on_one_worker)
+{
+    (void)state;
+    cio_test_run(main_pingpong, (void *)4, 1, 0);
+}
+
+static int main_buffer_order(void *arg)
+{
+    (void)arg;
+    cio_chan *c;
+    CHECK_OK(cio_chan_make(&c, sizeof(int), 3));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cio_chan_try_send(c, &i));
+    CHECK_EQ(cio_chan_len(c), 3);
+    int x = 9;
+    CHECK_ERR(cio_chan_try_send(c, &x), CIO_EAGAIN);
+    /* A deadline that has passed still tries, then reports the wait. */
+    CHECK_ERR(cio_chan_send(c, &x, 0), CIO_ETIMEDOUT);
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cio_chan_recv(c, &x, 0));
+        CHECK_EQ(x, i);
+    }
+    CHECK_ERR(cio_chan_try_recv(c, &x), CIO_EAGAIN);
+    CHECK_ERR(cio_chan_recv(c, &x, cio_deadline_after(MS)), CIO_ETIMEDOUT);
+    CHECK_OK(cio_chan_free(&c));
+    return 0;
+}
+
+CIO_TEST(buffer_keeps_order_and_never_waits_when_told)
+{
+    (void)state;
+    cio_test_run(main_buffer_order, NULL, 1, 0);
+}
+
+/* ---- close --------------------------------------------------------------- */
+
+static void *send_blocked(void *arg)
+{
+    int v = 7;
+    return (void *)(intptr_t)cio_chan_send(arg, &v, CIO_NEVER);
+}
+
+static void *recv_blocked(void *arg)
+{
+    int v;
+    return (void *)(intptr_t)cio_chan_recv(arg, &v, CIO_NEVER);
+}
+
+static int main_close(void *arg)
+{
+    (void)arg;
+    /* Buffered elements are drained after the close, then ECLOSED. */
+    cio_chan *c;
+    CHECK_OK(cio_chan_make(&c, sizeof(int), 2));
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(cio_chan_send(c, &i, CIO_NEVER));
+    cio_task s;
+    CHECK_OK(cio_spawn(&s, send_blocked, c, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    CHECK_ERR(cio_chan_free(&c), CIO_EBUSY);
+    CHECK_OK(cio_chan_close(c));
+    CHECK_ERR(cio_chan_close(c), CIO_ECLOSED);
+    void *r;
+    CHECK_OK(cio_join(s, &r, CIO_NEVER));
+    /* The waiting sender's element was not sent, and it was told. */
+    CHECK_ERR((intptr_t)r, CIO_ECLOSED);
+    int v;
+    CHECK_ERR(cio_chan_send(c, &v, CIO_NEVER), CIO_ECLOSED);
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cio_chan_recv(c, &v, CIO_NEVER));
+        CHECK_EQ(v, i);
+    }
+    CHECK_ERR(cio_chan_recv(c, &v, CIO_NEVER), CIO_ECLOSED);
+    CHECK_ERR(cio_chan_try_recv(c, &v), CIO_ECLOSED);
+    CHECK_OK(cio_chan_free(&c));
+
+    /* Receivers waiting on an empty channel are woken by the close. */
+    CHECK_OK(cio_chan_make(&c, sizeof(int), 0));
+    cio_task rt[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cio_spawn(&rt[i], recv_blocked, c, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    CHECK_OK(cio_chan_close(c));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cio_join(rt[i], &r, CIO_NEVER));
+        CHECK_ERR((intptr_t)r, CIO_ECLOSED);
+    }
+    CHECK_OK(cio_chan_free(&c));
+    return 0;
+}
+
+CIO_TEST(close_drains_then_reports_closed)
+{
+    (void)state;
+    cio_test_run(main_close, NULL, 2, 0);
+}
+
+/* ---- deadlines and cancels: one outcome each ------------------------------ */
+
+static void *cancelled_send(void *arg)
+{
+    int v = 1;
+    return (void *)(intptr_t)cio_chan_send(arg, &v, CIO_NEVER);
+}
+
+static int main_cancel(void *arg)
+{
+    (void)arg;
+    cio_chan *c;
+    CHECK_OK(cio_chan_make(&c, sizeof(int), 0));
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, cancelled_send, c, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    CHECK_OK(cio_cancel(t));
+    void *r;
+    CHECK_OK(cio_join(t, &r, CIO_NEVER));
+    CHECK_ERR((intptr_t)r, CIO_ECANCELED);
+    int v;
+    /* Not sent: nothing to receive. */
+    CHECK_ERR(cio_chan_try_recv(c, &v), CIO_EAGAIN);
+    CHECK_OK(cio_chan_free(&c));
+    return 0;
+}
+
+CIO_TEST(cancelled_send_is_not_delivered)
+{
+    (void)state;
+    cio_test_run(main_cancel, NULL, 2, 0);
+}
+
+/* Senders with short deadlines race a slow receiver: every send that
+ * returned 0 was received exactly once, every other was not received. */
+#define RACERS 8
+#define RACE_ITEMS 2000
+
+static atomic_long sent_ok[RACERS];
+
+static void *racer(void *arg)
+{
+    cio_chan *c = *(cio_chan **)arg;
+    intptr_t id = (intptr_t)((cio_chan **)arg)[1];
+    for (long i = 0; i < RACE_ITEMS; i++) {
+        long v = id * RACE_ITEMS + i;
+        int rc = cio_chan_send(c, &v, cio_deadline_after((i % 5) * 20000));
+        CHECK(rc == 0 || rc == CIO_ETIMEDOUT);
+        if (rc == 0)
+            atomic_fetch_add(&sent_ok[id], 1);
+    }
+    return NULL;
+}
+
+static int main_race(void *arg)
+{
+    (void)arg;
+    cio_chan *c;
+    CHECK_OK(cio_chan_make(&c, sizeof(long), 0));
+    static unsigned char seen[RACERS * RACE_ITEMS];
+    memset(seen, 0, sizeof seen);
+    cio_chan *args[RACERS][2];
+    cio_task t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        atomic_store(&sent_ok[i], 0);
+        args[i][0] = c;
+        args[i][1] = (cio_chan *)(intptr_t)i;
+        cio_spawn_opts o;
+        cio_spawn_opts_init(&o);
+        o.flags = i % 2 ? CIO_SPAWN_MIGRATE : 0;
+        CHECK_OK(cio_spawn(&t[i], racer, args[i], &o));
+    }
+    long got = 0;
+    for (;;) {
+        long v;
+        int rc = cio_chan_recv(c, &v, cio_deadline_after(50 * MS));
+        if (rc == CIO_ETIMEDOUT)
+            break;
+        CHECK_OK(rc);
+        CHECK(v >= 0 && v < RACERS * RACE_ITEMS);
+        CHECK(!seen[v]);
+        seen[v] = 1;
+        got++;
+    }
+    long ok = 0;
+    for (int i = 0; i < RACERS; i++) {
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+        ok += atomic_load(&sent_ok[i]);
+    }
+    CHECK_EQ(got, ok);
+    CHECK(got > 0);
+    CHECK_OK(cio_chan_free(&c));
+    return 0;
+}
+
+CIO_TEST(deadlines_give_exactly_one_outcome)
+{
+    (void)state;
+    cio_test_run(main_race, NULL, 2, 0);
+}
+
+/* ---- bad input ------------------------------------------------------------ */
+
+static int main_bad(void *arg)
+{
+    (void)arg;
+    cio_chan *c = NULL;
+    int v = 0;
+    CHECK_ERR(cio_chan_make(NULL, 4, 0), CIO_EINVAL);
+    CHECK_ERR(cio_chan_make(&c, 0, 1), CIO_EINVAL);
+    CHECK(c == NULL);
+    CHECK_ERR(cio_chan_make(&c, 65537, 1), CIO_EINVAL);
+    CHECK_ERR(cio_chan_make(&c, 1 << 16, SIZE_MAX / 2), CIO_EINVAL);
+    CHECK_ERR(cio_chan_send(NULL, &v, 0), CIO_EINVAL);
+    CHECK_ERR(cio_chan_recv(NULL, &v, 0), CIO_EINVAL);
+    CHECK_ERR(cio_chan_close(NULL), CIO_EINVAL);
+    CHECK_ERR(cio_chan_free(NULL), CIO_EINVAL);
+    CHECK_OK(cio_chan_make(&c, sizeof v, 1));
+    CHECK_ERR(cio_chan_send(c, NULL, 0), CIO_EINVAL);
+    CHECK_ERR(cio_chan_recv(c, NULL, 0), CIO_EINVAL);
+    CHECK_OK(cio_chan_free(&c));
+    /* The pointer was cleared: a second free says so. */
+    CHECK_ERR(cio_chan_free(&c), CIO_EINVAL);
+    return 0;
+}
+
+CIO_TEST(bad_input_is_refused)
+{
+    (void)state;
+    cio_test_run(main_bad, NULL, 1, 0);
+    cio_chan *c;
+    assert_int_equal(cio_chan_make(&c, 4, 0), 0);
+    int v = 1;
+    /* Outside a task only the calls that never wait are allowed. */
+    ASSERT_ERR(cio_chan_send(c, &v, CIO_NEVER), CIO_EPERM);
+    ASSERT_ERR(cio_chan_recv(c, &v, CIO_NEVER), CIO_EPERM);
+    ASSERT_ERR(cio_chan_try_send(c, &v), CIO_EAGAIN);
+    assert_int_equal(cio_chan_free(&c), 0);
+}
+
+/* ---- many producers and consumers, exactly once ------------------------- */
+
+#define PRODUCERS 4
+#define CONSUMERS 4
+
+struct mpmc {
+    cio_chan *c;
+    long per_producer;
+    atomic_long count;
+    atomic_ullong sum;
+};
+
+static void *produce(void *arg)
+{
+    struct mpmc *m = ((void **)arg)[0];
+    long id = (long)(intptr_t)((void **)arg)[1];
+    for (long i = 0; i < m->per_producer; i++) {
+        long v = id * m->per_producer + i + 1;
+        CHECK_OK(cio_chan_send(m->c, &v, CIO_NEVER));
+    }
+    return NULL;
+}
+
+static void *consume(void *arg)
+{
+    struct mpmc *m = arg;
+    for (;;) {
+        long v;
+        int rc = cio_chan_recv(m->c, &v, CIO_NEVER);
+        if (rc == CIO_ECLOSED)
+            return NULL;
+        CHECK_OK(rc);
+        atomic_fetch_add(&m->count, 1);
+        atomic_fetch_add(&m->sum, (unsigned long long)v);
+    }
+}
+
+/* A plain thread feeding the channel without blocking. */
+static void *thread_producer(void *arg)
+{
+    struct mpmc *m = arg;
+    long v = PRODUCERS * m->per_producer + 1;
+    while (cio_chan_try_send(m->c, &v) != 0)
+        sched_yield();
+    return NULL;
+}
+
+static int main_mpmc(void *arg)
+{
+    size_t cap = (size_t)(intptr_t)arg;
+    struct mpmc m = {.per_producer = cio_test_sanitized() || emulated()
+                                         ? 5000
+                                         : 50000};
+    CHECK_OK(cio_chan_make(&m.c, sizeof(long), cap));
+    void *pargs[PRODUCERS][2];
+    cio_task p[PRODUCERS], k[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) {
+        cio_spawn_opts o;
+        cio_spawn_opts_init(&o);
+        o.flags = i % 2 ? CIO_SPAWN_MIGRATE : 0;
+        CHECK_OK(cio_spawn(&k[i], consume, &m, &o));
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pargs[i][0] = &m;
+        pargs[i][1] = (void *)(intptr_t)i;
+        CHECK_OK(cio_spawn(&p[i], produce, pargs[i], NULL));
+    }
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thread_producer, &m) == 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        CHECK_OK(cio_join(p[i], NULL, CIO_NEVER));
+    /* The thread's one item must be in before the close. */
+    while (pthread_tryjoin_np(th, NULL) != 0)
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+    CHECK_OK(cio_chan_close(m.c));
+    for (int i = 0; i < CONSUMERS; i++)
+        CHECK_OK(cio_join(k[i], NULL, CIO_NEVER));
+    long n = PRODUCERS * m.per_producer + 1;
+    CHECK_EQ(atomic_load(&m.count), n);
+    CHECK_EQ(atomic_load(&m.sum), (unsigned long long)n * (n + 1) / 2);
+    CHECK_OK(cio_chan_free(&m.c));
+    return 0;
+}
+
+CIO_TEST(mpmc_unbuffered_exactly_once)
+{
+    (void)state;
+    cio_test_run(main_mpmc, (void *)0, 0, 0);
+}
+
+CIO_TEST(mpmc_buffered_exactly_once)
+{
+    (void)state;
+    cio_test_run(main_mpmc, (void *)64, 0, 0);
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(unbuffered_pingpong_on_two_workers),
+              cmocka_unit_test(buffered_pingpong_on_one_worker),
+              cmocka_unit_test(buffer_keeps_order_and_never_waits_when_told),
+              cmocka_unit_test(close_drains_then_reports_closed),
+              cmocka_unit_test(cancelled_send_is_not_delivered),
+              cmocka_unit_test(deadlines_give_exactly_one_outcome),
+              cmocka_unit_test(bad_input_is_refused),
+              cmocka_unit_test(mpmc_unbuffered_exactly_once),
+              cmocka_unit_test(mpmc_buffered_exactly_once))
