@@ -662,6 +662,29 @@ CIO_API int cio_chan_free(cio_chan **ch);
 /* Elements buffered now (a snapshot). */
 CIO_API size_t cio_chan_len(cio_chan *ch);
 
+/* One case of cio_select(). */
+enum { CIO_SEND = 1, CIO_RECV = 2 };
+typedef struct cio_case {
+    cio_chan *chan;   /* the channel */
+    int op;           /* CIO_SEND or CIO_RECV */
+    void *elem;       /* the element to send, or where to receive one */
+    int result;       /* set by cio_select: 0, or CIO_ECLOSED */
+} cio_case;
+
+/* Task only. Waits until one of the `n` cases (1 to 1024; any mix of
+ * sends and receives, on any channels, the same channel more than once
+ * allowed) can proceed, performs that one alone, and returns its index.
+ * When several can, each is chosen with equal probability, so no case
+ * starves. A case on a closed channel can proceed: it is chosen like the
+ * others and its `result` is CIO_ECLOSED (a send: nothing was sent; a
+ * receive: the channel is drained). Returns the index, or CIO_ETIMEDOUT,
+ * CIO_ECANCELED (no case proceeded), CIO_EINVAL (NULL, n out of range, a
+ * case without channel or element, an unknown op), CIO_ENOMEM (more than
+ * 16 cases need memory), CIO_EPERM. Two tasks selecting over the same
+ * channels in any order do not deadlock: channels are locked in one
+ * global order. */
+CIO_API int cio_select(cio_case *cases, int n, int64_t deadline);
+
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */

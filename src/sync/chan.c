@@ -19,8 +19,18 @@
 
 #include "core/sched.h"
 #include "core/task.h"
+#include "os/os.h"
 
 enum { PENDING, DONE, CLOSED };
+
+/* What the waiter records of one cio_select() share: the first partner to
+ * claim one of them (by CAS on `winner`) completes the select; the others
+ * find it taken and skip their records. */
+struct select_state {
+    _Atomic int winner;      /* -1: open; >= 0: that case won; -2: gave up */
+    struct cio__task *task;
+    uint64_t seq;
+};
 
 struct waiter {
     struct waiter *next, *prev;
@@ -28,6 +38,9 @@ struct waiter {
     uint64_t seq;            /* the task's wait this record belongs to */
     void *elem;              /* a sender's element, a receiver's destination */
     int state;               /* PENDING, DONE, CLOSED (under the lock) */
+    bool linked;             /* in a queue (under the lock) */
+    struct select_state *sel; /* the select it belongs to, or NULL */
+    int index;               /* its case in that select */
 };
 
 struct wqueue {
@@ -51,6 +64,7 @@ struct cio_chan {
 
 static void wq_push(struct wqueue *q, struct waiter *w)
 {
+    w->linked = true;
     w->next = NULL;
     w->prev = q->tail;
     if (q->tail)
@@ -71,22 +85,42 @@ static void wq_unlink(struct wqueue *q, struct waiter *w)
     else
         q->tail = w->prev;
     w->next = w->prev = NULL;
+    w->linked = false;
 }
 
+/* Whether `w` may be completed now: always for a plain send or receive;
+ * for a select's record, only by the first partner to claim its select
+ * (acq_rel: pairs with the other claimants and with the select's own
+ * give-up CAS, so exactly one of them wins). */
+static bool claim(struct waiter *w)
+{
+    if (!w->sel)
+        return true;
+    int open = -1;
+    return atomic_compare_exchange_strong_explicit(
+        &w->sel->winner, &open, w->index, memory_order_acq_rel,
+        memory_order_acquire);
+}
+
+/* The oldest waiter of `q` that can be completed now (lock held); records
+ * of selects already completed elsewhere are dropped on the way. */
 static struct waiter *wq_pop(struct wqueue *q)
 {
-    struct waiter *w = q->head;
-    if (w)
+    struct waiter *w;
+    while ((w = q->head)) {
         wq_unlink(q, w);
-    return w;
+        if (claim(w))
+            return w;
+    }
+    return NULL;
 }
 
 /* Ends a waiter's wait (lock held): its task may return as soon as the
  * wake is seen, so the record is read before, and not after. */
 static void finish(struct waiter *w, int state)
 {
-    struct cio__task *t = w->task;
-    uint64_t seq = w->seq;
+    struct cio__task *t = w->sel ? w->sel->task : w->task;
+    uint64_t seq = w->sel ? w->sel->seq : w->seq;
     w->state = state;
     cio__wake(t, seq, CIO__WAKE_OK);
 }
@@ -217,6 +251,7 @@ static int wait_locked(struct cio_chan *ch, struct wqueue *q,
 {
     w->task = self;
     w->state = PENDING;
+    w->sel = NULL;
     w->seq = cio__wait_begin(self);
     wq_push(q, w);
     pthread_mutex_unlock(&ch->lock);
@@ -226,7 +261,7 @@ static int wait_locked(struct cio_chan *ch, struct wqueue *q,
      * outcome: done means the element moved, even if a deadline or a
      * cancel also came (the call then succeeds). */
     int state = w->state;
-    if (state == PENDING)
+    if (w->linked)
         wq_unlink(q, w);
     pthread_mutex_unlock(&ch->lock);
     if (state == DONE)
@@ -293,4 +328,172 @@ size_t cio_chan_len(cio_chan *ch)
     size_t n = ch->count;
     pthread_mutex_unlock(&ch->lock);
     return n;
+}
+
+/* ---- select ------------------------------------------------------------- */
+
+/* Selects over at most this many cases; up to SELECT_STACK need no heap. */
+#define SELECT_MAX 1024
+#define SELECT_STACK 16
+
+/* xorshift per thread: which case wins among ready ones only needs to be
+ * fair, not secret. */
+static uint32_t select_rand(void)
+{
+    static _Thread_local uint64_t x;
+    if (!x)
+        x = (uint64_t)cio__os_now() ^ (uint64_t)(uintptr_t)&x ^ 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return (uint32_t)(x >> 32);
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(cio_chan *const *)a;
+    uintptr_t y = (uintptr_t)*(cio_chan *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct channels of `cases`, sorted by address: every select
+ * locks them in that one global order, so two selects over the same
+ * channels in opposite orders cannot deadlock (partners hold one
+ * channel's lock at a time). */
+static int lock_order(const cio_case *cases, int n, cio_chan **locks)
+{
+    for (int i = 0; i < n; i++)
+        locks[i] = cases[i].chan;
+    qsort(locks, (size_t)n, sizeof *locks, by_address);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (k == 0 || locks[k - 1] != locks[i])
+            locks[k++] = locks[i];
+    return k;
+}
+
+static void lock_all(cio_chan **locks, int k)
+{
+    for (int i = 0; i < k; i++)
+        pthread_mutex_lock(&locks[i]->lock);
+}
+
+static void unlock_all(cio_chan **locks, int k)
+{
+    for (int i = k - 1; i >= 0; i--)
+        pthread_mutex_unlock(&locks[i]->lock);
+}
+
+static struct wqueue *queue_of(const cio_case *c)
+{
+    return c->op == CIO_SEND ? &c->chan->senders : &c->chan->receivers;
+}
+
+/* Tries every case once, in a random order (all locks held): the index
+ * of the first that completed, or -1. A uniformly random order makes
+ * each of several ready cases equally likely to be chosen. */
+static int select_try(cio_case *cases, int n, int *order)
+{
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(select_rand() % (uint32_t)(i + 1));
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int k = 0; k < n; k++) {
+        cio_case *c = &cases[order[k]];
+        int rc = c->op == CIO_SEND ? try_send_locked(c->chan, c->elem)
+                                   : try_recv_locked(c->chan, c->elem);
+        if (rc != 0) {
+            c->result = rc > 0 ? 0 : rc;
+            return order[k];
+        }
+    }
+    return -1;
+}
+
+/* Queues a record on every case's channel and parks (all locks held on
+ * entry, none on return). Returns the case that completed, or an error. */
+static int select_wait(cio_case *cases, int n, cio_chan **locks, int k,
+                       struct waiter *w, struct cio__task *self,
+                       int64_t deadline)
+{
+    struct select_state st = {.task = self};
+    atomic_init(&st.winner, -1);
+    st.seq = cio__wait_begin(self);
+    for (int i = 0; i < n; i++) {
+        w[i] = (struct waiter){.task = self, .seq = st.seq,
+                               .elem = cases[i].elem, .state = PENDING,
+                               .sel = &st, .index = i};
+        wq_push(queue_of(&cases[i]), &w[i]);
+    }
+    unlock_all(locks, k);
+    int reason = cio__park(self, deadline);
+    /* Close the select unless a partner claimed it first (acq_rel: pairs
+     * with claim()). */
+    int won = -1;
+    bool gave_up = atomic_compare_exchange_strong_explicit(
+        &st.winner, &won, -2, memory_order_acq_rel, memory_order_acquire);
+    /* Taking every lock also waits for a winning partner to finish its
+     * copy; the records still queued are taken out. */
+    lock_all(locks, k);
+    for (int i = 0; i < n; i++)
+        if (w[i].linked)
+            wq_unlink(queue_of(&cases[i]), &w[i]);
+    unlock_all(locks, k);
+    if (gave_up)
+        return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
+                                                      : reason);
+    cases[won].result = w[won].state == CLOSED ? CIO_ECLOSED : 0;
+    return won;
+}
+
+int cio_select(cio_case *cases, int n, int64_t deadline)
+{
+    if (!cases || n <= 0 || n > SELECT_MAX)
+        return CIO_EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (!cases[i].chan || !cases[i].elem ||
+            (cases[i].op != CIO_SEND && cases[i].op != CIO_RECV))
+            return CIO_EINVAL;
+        cases[i].result = 0;
+    }
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    struct waiter wbuf[SELECT_STACK];
+    cio_chan *lbuf[SELECT_STACK];
+    int obuf[SELECT_STACK];
+    struct waiter *w = wbuf;
+    cio_chan **locks = lbuf;
+    int *order = obuf;
+    void *heap = NULL;
+    if (n > SELECT_STACK) {
+        heap = malloc((size_t)n * (sizeof *w + sizeof *locks + sizeof *order));
+        if (!heap)
+            return CIO_ENOMEM;
+        w = heap;
+        locks = (cio_chan **)(w + n);
+        order = (int *)(locks + n);
+    }
+    int k = lock_order(cases, n, locks);
+    lock_all(locks, k);
+    int rc = select_try(cases, n, order);
+    if (rc < 0) {
+        if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+            CIO__C_CANCELLED)
+            rc = CIO_ECANCELED;
+        else if (deadline != CIO_NEVER && deadline <= cio__os_now())
+            rc = CIO_ETIMEDOUT;
+    }
+    if (rc >= 0 || rc == CIO_ECANCELED || rc == CIO_ETIMEDOUT) {
+        unlock_all(locks, k);
+        free(heap);
+        return rc;
+    }
+    rc = select_wait(cases, n, locks, k, w, self, deadline);
+    free(heap);
+    return rc;
 }

@@ -394,6 +394,168 @@ CIO_TEST(mpmc_buffered_exactly_once)
     cio_test_run(main_mpmc, (void *)64, 0, 0);
 }
 
+/* ---- select ---------------------------------------------------------------- */
+
+static void *send_later(void *arg)
+{
+    cio_chan *c = arg;
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    int v = 42;
+    CHECK_OK(cio_chan_send(c, &v, CIO_NEVER));
+    return NULL;
+}
+
+static int main_select_basic(void *arg)
+{
+    (void)arg;
+    cio_chan *a, *b;
+    CHECK_OK(cio_chan_make(&a, sizeof(int), 0));
+    CHECK_OK(cio_chan_make(&b, sizeof(int), 1));
+    int ra = 0, sb = 9;
+    cio_case cs[2] = {{a, CIO_RECV, &ra, 0}, {b, CIO_SEND, &sb, 0}};
+    /* b has room: the send proceeds at once. */
+    CHECK_EQ(cio_select(cs, 2, CIO_NEVER), 1);
+    CHECK_EQ(cs[1].result, 0);
+    /* Now b is full and nobody sends on a: a wait, then a timeout that
+     * leaves no record behind (the frees below would say EBUSY). */
+    CHECK_ERR(cio_select(cs, 2, cio_deadline_after(2 * MS)), CIO_ETIMEDOUT);
+    CHECK_ERR(cio_select(cs, 2, 0), CIO_ETIMEDOUT);
+    /* A sender on a arrives while the select waits. */
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, send_later, a, NULL));
+    CHECK_EQ(cio_select(cs, 2, cio_deadline_after(5000 * MS)), 0);
+    CHECK_EQ(ra, 42);
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    /* A closed channel's case proceeds, with its result. */
+    CHECK_OK(cio_chan_close(a));
+    CHECK_EQ(cio_select(cs, 2, CIO_NEVER), 0);
+    CHECK_ERR(cs[0].result, CIO_ECLOSED);
+    /* Bad input. */
+    CHECK_ERR(cio_select(NULL, 1, 0), CIO_EINVAL);
+    CHECK_ERR(cio_select(cs, 0, 0), CIO_EINVAL);
+    cio_case bad = {b, 7, &sb, 0};
+    CHECK_ERR(cio_select(&bad, 1, 0), CIO_EINVAL);
+    CHECK_OK(cio_chan_free(&a));
+    CHECK_OK(cio_chan_free(&b));
+    return 0;
+}
+
+CIO_TEST(select_sends_receives_times_out_and_sees_close)
+{
+    (void)state;
+    cio_test_run(main_select_basic, NULL, 2, 0);
+}
+
+/* Each round, `ready` of 4 cases can proceed (the first `ready`); each
+ * must be chosen with probability 1/ready. Over 100,000 rounds with all
+ * ready a count is 25,000 with a standard deviation of about 137; the
+ * bound, 1% of the rounds (over 7 deviations), never fails a fair choice
+ * in practice and fails a biased one: always the first ready case, or the
+ * first ready after a random start (with 2 of 4 ready that picks case 0
+ * three times in four). */
+static int main_fairness(void *arg)
+{
+    enum { N = 4 };
+    int ready = (int)(intptr_t)arg;
+    int rounds = cio_test_sanitized() || emulated() ? 20000 : 100000;
+    int bound = rounds / 100;
+    cio_chan *c[N];
+    cio_case cs[N];
+    int v[N];
+    long picks[N] = {0};
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(cio_chan_make(&c[i], sizeof(int), 1));
+        if (i < ready)
+            CHECK_OK(cio_chan_send(c[i], &i, 0));
+        cs[i] = (cio_case){c[i], CIO_RECV, &v[i], 0};
+    }
+    for (int r = 0; r < rounds; r++) {
+        int k = cio_select(cs, N, 0);
+        CHECK(k >= 0 && k < N);
+        CHECK_EQ(v[k], k);
+        picks[k]++;
+        CHECK_OK(cio_chan_send(c[k], &k, 0)); /* ready again */
+    }
+    for (int i = 0; i < N; i++) {
+        long d = picks[i] - (i < ready ? rounds / ready : 0);
+        if (d < -bound || d > bound)
+            cio_test_fail(__FILE__, __LINE__, "case %d chosen %ld times of %d",
+                          i, picks[i], rounds);
+    }
+    for (int i = 0; i < N; i++)
+        CHECK_OK(cio_chan_free(&c[i]));
+    return 0;
+}
+
+CIO_TEST(select_chooses_ready_cases_fairly)
+{
+    (void)state;
+    cio_test_run(main_fairness, (void *)4, 1, 0);
+    cio_test_run(main_fairness, (void *)2, 1, 0);
+}
+
+/* Two tasks select over the same two channels in opposite orders, each
+ * sending on one and receiving on the other: they must keep meeting. */
+struct cross {
+    cio_chan *x, *y;
+    atomic_long moved;
+};
+
+static void *crosser(void *arg)
+{
+    struct cross *k = ((void **)arg)[0];
+    int flip = (int)(intptr_t)((void **)arg)[1];
+    cio_chan *mine = flip ? k->y : k->x, *theirs = flip ? k->x : k->y;
+    int out = 1, in = 0;
+    for (int i = 0; i < 20000; i++) {
+        cio_case cs[2];
+        cs[flip] = (cio_case){mine, CIO_SEND, &out, 0};
+        cs[!flip] = (cio_case){theirs, CIO_RECV, &in, 0};
+        int rc = cio_select(cs, 2, cio_deadline_after(5000 * MS));
+        CHECK(rc == 0 || rc == 1);
+        atomic_fetch_add(&k->moved, 1);
+    }
+    return NULL;
+}
+
+static int main_cross(void *arg)
+{
+    (void)arg;
+    struct cross k;
+    atomic_init(&k.moved, 0);
+    CHECK_OK(cio_chan_make(&k.x, sizeof(int), 0));
+    CHECK_OK(cio_chan_make(&k.y, sizeof(int), 0));
+    /* A third party drains and feeds both, so neither crosser can be
+     * left alone with nobody to meet. */
+    void *a0[2] = {&k, (void *)0}, *a1[2] = {&k, (void *)1};
+    cio_task t0, t1;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 0;
+    CHECK_OK(cio_spawn(&t0, crosser, a0, &o));
+    o.worker = 1;
+    CHECK_OK(cio_spawn(&t1, crosser, a1, &o));
+    int in, out = 2;
+    while (atomic_load(&k.moved) < 40000) {
+        cio_case cs[4] = {{k.x, CIO_RECV, &in, 0}, {k.y, CIO_RECV, &in, 0},
+                          {k.x, CIO_SEND, &out, 0}, {k.y, CIO_SEND, &out, 0}};
+        int rc = cio_select(cs, 4, cio_deadline_after(20 * MS));
+        CHECK(rc >= 0 || rc == CIO_ETIMEDOUT);
+    }
+    CHECK_OK(cio_join(t0, NULL, CIO_NEVER));
+    CHECK_OK(cio_join(t1, NULL, CIO_NEVER));
+    CHECK_OK(cio_chan_free(&k.x));
+    CHECK_OK(cio_chan_free(&k.y));
+    return 0;
+}
+
+CIO_TEST(select_opposite_orders_do_not_deadlock)
+{
+    (void)state;
+    cio_test_run(main_cross, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(unbuffered_pingpong_on_two_workers),
               cmocka_unit_test(buffered_pingpong_on_one_worker),
               cmocka_unit_test(buffer_keeps_order_and_never_waits_when_told),
@@ -402,4 +564,7 @@ CIO_TEST_MAIN(cmocka_unit_test(unbuffered_pingpong_on_two_workers),
               cmocka_unit_test(deadlines_give_exactly_one_outcome),
               cmocka_unit_test(bad_input_is_refused),
               cmocka_unit_test(mpmc_unbuffered_exactly_once),
-              cmocka_unit_test(mpmc_buffered_exactly_once))
+              cmocka_unit_test(mpmc_buffered_exactly_once),
+              cmocka_unit_test(select_sends_receives_times_out_and_sees_close),
+              cmocka_unit_test(select_chooses_ready_cases_fairly),
+              cmocka_unit_test(select_opposite_orders_do_not_deadlock))
