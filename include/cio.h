@@ -47,7 +47,9 @@
  *     calls marked "thread-safe" may be made: cio_close(), cio_fd_forget(),
  *     cio_stats_get(), cio_workers(), cio_task_name(), cio_socket(),
  *     cio_listen(), the address helpers, cio_now(), cio_deadline_after(),
- *     cio_strerror(); they are safe while a runtime starts or ends too.
+ *     cio_strerror(), and of channels cio_chan_make(), cio_chan_try_send(),
+ *     cio_chan_try_recv(), cio_chan_close(), cio_chan_free(); they are
+ *     safe while a runtime starts or ends too.
  *     No cio call is async-signal-safe: none may be made from a signal
  *     handler.
  *   - When a task ends, its stack goes back to its worker's cache for the
