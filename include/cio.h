@@ -688,6 +688,59 @@ typedef struct cio_case {
 CIO_API int cio_select(cio_case *cases, int n, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
+/* Wait groups and events                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A wait group counts work still to finish (Go's sync.WaitGroup): add
+ * before starting it, done when each part ends, wait until none is left.
+ * Waiting holds no worker: the task parks. */
+typedef struct cio_wg cio_wg;
+
+/* Creates a wait group with a count of 0. Returns 0, CIO_EINVAL (NULL),
+ * CIO_ENOMEM. Thread-safe. */
+CIO_API int cio_wg_make(cio_wg **out);
+
+/* Adds `delta` (may be negative) to the count; when it reaches 0 every
+ * waiter is woken. Returns 0, or CIO_EINVAL (NULL, or a count that would
+ * go below 0: nothing changes). Thread-safe: plain threads may add and
+ * finish work too. */
+CIO_API int cio_wg_add(cio_wg *wg, long delta);
+
+/* cio_wg_add(wg, -1). */
+CIO_API int cio_wg_done(cio_wg *wg);
+
+/* Task only. Returns 0 once the count is 0 (at once if it is), or
+ * CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL, CIO_EPERM. */
+CIO_API int cio_wg_wait(cio_wg *wg, int64_t deadline);
+
+/* Frees the group and sets *wg to NULL. Returns 0, CIO_EBUSY while a task
+ * waits on it (nothing is freed), CIO_EINVAL (NULL or already freed
+ * through this pointer). Thread-safe. */
+CIO_API int cio_wg_free(cio_wg **wg);
+
+/* A one-shot event: once set, every waiter and every later wait returns
+ * at once. */
+typedef struct cio_event cio_event;
+
+/* Creates an event, not set. Returns 0, CIO_EINVAL, CIO_ENOMEM.
+ * Thread-safe. */
+CIO_API int cio_event_make(cio_event **out);
+
+/* Sets the event and wakes every waiter. Returns 0, CIO_EALREADY (it was
+ * set: nothing changes), CIO_EINVAL. Thread-safe. */
+CIO_API int cio_event_set(cio_event *e);
+
+/* 1 when set, 0 when not, CIO_EINVAL. Thread-safe. */
+CIO_API int cio_event_is_set(cio_event *e);
+
+/* Task only. Returns 0 once the event is set, or CIO_ETIMEDOUT,
+ * CIO_ECANCELED, CIO_EINVAL, CIO_EPERM. */
+CIO_API int cio_event_wait(cio_event *e, int64_t deadline);
+
+/* As cio_wg_free(). */
+CIO_API int cio_event_free(cio_event **e);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 

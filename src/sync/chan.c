@@ -20,32 +20,7 @@
 #include "core/sched.h"
 #include "core/task.h"
 #include "os/os.h"
-
-enum { PENDING, DONE, CLOSED };
-
-/* What the waiter records of one cio_select() share: the first partner to
- * claim one of them (by CAS on `winner`) completes the select; the others
- * find it taken and skip their records. */
-struct select_state {
-    _Atomic int winner;      /* -1: open; >= 0: that case won; -2: gave up */
-    struct cio__task *task;
-    uint64_t seq;
-};
-
-struct waiter {
-    struct waiter *next, *prev;
-    struct cio__task *task;
-    uint64_t seq;            /* the task's wait this record belongs to */
-    void *elem;              /* a sender's element, a receiver's destination */
-    int state;               /* PENDING, DONE, CLOSED (under the lock) */
-    bool linked;             /* in a queue (under the lock) */
-    struct select_state *sel; /* the select it belongs to, or NULL */
-    int index;               /* its case in that select */
-};
-
-struct wqueue {
-    struct waiter *head, *tail;
-};
+#include "sync/waitq.h"
 
 struct cio_chan {
     pthread_mutex_t lock;    /* guards everything below */
@@ -61,69 +36,6 @@ struct cio_chan {
 
 /* Elements larger than this are better passed by pointer. */
 #define ELEM_MAX (64u << 10)
-
-static void wq_push(struct wqueue *q, struct waiter *w)
-{
-    w->linked = true;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-}
-
-static void wq_unlink(struct wqueue *q, struct waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->linked = false;
-}
-
-/* Whether `w` may be completed now: always for a plain send or receive;
- * for a select's record, only by the first partner to claim its select
- * (acq_rel: pairs with the other claimants and with the select's own
- * give-up CAS, so exactly one of them wins). */
-static bool claim(struct waiter *w)
-{
-    if (!w->sel)
-        return true;
-    int open = -1;
-    return atomic_compare_exchange_strong_explicit(
-        &w->sel->winner, &open, w->index, memory_order_acq_rel,
-        memory_order_acquire);
-}
-
-/* The oldest waiter of `q` that can be completed now (lock held); records
- * of selects already completed elsewhere are dropped on the way. */
-static struct waiter *wq_pop(struct wqueue *q)
-{
-    struct waiter *w;
-    while ((w = q->head)) {
-        wq_unlink(q, w);
-        if (claim(w))
-            return w;
-    }
-    return NULL;
-}
-
-/* Ends a waiter's wait (lock held): its task may return as soon as the
- * wake is seen, so the record is read before, and not after. */
-static void finish(struct waiter *w, int state)
-{
-    struct cio__task *t = w->sel ? w->sel->task : w->task;
-    uint64_t seq = w->sel ? w->sel->seq : w->seq;
-    w->state = state;
-    cio__wake(t, seq, CIO__WAKE_OK);
-}
 
 static char *slot(struct cio_chan *ch, size_t i)
 {
@@ -243,35 +155,6 @@ static int try_recv_locked(struct cio_chan *ch, void *out)
     return ch->closed ? CIO_ECLOSED : 0;
 }
 
-/* Waits (lock held on entry, released on return) for a partner to
- * complete `w`, queued on `q`. */
-static int wait_locked(struct cio_chan *ch, struct wqueue *q,
-                       struct waiter *w, struct cio__task *self,
-                       int64_t deadline)
-{
-    w->task = self;
-    w->state = PENDING;
-    w->sel = NULL;
-    w->seq = cio__wait_begin(self);
-    wq_push(q, w);
-    pthread_mutex_unlock(&ch->lock);
-    int reason = cio__park(self, deadline);
-    pthread_mutex_lock(&ch->lock);
-    /* Whatever ended the wait, the record's state under the lock is the
-     * outcome: done means the element moved, even if a deadline or a
-     * cancel also came (the call then succeeds). */
-    int state = w->state;
-    if (w->linked)
-        wq_unlink(q, w);
-    pthread_mutex_unlock(&ch->lock);
-    if (state == DONE)
-        return 0;
-    if (state == CLOSED)
-        return CIO_ECLOSED;
-    return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
-                                                  : reason);
-}
-
 static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
               bool never_wait)
 {
@@ -296,8 +179,9 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
         return CIO_ECANCELED;
     }
     struct waiter w = {.elem = elem};
-    return wait_locked(ch, send ? &ch->senders : &ch->receivers, &w, self,
-                       deadline);
+    int state = wq_wait(&ch->lock, send ? &ch->senders : &ch->receivers, &w,
+                        self, deadline);
+    return state == DONE ? 0 : state == CLOSED ? CIO_ECLOSED : state;
 }
 
 int cio_chan_send(cio_chan *ch, const void *elem, int64_t deadline)
