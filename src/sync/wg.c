@@ -3,6 +3,7 @@
  * queues of waitq.h under one lock each. */
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/sched.h"
@@ -49,6 +50,23 @@ static int wait_until(pthread_mutex_t *lock, struct wqueue *q, bool ready,
     return state == DONE ? 0 : state;
 }
 
+/* A zeroed object of `size` bytes whose mutex, at `lock_off`, is
+ * initialised; NULL with *rc set when one cannot be had. */
+static void *alloc_with_lock(size_t size, size_t lock_off, int *rc)
+{
+    char *o = calloc(1, size);
+    if (!o) {
+        *rc = CIO_ENOMEM;
+        return NULL;
+    }
+    *rc = -pthread_mutex_init((pthread_mutex_t *)(o + lock_off), NULL);
+    if (*rc) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* Whether tasks wait on `q`; when none do, `lock` is destroyed, and the
  * caller frees the object. */
 static bool busy_or_done(pthread_mutex_t *lock, struct wqueue *q)
@@ -67,17 +85,9 @@ int cio_wg_make(cio_wg **out)
 {
     if (!out)
         return CIO_EINVAL;
-    *out = NULL;
-    struct cio_wg *wg = calloc(1, sizeof *wg);
-    if (!wg)
-        return CIO_ENOMEM;
-    int rc = pthread_mutex_init(&wg->lock, NULL);
-    if (rc) {
-        free(wg);
-        return -rc;
-    }
-    *out = wg;
-    return 0;
+    int rc;
+    *out = alloc_with_lock(sizeof **out, offsetof(struct cio_wg, lock), &rc);
+    return rc;
 }
 
 int cio_wg_add(cio_wg *wg, long delta)
@@ -129,17 +139,10 @@ int cio_event_make(cio_event **out)
 {
     if (!out)
         return CIO_EINVAL;
-    *out = NULL;
-    struct cio_event *e = calloc(1, sizeof *e);
-    if (!e)
-        return CIO_ENOMEM;
-    int rc = pthread_mutex_init(&e->lock, NULL);
-    if (rc) {
-        free(e);
-        return -rc;
-    }
-    *out = e;
-    return 0;
+    int rc;
+    *out = alloc_with_lock(sizeof **out, offsetof(struct cio_event, lock),
+                           &rc);
+    return rc;
 }
 
 int cio_event_set(cio_event *e)

@@ -12,12 +12,14 @@ static void *sleeper(void *arg)
     return (void *)(intptr_t)rc;
 }
 
+static atomic_long yields;
+
 static void *yield_until_cancelled(void *arg)
 {
     (void)arg;
     long n = 0;
     while (cio_yield() == 0)
-        n++;
+        atomic_store(&yields, ++n);
     CHECK_EQ(cio_cancelled(), 1);
     return (void *)n;
 }
@@ -27,8 +29,14 @@ static int main_cancel_sleep_yield(void *arg)
     (void)arg;
     cio_task s, y;
     CHECK_OK(cio_spawn(&s, sleeper, NULL, NULL));
+    atomic_store(&yields, 0);
     CHECK_OK(cio_spawn(&y, yield_until_cancelled, NULL, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(2 * MS)));
+    /* Until the yielder has yielded: a fixed 2 ms was not always enough
+     * under qemu on a loaded machine (it was cancelled before it ran). */
+    int64_t give_up = cio_deadline_after(5000 * MS);
+    do
+        CHECK_OK(cio_sleep_until(cio_deadline_after(2 * MS)));
+    while (atomic_load(&yields) == 0 && cio_now() < give_up);
     CHECK_OK(cio_cancel(s));
     CHECK_OK(cio_cancel(y));
     void *r;
