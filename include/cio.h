@@ -741,6 +741,35 @@ CIO_API int cio_event_wait(cio_event *e, int64_t deadline);
 CIO_API int cio_event_free(cio_event **e);
 
 /* ------------------------------------------------------------------------ */
+/* Semaphores                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A counting semaphore: `permits` tasks may hold one at a time (a bounded
+ * fan-out, a pool of connections). Waiters are served in arrival order: a
+ * released permit goes to the oldest waiter, never to a later arrival. */
+typedef struct cio_sem cio_sem;
+
+/* Creates a semaphore with `permits` (>= 0) free permits. Returns 0,
+ * CIO_EINVAL (NULL out, permits < 0), CIO_ENOMEM. Thread-safe. */
+CIO_API int cio_sem_make(cio_sem **out, long permits);
+
+/* Task only. Takes a permit, waiting for one. Returns 0, or
+ * CIO_ETIMEDOUT, CIO_ECANCELED (no permit was taken), CIO_EINVAL,
+ * CIO_EPERM. A permit handed over just as the deadline or a cancel came is
+ * taken: the call returns 0. */
+CIO_API int cio_sem_acquire(cio_sem *s, int64_t deadline);
+
+/* Takes a permit if one is free now: 0, or CIO_EAGAIN. Thread-safe. */
+CIO_API int cio_sem_try_acquire(cio_sem *s);
+
+/* Gives a permit back (to the oldest waiter, if any). Returns 0, or
+ * CIO_EINVAL (NULL, or LONG_MAX permits already free). Thread-safe. */
+CIO_API int cio_sem_release(cio_sem *s);
+
+/* As cio_wg_free(). */
+CIO_API int cio_sem_free(cio_sem **s);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 

@@ -144,6 +144,115 @@ CIO_TEST(bad_input_is_refused)
     assert_null(wg);
 }
 
+/* ---- semaphores ---------------------------------------------------------- */
+
+static atomic_int inside, most_inside;
+
+static void *bounded(void *arg)
+{
+    cio_sem *s = arg;
+    CHECK_OK(cio_sem_acquire(s, CIO_NEVER));
+    int n = atomic_fetch_add(&inside, 1) + 1;
+    int m = atomic_load(&most_inside);
+    while (n > m && !atomic_compare_exchange_weak(&most_inside, &m, n))
+        ;
+    CHECK_OK(cio_sleep_until(cio_deadline_after(MS / 2)));
+    atomic_fetch_sub(&inside, 1);
+    CHECK_OK(cio_sem_release(s));
+    return NULL;
+}
+
+static int order[4], order_n;
+
+static void *take_in_turn(void *arg)
+{
+    cio_sem *s = ((void **)arg)[0];
+    int id = (int)(intptr_t)((void **)arg)[1];
+    CHECK_OK(cio_sem_acquire(s, CIO_NEVER));
+    order[order_n++] = id;
+    return NULL;
+}
+
+static int main_sem(void *arg)
+{
+    (void)arg;
+    cio_sem *s;
+    /* At most 3 at once, whatever the workers. */
+    CHECK_OK(cio_sem_make(&s, 3));
+    atomic_store(&inside, 0);
+    atomic_store(&most_inside, 0);
+    cio_task t[30];
+    for (int i = 0; i < 30; i++)
+        CHECK_OK(cio_spawn(&t[i], bounded, s, NULL));
+    for (int i = 0; i < 30; i++)
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+    CHECK(atomic_load(&most_inside) >= 1 && atomic_load(&most_inside) <= 3);
+    /* Every permit came back. */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cio_sem_try_acquire(s));
+    CHECK_ERR(cio_sem_try_acquire(s), CIO_EAGAIN);
+    /* A timed-out and a cancelled waiter take no permit with them. */
+    CHECK_ERR(cio_sem_acquire(s, cio_deadline_after(MS)), CIO_ETIMEDOUT);
+    CHECK_ERR(cio_sem_acquire(s, 0), CIO_ETIMEDOUT);
+    /* Waiters are served in arrival order (one worker: they queue in
+     * spawn order), and a release goes to the oldest. */
+    void *args[4][2];
+    cio_task w[4];
+    order_n = 0;
+    for (int i = 0; i < 4; i++) {
+        args[i][0] = s;
+        args[i][1] = (void *)(intptr_t)i;
+        CHECK_OK(cio_spawn(&w[i], take_in_turn, args[i], NULL));
+    }
+    CHECK_OK(cio_sleep_until(cio_deadline_after(2 * MS)));
+    CHECK_ERR(cio_sem_free(&s), CIO_EBUSY);
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(cio_sem_release(s));
+        CHECK_OK(cio_join(w[i], NULL, CIO_NEVER));
+        CHECK_EQ(order[i], i);
+    }
+    CHECK_EQ(order_n, 4);
+    CHECK_OK(cio_sem_free(&s));
+    CHECK_ERR(cio_sem_make(&s, -1), CIO_EINVAL);
+    CHECK_ERR(cio_sem_release(NULL), CIO_EINVAL);
+    return 0;
+}
+
+CIO_TEST(semaphore_bounds_and_serves_in_order)
+{
+    (void)state;
+    cio_test_run(main_sem, NULL, 1, 0);
+}
+
+static int main_sem_workers(void *arg)
+{
+    (void)arg;
+    cio_sem *s;
+    CHECK_OK(cio_sem_make(&s, 2));
+    atomic_store(&inside, 0);
+    atomic_store(&most_inside, 0);
+    cio_task t[40];
+    for (int i = 0; i < 40; i++) {
+        cio_spawn_opts o;
+        cio_spawn_opts_init(&o);
+        o.flags = i % 2 ? CIO_SPAWN_MIGRATE : 0;
+        CHECK_OK(cio_spawn(&t[i], bounded, s, &o));
+    }
+    for (int i = 0; i < 40; i++)
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+    CHECK(atomic_load(&most_inside) <= 2);
+    CHECK_OK(cio_sem_free(&s));
+    return 0;
+}
+
+CIO_TEST(semaphore_bounds_tasks_on_all_workers)
+{
+    (void)state;
+    cio_test_run(main_sem_workers, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(wait_group_counts_tasks_and_threads),
               cmocka_unit_test(event_wakes_every_waiter_once_set),
-              cmocka_unit_test(bad_input_is_refused))
+              cmocka_unit_test(bad_input_is_refused),
+              cmocka_unit_test(semaphore_bounds_and_serves_in_order),
+              cmocka_unit_test(semaphore_bounds_tasks_on_all_workers))
