@@ -5,9 +5,10 @@
  * has had to wait on it, the first time it does, and stays there until
  * cio_close(): edge-triggered, both directions, so later waits cost no
  * system call. A waiting task's own worker thus always watches the
- * descriptor: no task waits for another, possibly busy, worker to poll. Edges set bits in the descriptor's readiness word and wake
- * the waiters that wanted them; calls clear a bit when the kernel says
- * EAGAIN (see struct cio__fd for why that cannot lose an edge).
+ * descriptor: no task waits for another, possibly busy, worker to poll.
+ * Edges set bits in the descriptor's readiness word and wake the waiters
+ * that wanted them; calls clear a bit when the kernel says EAGAIN (see
+ * struct cio__fd for why that cannot lose an edge).
  *
  * Closing while others use the descriptor: cio_close() marks it closing,
  * wakes every waiter with CIO__FD_CLOSED, waits until no call is between
@@ -323,9 +324,9 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
 static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
-    uint64_t token =
-        ((uint64_t)atomic_load_explicit(&st->gen, memory_order_relaxed) << 32) |
-        (uint32_t)fd; /* lock held: no other writer */
+    /* Relaxed: the lock is held, and only holders write `gen`. */
+    uint32_t gen = atomic_load_explicit(&st->gen, memory_order_relaxed);
+    uint64_t token = ((uint64_t)gen << 32) | (uint32_t)fd;
     int rc = rt->be->add(w->poller, fd, token);
     uint32_t f = flags_of(st);
     if (rc == -EPERM) {

@@ -12,7 +12,7 @@
 #include "os/os.h"
 
 /* Wakes `v` if it sleeps (the caller has issued the fence that pairs with
- * park()); true when this call did. */
+ * cio__worker_park()); true when this call did. */
 static bool unpark(struct cio__worker *v)
 {
     if (!atomic_load_explicit(&v->parked, memory_order_relaxed) ||
@@ -39,8 +39,9 @@ static void unpark_any(struct cio__runtime *rt)
  * take it. With one worker the pusher is the one to run it. */
 void cio__notify_idle_slow(struct cio__runtime *rt)
 {
-    /* Pairs with the fence in park(): either this sees the parked count,
-     * or the parking worker sees the work pushed before this fence. */
+    /* Pairs with the fence in cio__worker_park(): either this sees the
+     * parked count, or the parking worker sees the work pushed before
+     * this fence. */
     atomic_thread_fence(memory_order_seq_cst);
     unpark_any(rt);
 }
@@ -64,8 +65,8 @@ void cio__wake_remote(struct cio__runtime *rt, struct cio__task *t)
         atomic_store_explicit(&home->inbox_n, 1, memory_order_relaxed);
         pthread_mutex_unlock(&home->inbox_lock);
     }
-    /* Pairs with the fence in park(): either this sees the worker parked,
-     * or the parking worker sees the task published above. */
+    /* Pairs with the fence in cio__worker_park(): either this sees the
+     * worker parked, or the parking worker sees the task published above. */
     atomic_thread_fence(memory_order_seq_cst);
     if (home)
         unpark(home);
@@ -88,8 +89,9 @@ void cio__sched_stop_all(struct cio__runtime *rt)
 static bool has_work(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
-    /* Relaxed where park()'s fence orders the loads after its "parked"
-     * store (the other side fences after publishing); `stop` acquires. */
+    /* Relaxed where cio__worker_park()'s fence orders the loads after its
+     * "parked" store (the other side fences after publishing); `stop`
+     * acquires. */
     if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
         atomic_load_explicit(&rt->global_n, memory_order_relaxed) ||
         atomic_load_explicit(&rt->stop, memory_order_acquire))
@@ -122,9 +124,9 @@ void cio__worker_park(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
     /* Relaxed stores, then the fence: pairs with the fences in
-     * notify_idle() and wake_remote(), which publish work and then read
-     * `parked` / `n_parked`. Either they see this worker parked and wake
-     * it, or has_work() below sees their work. */
+     * cio__notify_idle_slow() and cio__wake_remote(), which publish work
+     * and then read `parked` / `n_parked`. Either they see this worker
+     * parked and wake it, or has_work() below sees their work. */
     atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->n_parked, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);

@@ -8,7 +8,7 @@
  * allocates and never fails, and taking a batch copies contiguous pointers
  * instead of walking links through descriptors that are cold in cache. */
 void cio__global_push(struct cio__runtime *rt, struct cio__task *const *v,
-                        size_t n)
+                      size_t n)
 {
     pthread_mutex_lock(&rt->global_lock);
     size_t cap = rt->global_cap;
@@ -22,8 +22,9 @@ void cio__global_push(struct cio__runtime *rt, struct cio__task *const *v,
             at = 0;
     }
     /* Relaxed: the lock publishes the ring; lock-free readers of the
-     * count only decide whether to take the lock (or, in park(), read it
-     * after the fence that pairs with wake_remote()'s). */
+     * count only decide whether to take the lock (or, in
+     * cio__worker_park(), read it after the fence that pairs with
+     * cio__wake_remote()'s). */
     atomic_fetch_add_explicit(&rt->global_n, n, memory_order_relaxed);
     pthread_mutex_unlock(&rt->global_lock);
 }
@@ -51,7 +52,7 @@ bool cio__runq_spill(struct cio__worker *w, struct cio__task *t,
 
 /* Takes half of the victim's ring into the thief's; returns one to run. */
 struct cio__task *cio__runq_steal(struct cio__worker *thief,
-                                    struct cio__worker *victim)
+                                  struct cio__worker *victim)
 {
     struct cio__runq *vq = &victim->runq, *tq = &thief->runq;
     for (;;) {

@@ -108,8 +108,8 @@ static inline void lifo_put(struct cio__worker *w, struct cio__task *t)
 
 /* The ring's oldest task, its position and its ticket (owner only). A
  * thief may take it meanwhile: runq_take() then fails. */
-static inline struct cio__task *runq_peek(struct cio__worker *w, uint32_t *head,
-                                   uint64_t *ticket)
+static inline struct cio__task *runq_peek(struct cio__worker *w,
+                                          uint32_t *head, uint64_t *ticket)
 {
     struct cio__runq *q = &w->runq;
     uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);

@@ -172,8 +172,8 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     s->stacks_cached = SUM(rt, stacks_cached) + arena_free;
     s->stacks_released = released;
     for (int i = 0; i < rt->nworkers; i++)
-        s->timers_pending +=
-            atomic_load_explicit(&rt->workers[i].timers.n, memory_order_relaxed);
+        s->timers_pending += atomic_load_explicit(&rt->workers[i].timers.n,
+                                                  memory_order_relaxed);
     s->stack_bytes_mapped = cio__stack_mapped(rt);
     s->io_waits = SUM(rt, io_waits);
     s->io_polls = SUM(rt, io_polls);

@@ -297,10 +297,10 @@ static int by_address(const void *x, const void *y)
 /* Gives the pages of up to CIO__STACK_RELEASE free stacks beyond the
  * reserve, and at most CIO__STACK_RELEASE_BYTES of them (one stack at
  * least), back to the system: an idle worker doing this does not see its
- * inbox or its deadlines until the batch is done. The slots leave the arena meanwhile, so the
- * system calls run without the lock. Which free stacks go makes no
- * difference to memory; the most recently freed are taken because that
- * end of the array shrinks without moving the rest. */
+ * inbox or its deadlines until the batch is done. The slots leave the
+ * arena meanwhile, so the system calls run without the lock. Which free
+ * stacks go makes no difference to memory; the most recently freed are
+ * taken because that end of the array shrinks without moving the rest. */
 static void release(struct cio__runtime *rt, int cls)
 {
     char *batch[CIO__STACK_RELEASE];

@@ -4,6 +4,7 @@
  * never starved by a stream of newcomers. */
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/sched.h"
@@ -23,17 +24,13 @@ int cio_sem_make(cio_sem **out, long permits)
     *out = NULL;
     if (permits < 0)
         return CIO_EINVAL;
-    struct cio_sem *s = calloc(1, sizeof *s);
-    if (!s)
-        return CIO_ENOMEM;
-    int rc = pthread_mutex_init(&s->lock, NULL);
-    if (rc) {
-        free(s);
-        return -rc;
-    }
-    s->permits = permits;
+    int rc;
+    struct cio_sem *s = sync_alloc(sizeof *s, offsetof(struct cio_sem, lock),
+                                   &rc);
+    if (s)
+        s->permits = permits;
     *out = s;
-    return 0;
+    return rc;
 }
 
 int cio_sem_try_acquire(cio_sem *s)
@@ -54,25 +51,15 @@ int cio_sem_acquire(cio_sem *s, int64_t deadline)
 {
     if (!s)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
-    if (!self)
+    if (!cio__task_current())
         return CIO_EPERM;
     pthread_mutex_lock(&s->lock);
-    if (s->permits > 0) {
+    bool free_permit = s->permits > 0;
+    if (free_permit)
         s->permits--;
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED) {
-        pthread_mutex_unlock(&s->lock);
-        return CIO_ECANCELED;
-    }
-    /* A permit handed to this record is this task's even if its deadline
-     * or a cancel came at the same time: the call then succeeds. */
-    struct waiter w = {0};
-    int state = wq_wait(&s->lock, &s->waiters, &w, self, deadline);
-    return state == DONE ? 0 : state;
+    /* A permit handed to a waiter is its task's even if its deadline or a
+     * cancel came at the same time: the call then succeeds. */
+    return sync_wait_until(&s->lock, &s->waiters, free_permit, deadline);
 }
 
 int cio_sem_release(cio_sem *s)
@@ -96,14 +83,9 @@ int cio_sem_free(cio_sem **sp)
 {
     if (!sp || !*sp)
         return CIO_EINVAL;
-    struct cio_sem *s = *sp;
-    pthread_mutex_lock(&s->lock);
-    bool busy = s->waiters.head != NULL;
-    pthread_mutex_unlock(&s->lock);
-    if (busy)
+    if (sync_busy_or_done(&(*sp)->lock, &(*sp)->waiters))
         return CIO_EBUSY;
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    free(*sp);
     *sp = NULL;
     return 0;
 }

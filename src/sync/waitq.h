@@ -15,7 +15,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
+#include "core/sched.h"
 #include "core/task.h"
 
 enum { PENDING, DONE, CLOSED };
@@ -133,6 +135,59 @@ static inline int wq_wait(pthread_mutex_t *lock, struct wqueue *q,
         return state;
     return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
                                                   : reason);
+}
+
+/* ---- what every sync object does alike ---- */
+
+/* A task waits (lock held on entry, released on return) until `ready`
+ * is true of the object; 0, or the error that ended the wait. */
+static inline int sync_wait_until(pthread_mutex_t *lock, struct wqueue *q,
+                                  bool ready, int64_t deadline)
+{
+    if (ready) {
+        pthread_mutex_unlock(lock);
+        return 0;
+    }
+    struct cio__task *self = cio__task_current();
+    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
+        CIO__C_CANCELLED) {
+        pthread_mutex_unlock(lock);
+        return CIO_ECANCELED;
+    }
+    struct waiter w = {0};
+    int state = wq_wait(lock, q, &w, self, deadline);
+    return state == DONE ? 0 : state;
+}
+
+
+/* A zeroed object of `size` bytes whose mutex, at `lock_off`, is
+ * initialised; NULL with *rc set when one cannot be had. */
+static inline void *sync_alloc(size_t size, size_t lock_off, int *rc)
+{
+    char *o = calloc(1, size);
+    if (!o) {
+        *rc = CIO_ENOMEM;
+        return NULL;
+    }
+    *rc = -pthread_mutex_init((pthread_mutex_t *)(o + lock_off), NULL);
+    if (*rc) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Whether tasks wait on `q`; when none do, `lock` is destroyed, and the
+ * caller frees the object. */
+static inline bool sync_busy_or_done(pthread_mutex_t *lock,
+                                     struct wqueue *q)
+{
+    pthread_mutex_lock(lock);
+    bool busy = q->head != NULL;
+    pthread_mutex_unlock(lock);
+    if (!busy)
+        pthread_mutex_destroy(lock);
+    return busy;
 }
 
 #endif /* CIO_SYNC_WAITQ_H */

@@ -30,55 +30,6 @@ static void release_all(struct wqueue *q)
         finish(w, DONE);
 }
 
-/* A task waits (lock held on entry, released on return) until `ready`
- * is true of the object; 0, or the error that ended the wait. */
-static int wait_until(pthread_mutex_t *lock, struct wqueue *q, bool ready,
-                      int64_t deadline)
-{
-    if (ready) {
-        pthread_mutex_unlock(lock);
-        return 0;
-    }
-    struct cio__task *self = cio__task_current();
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED) {
-        pthread_mutex_unlock(lock);
-        return CIO_ECANCELED;
-    }
-    struct waiter w = {0};
-    int state = wq_wait(lock, q, &w, self, deadline);
-    return state == DONE ? 0 : state;
-}
-
-/* A zeroed object of `size` bytes whose mutex, at `lock_off`, is
- * initialised; NULL with *rc set when one cannot be had. */
-static void *alloc_with_lock(size_t size, size_t lock_off, int *rc)
-{
-    char *o = calloc(1, size);
-    if (!o) {
-        *rc = CIO_ENOMEM;
-        return NULL;
-    }
-    *rc = -pthread_mutex_init((pthread_mutex_t *)(o + lock_off), NULL);
-    if (*rc) {
-        free(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* Whether tasks wait on `q`; when none do, `lock` is destroyed, and the
- * caller frees the object. */
-static bool busy_or_done(pthread_mutex_t *lock, struct wqueue *q)
-{
-    pthread_mutex_lock(lock);
-    bool busy = q->head != NULL;
-    pthread_mutex_unlock(lock);
-    if (!busy)
-        pthread_mutex_destroy(lock);
-    return busy;
-}
-
 /* ---- wait groups --------------------------------------------------------- */
 
 int cio_wg_make(cio_wg **out)
@@ -86,7 +37,7 @@ int cio_wg_make(cio_wg **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = alloc_with_lock(sizeof **out, offsetof(struct cio_wg, lock), &rc);
+    *out = sync_alloc(sizeof **out, offsetof(struct cio_wg, lock), &rc);
     return rc;
 }
 
@@ -119,14 +70,14 @@ int cio_wg_wait(cio_wg *wg, int64_t deadline)
     if (!cio__task_current())
         return CIO_EPERM;
     pthread_mutex_lock(&wg->lock);
-    return wait_until(&wg->lock, &wg->waiters, wg->count == 0, deadline);
+    return sync_wait_until(&wg->lock, &wg->waiters, wg->count == 0, deadline);
 }
 
 int cio_wg_free(cio_wg **wg)
 {
     if (!wg || !*wg)
         return CIO_EINVAL;
-    if (busy_or_done(&(*wg)->lock, &(*wg)->waiters))
+    if (sync_busy_or_done(&(*wg)->lock, &(*wg)->waiters))
         return CIO_EBUSY;
     free(*wg);
     *wg = NULL;
@@ -140,7 +91,7 @@ int cio_event_make(cio_event **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = alloc_with_lock(sizeof **out, offsetof(struct cio_event, lock),
+    *out = sync_alloc(sizeof **out, offsetof(struct cio_event, lock),
                            &rc);
     return rc;
 }
@@ -174,14 +125,14 @@ int cio_event_wait(cio_event *e, int64_t deadline)
     if (!cio__task_current())
         return CIO_EPERM;
     pthread_mutex_lock(&e->lock);
-    return wait_until(&e->lock, &e->waiters, e->set, deadline);
+    return sync_wait_until(&e->lock, &e->waiters, e->set, deadline);
 }
 
 int cio_event_free(cio_event **e)
 {
     if (!e || !*e)
         return CIO_EINVAL;
-    if (busy_or_done(&(*e)->lock, &(*e)->waiters))
+    if (sync_busy_or_done(&(*e)->lock, &(*e)->waiters))
         return CIO_EBUSY;
     free(*e);
     *e = NULL;
