@@ -122,8 +122,9 @@ CIO_API int64_t cio_deadline_after(int64_t ns);
 
 /* Task only. Stops the calling task until `deadline`.
  * Returns 0 once the deadline has passed (at once if it already had),
- * CIO_ECANCELED if the task is cancelled, CIO_EPERM outside a task.
- * The task never resumes before its deadline. */
+ * CIO_ECANCELED if the task is cancelled, CIO_ETIMEDOUT if the deadline
+ * of a shield it is in (cio_shield_begin) passes first, CIO_EPERM outside
+ * a task. Otherwise the task never resumes before its deadline. */
 CIO_API int cio_sleep_until(int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
@@ -272,17 +273,56 @@ CIO_API int cio_join(cio_task t, void **result, int64_t deadline);
  * detached or being joined), CIO_EPERM outside a task. */
 CIO_API int cio_detach(cio_task t);
 
-/* Asks task `t` to stop: its current waiting call, if any, and every later
- * one returns CIO_ECANCELED. The task decides how to clean up and finish;
- * it is not killed. Cancelling twice is harmless. Cancelling the caller
- * itself is allowed. Returns 0, CIO_ESRCH (no such task), CIO_EPERM when
- * not called from one of the runtime's workers (a task, typically). */
+/* Asks task `t` to stop. The task decides how to clean up and finish; it
+ * is not killed. Cancelling twice is harmless; cancelling the caller itself
+ * is allowed. Returns 0, CIO_ESRCH (no such task), CIO_EPERM when not
+ * called from one of the runtime's workers (a task, typically).
+ *
+ * Which calls see a cancel, and when. A cancel is a flag on the task,
+ * never cleared. Outside a shield (below), the calls that can wait return
+ * CIO_ECANCELED when the flag is set while they wait, and when it is
+ * already set at a moment they would have to wait: cio_join(), the
+ * channel, select, lock, wait and acquire calls of the sync objects,
+ * cio_group_wait() and a cio_group_spawn() that would wait for room.
+ * These complete without a wait if they can (an element is there, a lock
+ * is free, the task is done). cio_sleep_until(), cio_wait_fd(), the socket
+ * calls that can wait (accept, connect, read, write and their v- and
+ * all- forms), cio_blocking() and cio_resolve() refuse at entry once the
+ * flag is set. cio_yield() yields and then reports the flag. Calls that
+ * never wait (try- forms, close, spawn, unlock, release, set) ignore it.
+ * A call completed just as the cancel came reports what happened: an
+ * element received or a lock taken is the caller's (0), bytes moved are
+ * counted; a call that returns CIO_ECANCELED did nothing. A condition
+ * wait relocks its mutex even when cancelled. */
 CIO_API int cio_cancel(cio_task t);
+
+/* A shield: a scope in which a cancel of the task is held back (its waits
+ * are neither woken nor refused because of it) until the scope ends, so a
+ * cancelled task can still say goodbye to a client, flush a file or join
+ * its children. The scope has its own deadline: every wait inside it
+ * returns CIO_ETIMEDOUT once that passes (also a wait with a later or no
+ * deadline of its own), so cleanup cannot hang. Shields nest: an inner
+ * shield's deadline is capped by the outer one's. After the outermost
+ * shield ends, a cancel that came meanwhile applies to the next wait. */
+typedef struct cio_shield {
+    int64_t saved; /* private */
+    int depth;     /* private */
+} cio_shield;
+
+/* Task only. Begins a shield in `s` (kept by the caller until
+ * cio_shield_end) with deadline `deadline` (CIO_NEVER: none of its own).
+ * Returns 0, CIO_EINVAL (NULL), CIO_EPERM outside a task. */
+CIO_API int cio_shield_begin(cio_shield *s, int64_t deadline);
+
+/* Task only. Ends the innermost shield, `s`. Returns 0, CIO_EINVAL (NULL,
+ * not begun, already ended, or not the innermost), CIO_EPERM. */
+CIO_API int cio_shield_end(cio_shield *s);
 
 /* Task only. The calling task's handle (zero outside a task). */
 CIO_API cio_task cio_self(void);
 
-/* Task only. Whether the calling task has been cancelled (1) or not (0). */
+/* Task only. Whether the calling task has been cancelled (1) or not (0),
+ * also inside a shield (so cleanup code can tell why it runs). */
 CIO_API int cio_cancelled(void);
 
 /* Task only. Lets the other runnable tasks of this worker run; the caller
@@ -770,6 +810,158 @@ CIO_API int cio_sem_release(cio_sem *s);
 CIO_API int cio_sem_free(cio_sem **s);
 
 /* ------------------------------------------------------------------------ */
+/* Mutexes, condition variables, reader-writer locks                        */
+/* ------------------------------------------------------------------------ */
+
+/* A mutex for tasks: waiting for it parks the task, never its worker, so
+ * it may be held across waiting calls (unlike a pthread mutex in a task).
+ * Locking a free mutex is one atomic operation. Fairness: waiters queue in
+ * arrival order and the oldest is woken at each unlock; a task arriving
+ * just then may still take a free lock first (which keeps a busy lock
+ * from costing a task switch per hand-over), but once the oldest waiter
+ * has waited 1 ms the lock is handed to it directly, so no stream of
+ * newcomers starves a waiter.
+ * If a task ends while holding a mutex, the mutex is released for it and
+ * the next task to lock it gets CIO_EOWNERDEAD: it holds the lock, and
+ * the data the lock guards may be half-updated (repair or discard it).
+ * A plain thread may lock and unlock too (it blocks while it waits); a
+ * thread that ends holding one is not detected. */
+typedef struct cio_mutex cio_mutex;
+
+/* Creates an unlocked mutex. Returns 0, CIO_EINVAL (NULL), CIO_ENOMEM.
+ * Thread-safe. */
+CIO_API int cio_mutex_make(cio_mutex **out);
+
+/* Locks `m`, waiting until `deadline`. Returns 0; CIO_EOWNERDEAD (locked,
+ * but the last holder ended without unlocking); CIO_ETIMEDOUT or
+ * CIO_ECANCELED (not locked); CIO_EDEADLK (the caller holds it already);
+ * CIO_EINVAL (NULL). Thread-safe: a plain thread blocks. */
+CIO_API int cio_mutex_lock(cio_mutex *m, int64_t deadline);
+
+/* Locks `m` if it is free now: 0, CIO_EOWNERDEAD (as above), CIO_EAGAIN,
+ * CIO_EDEADLK, CIO_EINVAL. Thread-safe. */
+CIO_API int cio_mutex_try_lock(cio_mutex *m);
+
+/* Unlocks `m`. Returns 0, CIO_EPERM (the caller does not hold it: nothing
+ * changes), CIO_EINVAL. Thread-safe. */
+CIO_API int cio_mutex_unlock(cio_mutex *m);
+
+/* Frees `m` and sets *m to NULL. Returns 0, CIO_EBUSY (locked, or waited
+ * for: nothing is freed), CIO_EINVAL. */
+CIO_API int cio_mutex_free(cio_mutex **m);
+
+/* A condition variable for tasks, used with a cio_mutex. */
+typedef struct cio_cond cio_cond;
+
+/* Creates a condition variable. Returns 0, CIO_EINVAL, CIO_ENOMEM.
+ * Thread-safe. */
+CIO_API int cio_cond_make(cio_cond **out);
+
+/* Unlocks `m` (held by the caller), waits for a signal or broadcast, then
+ * locks `m` again, in every case, even when cancelled or past the
+ * deadline (relocking is not cut short). Returns 0 when signalled,
+ * CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EOWNERDEAD (as cio_mutex_lock; it may
+ * come with any outcome), CIO_EPERM (the caller does not hold `m`: nothing
+ * happened), CIO_EINVAL. Waiters are signalled oldest first and never
+ * wake without a signal, but another task may change the state between
+ * the signal and the relock: check the condition in a loop. Thread-safe. */
+CIO_API int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline);
+
+/* Wakes the oldest waiter / every waiter. Returns 0, CIO_EINVAL.
+ * Thread-safe; holding the mutex is not required. */
+CIO_API int cio_cond_signal(cio_cond *c);
+CIO_API int cio_cond_broadcast(cio_cond *c);
+
+/* Frees `c`; CIO_EBUSY while something waits on it. As cio_mutex_free. */
+CIO_API int cio_cond_free(cio_cond **c);
+
+/* A reader-writer lock: many readers or one writer. Served strictly in
+ * arrival order: a reader arriving while a writer waits queues behind
+ * it, so a stream of readers never starves a writer, and the readers
+ * queued behind a writer all enter together once it is done. */
+typedef struct cio_rwlock cio_rwlock;
+
+/* Creates a free lock. Returns 0, CIO_EINVAL, CIO_ENOMEM. Thread-safe. */
+CIO_API int cio_rwlock_make(cio_rwlock **out);
+
+/* Locks for reading / for writing, waiting until `deadline`. Returns 0,
+ * CIO_ETIMEDOUT, CIO_ECANCELED (not locked), CIO_EDEADLK (the caller holds
+ * the write lock), CIO_EINVAL. Thread-safe: a plain thread blocks. */
+CIO_API int cio_rwlock_rdlock(cio_rwlock *l, int64_t deadline);
+CIO_API int cio_rwlock_wrlock(cio_rwlock *l, int64_t deadline);
+
+/* Releases the caller's write lock, or one read lock. Returns 0,
+ * CIO_EPERM (the caller holds neither: nothing changes), CIO_EINVAL. */
+CIO_API int cio_rwlock_unlock(cio_rwlock *l);
+
+/* Frees `l`; CIO_EBUSY while held or waited for. As cio_mutex_free. */
+CIO_API int cio_rwlock_free(cio_rwlock **l);
+
+/* ------------------------------------------------------------------------ */
+/* Task groups                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A group owns the tasks spawned into it: waiting on the group waits for
+ * all of them, cancelling it cancels all of them, and it cannot be freed
+ * while one lives. Options: the first failure cancels the rest
+ * (CIO_GROUP_FAIL_FAST, Go's errgroup), a deadline for the whole group (it
+ * is cancelled as the deadline passes), and a limit on how many of its
+ * tasks live at once (spawning beyond it waits for room: a bounded
+ * fan-out). A task of a group returns 0 or a negative error. */
+typedef struct cio_group cio_group;
+typedef int cio_group_fn(void *arg);
+
+enum {
+    /* The first task to return an error cancels the others. */
+    CIO_GROUP_FAIL_FAST = 1u << 0,
+};
+
+typedef struct cio_group_opts {
+    unsigned flags;   /* CIO_GROUP_* */
+    int64_t deadline; /* the group is cancelled when it passes, and its
+                         error is then CIO_ETIMEDOUT; CIO_NEVER: none */
+    int limit;        /* most tasks alive at once; 0: no limit */
+} cio_group_opts;
+
+/* Fills `o` with the defaults: no flags, no deadline, no limit. */
+CIO_API void cio_group_opts_init(cio_group_opts *o);
+
+/* Creates a group (`opts` NULL: the defaults). Returns 0, CIO_EINVAL
+ * (NULL out, unknown flags, limit < 0), CIO_ENOMEM, CIO_EPERM (a deadline
+ * outside a task: it needs a task to keep it). */
+CIO_API int cio_group_make(cio_group **out, const cio_group_opts *opts);
+
+/* Task only. Spawns a task of the group running fn(arg) (`opts` as for
+ * cio_spawn, may be NULL). At the limit, waits until a task of the group
+ * ends. Returns 0; the group's error, or CIO_ECANCELED, once the group is
+ * cancelled (nothing is spawned); CIO_ECANCELED (the caller was cancelled
+ * while waiting for room); cio_spawn()'s errors. */
+CIO_API int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
+                            const cio_spawn_opts *opts);
+
+/* Task only. Cancels every task of the group and refuses later spawns;
+ * the group's error becomes CIO_ECANCELED unless a task failed first.
+ * Returns 0, CIO_EINVAL, CIO_EPERM. */
+CIO_API int cio_group_cancel(cio_group *g);
+
+/* Task only. Waits until every task of the group has ended. Returns 0;
+ * the group's error (the first error a task returned, or CIO_ECANCELED /
+ * CIO_ETIMEDOUT after a cancel / the group's deadline); CIO_ETIMEDOUT when
+ * `deadline` passes first (the tasks run on); CIO_EINVAL; CIO_EPERM. If the
+ * caller is cancelled, it cancels the group, still waits (until
+ * `deadline`) for its tasks to end, and returns CIO_ECANCELED: no task
+ * outlives the wait. */
+CIO_API int cio_group_wait(cio_group *g, int64_t deadline);
+
+/* Tasks of the group alive now, or CIO_EINVAL. Thread-safe. */
+CIO_API long cio_group_live(cio_group *g);
+
+/* Frees the group and sets *g to NULL. Returns 0, CIO_EBUSY while a task
+ * of the group lives or someone waits on it (nothing is freed), or
+ * CIO_EINVAL. */
+CIO_API int cio_group_free(cio_group **g);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -803,6 +995,10 @@ typedef struct cio_stats {
     uint64_t stacks_released; /* of stacks_cached, those whose memory went
                                  back to the system: they keep address
                                  space only (see CIO_STACK_DEFAULT) */
+    uint64_t sync_objects;    /* channels, locks, wait groups, events,
+                                 semaphores and task groups made and not
+                                 yet freed, in the whole process, now (also
+                                 outside a runtime): a leak check */
 } cio_stats;
 
 /* Fills `out` (see cio_stats). Thread-safe, also while a runtime starts

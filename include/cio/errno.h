@@ -55,6 +55,7 @@
     X(EALREADY, -EALREADY, "operation already in progress")                   \
     X(EINPROGRESS, -EINPROGRESS, "operation in progress")                     \
     X(ECANCELED, -ECANCELED, "operation canceled")                            \
+    X(EOWNERDEAD, -EOWNERDEAD, "previous owner ended holding the lock")       \
     X(ENOHOST, CIO__OWN_BASE + 1, "host name not found")                     \
     X(ECLOSED, CIO__OWN_BASE + 2, "channel closed")
 

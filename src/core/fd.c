@@ -113,15 +113,6 @@ static struct cio__fd *fd_get(struct cio__runtime *rt, int fd, bool create)
 
 /* ---- the per-descriptor lock ------------------------------------------------ */
 
-static inline void relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
 /* A spinlock: held for a few dozen instructions, never across a switch. */
 static void fd_lock(struct cio__fd *st)
 {
@@ -129,7 +120,7 @@ static void fd_lock(struct cio__fd *st)
     while (atomic_exchange_explicit(&st->lock, 1, memory_order_acquire)) {
         while (atomic_load_explicit(&st->lock, memory_order_relaxed)) {
             if (++spins < 100)
-                relax();
+                cio__os_relax();
             else
                 sched_yield(); /* the holder was preempted */
         }

@@ -259,8 +259,7 @@ int cio_blocking(cio_job_fn *fn, void *arg, void **result, int64_t deadline)
         return CIO_EPERM;
     if (!fn)
         return CIO_EINVAL;
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
+    if (cio__cancel_pending(self))
         return CIO_ECANCELED;
     struct cio__job j = {.fn = fn, .arg = arg};
     int rc = cio__pool_run(self, &j, false, deadline);

@@ -191,6 +191,8 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
                                         memory_order_relaxed);
 }
 
+_Atomic int64_t cio__sync_objects;
+
 void cio_stats_get(cio_stats *out)
 {
     bool pinned;
@@ -198,11 +200,14 @@ void cio_stats_get(cio_stats *out)
     if (rt) {
         fill_stats(rt, out);
         cio__rt_leave(rt, pinned);
-        return;
+    } else {
+        pthread_mutex_lock(&last_stats_lock);
+        *out = last_stats;
+        pthread_mutex_unlock(&last_stats_lock);
     }
-    pthread_mutex_lock(&last_stats_lock);
-    *out = last_stats;
-    pthread_mutex_unlock(&last_stats_lock);
+    /* Relaxed: a snapshot of a count nothing else is ordered by. */
+    out->sync_objects = (uint64_t)atomic_load_explicit(&cio__sync_objects,
+                                                       memory_order_relaxed);
 }
 
 /* ---- start and stop ---------------------------------------------------- */

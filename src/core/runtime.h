@@ -171,4 +171,9 @@ extern void (*cio__test_between_sums)(struct cio__runtime *rt);
 struct cio__runtime *cio__rt_enter(bool *pinned);
 void cio__rt_leave(struct cio__runtime *rt, bool pinned);
 
+/* Sync objects (sync/) made and not yet freed, process-wide: counted here
+ * so that cio_stats_get() can report them without core knowing what they
+ * are. Relaxed updates: only a snapshot is ever read. */
+extern _Atomic int64_t cio__sync_objects;
+
 #endif /* CIO_CORE_RUNTIME_H */

@@ -29,6 +29,7 @@ static void task_entry(void *p)
                                     &w->sched_stack_size);
 #endif
     t->result = t->fn(t->arg);
+    cio__held_abandon_all(t);
     cio__tls_run_dtors(t);
     cio__sched_switch_out(t, CIO__POST_EXIT);
     __builtin_unreachable();

@@ -229,9 +229,11 @@ uint64_t cio__wait_begin(struct cio__task *t)
 int cio__park(struct cio__task *t, int64_t deadline)
 {
     /* Pairs with cio__task_cancel() (see cio__wait_begin). */
-    if (atomic_load_explicit(&t->ctl, memory_order_seq_cst) &
-        CIO__C_CANCELLED)
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_seq_cst);
+    if ((c & (CIO__C_CANCELLED | CIO__C_SHIELDED)) == CIO__C_CANCELLED)
         return CIO__WAKE_CANCEL;
+    if (t->shield_depth && t->shield_deadline < deadline)
+        deadline = t->shield_deadline;
     bool timed = deadline != CIO_NEVER;
     if (timed) {
         /* The coarse clock answers "surely ahead" for most deadlines; the
@@ -350,6 +352,9 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     atomic_store_explicit(&t->timer.heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->joiner, NULL, memory_order_relaxed);
     t->tls = NULL;
+    t->held = NULL;
+    t->shield_depth = 0;
+    t->shield_deadline = CIO_NEVER;
     cio__count(&w->c.spawned, 1);
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
     /* seq_cst store, then seq_cst load: pairs with main's end, which
@@ -422,9 +427,14 @@ int cio__task_cancel(struct cio__task *t, uint32_t gen)
      * not moved since; otherwise the task is gone and there is no one to
      * wake (and waking the slot's next task would be wrong). A new owner's
      * word is stored after the free's release of the new generation, so
-     * having read it, this load sees that generation. */
-    if (CIO__CGEN(atomic_load_explicit(&t->ctl, memory_order_acquire)) ==
-        gen)
+     * having read it, this load sees that generation.
+     * A shielded task is not woken. seq_cst: pairs with the task's seq_cst
+     * set of SHIELDED (cio__shield_enter) before its next wait_begin: if
+     * this load does not see the flag, the wait word read above was read
+     * before the shield began, so its seq belongs to a wait that is not
+     * shielded (or is over, and the wake is stale). */
+    c = atomic_load_explicit(&t->ctl, memory_order_seq_cst);
+    if (CIO__CGEN(c) == gen && !(c & CIO__C_SHIELDED))
         cio__wake(t, CIO__WSEQ(w), CIO__WAKE_CANCEL);
     return 0;
 }
@@ -488,8 +498,7 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
      * the control word (mod 2^24, task.h), and a loop of such joins could
      * otherwise wrap the count within one finishing task's window. */
     int reason = -1;
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
+    if (cio__cancel_pending(self))
         reason = CIO__WAKE_CANCEL;
     else if (deadline != CIO_NEVER && deadline <= cio__os_now())
         reason = CIO__WAKE_TIMEOUT;
@@ -613,10 +622,7 @@ int cio_yield(void)
     if (!self)
         return CIO_EPERM;
     cio__sched_yield(self);
-    return atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-                   CIO__C_CANCELLED
-               ? CIO_ECANCELED
-               : 0;
+    return cio__cancel_pending(self) ? CIO_ECANCELED : 0;
 }
 
 int cio_sleep_until(int64_t deadline)
@@ -624,15 +630,8 @@ int cio_sleep_until(int64_t deadline)
     struct cio__task *self = cio__task_current();
     if (!self)
         return CIO_EPERM;
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
+    if (cio__cancel_pending(self))
         return CIO_ECANCELED;
-    if (deadline == CIO_NEVER) {
-        /* Only cancellation ends this wait. */
-        cio__wait_begin(self);
-        int reason = cio__park(self, CIO_NEVER);
-        return reason == CIO__WAKE_CANCEL ? CIO_ECANCELED : reason;
-    }
     for (;;) {
         cio__wait_begin(self);
         int reason = cio__park(self, deadline);
@@ -640,8 +639,80 @@ int cio_sleep_until(int64_t deadline)
             return CIO_ECANCELED;
         if (reason < 0)
             return reason;
+        /* A timeout before `deadline` is a shield's deadline (cio__park
+         * caps waits with it): the sleep did not complete. */
         if (reason == CIO__WAKE_TIMEOUT)
-            return 0;
+            return deadline != CIO_NEVER && cio__os_now() >= deadline
+                       ? 0
+                       : CIO_ETIMEDOUT;
+    }
+}
+
+/* ---- shields and what a task holds ----------------------------------------- */
+
+void cio__shield_enter(struct cio__task *t, int64_t deadline,
+                       struct cio__shield_save *save)
+{
+    save->deadline = t->shield_deadline;
+    t->shield_deadline = deadline;
+    if (t->shield_depth++ == 0)
+        /* seq_cst: pairs with cio__task_cancel()'s load of the control
+         * word after it read the wait word (see there); comes before this
+         * task's next cio__wait_begin(). */
+        atomic_fetch_or_explicit(&t->ctl, CIO__C_SHIELDED,
+                                 memory_order_seq_cst);
+}
+
+void cio__shield_leave(struct cio__task *t,
+                       const struct cio__shield_save *save)
+{
+    t->shield_deadline = save->deadline;
+    if (--t->shield_depth == 0)
+        /* seq_cst: a cancel that came while shielded did not wake this
+         * task; the next cio__park()'s seq_cst load sees its flag now. */
+        atomic_fetch_and_explicit(&t->ctl, ~(uint64_t)CIO__C_SHIELDED,
+                                  memory_order_seq_cst);
+}
+
+int cio_shield_begin(cio_shield *s, int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    if (!s)
+        return CIO_EINVAL;
+    struct cio__shield_save save;
+    /* A shield inside another keeps the outer one's deadline if that is
+     * sooner: a library's shield cannot outlast its caller's budget. */
+    if (self->shield_depth && self->shield_deadline < deadline)
+        deadline = self->shield_deadline;
+    cio__shield_enter(self, deadline, &save);
+    s->saved = save.deadline;
+    s->depth = self->shield_depth;
+    return 0;
+}
+
+int cio_shield_end(cio_shield *s)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    /* Shields end innermost first: any other order is a misuse that
+     * would leave a scope without its deadline. */
+    if (!s || s->depth != self->shield_depth || s->depth <= 0)
+        return CIO_EINVAL;
+    struct cio__shield_save save = {.deadline = s->saved};
+    cio__shield_leave(self, &save);
+    s->depth = 0;
+    return 0;
+}
+
+void cio__held_abandon_all(struct cio__task *t)
+{
+    struct cio__held *h;
+    while ((h = t->held)) {
+        cio__held_remove(t, h);
+        h->abandon(h);
     }
 }
 

@@ -54,6 +54,9 @@ enum {
     CIO__C_JOINWAIT = 8, /* the joiner is registered and may be parked */
     CIO__C_DONE = 16,    /* function returned; result valid */
     CIO__C_CANCELLED = 32, /* cancellation requested */
+    CIO__C_SHIELDED = 64,  /* in a shield: a cancel neither wakes nor
+                              ends its waits (set and cleared by the task
+                              itself, see cio_shield_begin) */
 };
 #define CIO__CGEN(c) ((uint32_t)((c) >> 32))
 #define CIO__C_JOINS_SHIFT 8
@@ -72,6 +75,16 @@ enum {
     CIO__T_MIGRATE = 2,
     CIO__T_PIN = 4,
     CIO__T_MAIN = 8,
+};
+
+/* Something a task holds and must give back if it ends without doing so
+ * (a locked mutex): linked into its task's `held` list while held. When
+ * the task's function returns, each record still linked is unlinked and
+ * its `abandon` runs, in the task, before the task ends. Core knows only
+ * this list; what giving back means is the holder's business. */
+struct cio__held {
+    struct cio__held *next, *prev;
+    void (*abandon)(struct cio__held *h);
 };
 
 struct cio__task {
@@ -98,6 +111,9 @@ struct cio__task {
     struct cio__task *_Atomic joiner; /* task waiting in cio_join() */
     _Atomic uint64_t joiner_seq;  /* that joiner's wait seq */
     struct cio__tls_slot *tls;    /* task-local values, or NULL */
+    struct cio__held *held;       /* what it holds (owner-only list) */
+    int shield_depth;             /* nested shields it is in */
+    int64_t shield_deadline;      /* deadline of its innermost shield */
     _Atomic int queued;           /* self-check: runnable, not yet run */
 #if CIO_HAVE_ASAN
     void *asan_fake;              /* ASan fake-stack save slot */
@@ -120,6 +136,52 @@ static inline void cio__task_flag_set(struct cio__task *t, uint32_t f)
     atomic_store_explicit(&t->flags, cio__task_flags(t) | f,
                           memory_order_relaxed);
 }
+
+/* Whether a cancel should end a wait of `t` now: requested, and `t` is
+ * not in a shield. Relaxed: a task reads its own flag (SHIELDED is only
+ * written by itself); a cancel seen a little late only ends the next
+ * wait instead, and cio__park() rechecks with the ordering that loses
+ * no wake. */
+static inline bool cio__cancel_pending(const struct cio__task *t)
+{
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    return (c & (CIO__C_CANCELLED | CIO__C_SHIELDED)) == CIO__C_CANCELLED;
+}
+
+static inline void cio__held_add(struct cio__task *t, struct cio__held *h)
+{
+    h->prev = NULL;
+    h->next = t->held;
+    if (t->held)
+        t->held->prev = h;
+    t->held = h;
+}
+
+static inline void cio__held_remove(struct cio__task *t, struct cio__held *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        t->held = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+/* Gives back what `t` still holds (its function has returned). */
+void cio__held_abandon_all(struct cio__task *t);
+
+/* Enters / leaves a shield with deadline `deadline` exactly (not capped
+ * by the shields around it): for runtime code that must finish a wait
+ * whatever happens around it (relocking a mutex after a condition wait).
+ * `save` keeps what cio__shield_leave restores. */
+struct cio__shield_save {
+    int64_t deadline;
+};
+void cio__shield_enter(struct cio__task *t, int64_t deadline,
+                       struct cio__shield_save *save);
+void cio__shield_leave(struct cio__task *t,
+                       const struct cio__shield_save *save);
 
 struct cio__task *cio__task_current(void);
 int cio__task_alloc(struct cio__worker *w, struct cio__task **out);

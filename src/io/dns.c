@@ -92,8 +92,7 @@ int cio_resolve(const char *host, const char *service, int family,
     if ((!host && !service) || max < 0 || (max > 0 && !out) ||
         (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
         return CIO_EINVAL;
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
+    if (cio__cancel_pending(self))
         return CIO_ECANCELED;
     struct lookup *l = calloc(1, sizeof *l);
     if (!l)

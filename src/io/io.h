@@ -28,8 +28,7 @@ static inline int cio__call_begin(struct cio__call *c, int fd)
         return CIO_EPERM;
     if (fd < 0)
         return CIO_EBADF;
-    if (atomic_load_explicit(&c->self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED)
+    if (cio__cancel_pending(c->self))
         return CIO_ECANCELED;
     int rc = cio__fd_begin(c->self->worker->rt, fd, &c->st);
     if (rc < 0)

@@ -1,7 +1,10 @@
 #include "os/os.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -95,4 +98,24 @@ size_t cio__os_page(void)
     if (!page)
         page = (size_t)sysconf(_SC_PAGESIZE);
     return page;
+}
+
+int cio__os_futex_wait(_Atomic uint32_t *word, uint32_t expect,
+                       int64_t deadline)
+{
+    struct timespec ts, *tp = NULL;
+    if (deadline != INT64_MAX) {
+        ts = cio__os_ts(deadline < 0 ? 0 : deadline);
+        tp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC, the
+     * clock of cio__os_now(). */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                      expect, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+    return rc < 0 ? -errno : 0;
+}
+
+void cio__os_futex_wake(_Atomic uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }

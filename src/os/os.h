@@ -8,6 +8,7 @@
 #define CIO_OS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,6 +54,16 @@ static inline int64_t cio__os_add_sat(int64_t t, int64_t ns)
     return r;
 }
 
+/* Tells the CPU the caller spins (a sibling hyperthread may run). */
+static inline void cio__os_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);
 /* The same clock as of the last timer tick: a few times cheaper to read,
@@ -69,5 +80,12 @@ int cio__os_ncpu(void);
 void cio__os_thread_name(const char *name);
 /* Page size in bytes. */
 size_t cio__os_page(void);
+/* Sleeps while *word == expect, until woken or `deadline` (monotonic ns;
+ * INT64_MAX: none). 0 when woken (or spuriously), -EAGAIN when *word
+ * differed, -ETIMEDOUT, -EINTR. */
+int cio__os_futex_wait(_Atomic uint32_t *word, uint32_t expect,
+                       int64_t deadline);
+/* Wakes up to `n` threads sleeping on `word`. */
+void cio__os_futex_wake(_Atomic uint32_t *word, int n);
 
 #endif /* CIO_OS_H */

@@ -65,6 +65,7 @@ int cio_chan_make(cio_chan **out, size_t elem_size, size_t capacity)
     }
     ch->esize = elem_size;
     ch->cap = capacity;
+    sync_count(1);
     *out = ch;
     return 0;
 }
@@ -82,6 +83,7 @@ int cio_chan_free(cio_chan **chp)
     pthread_mutex_destroy(&ch->lock);
     free(ch->ring);
     free(ch);
+    sync_count(-1);
     *chp = NULL;
     return 0;
 }
@@ -161,8 +163,6 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
     if (!ch || !elem)
         return CIO_EINVAL;
     struct cio__task *self = cio__task_current();
-    if (!self && !never_wait)
-        return CIO_EPERM;
     pthread_mutex_lock(&ch->lock);
     int rc = send ? try_send_locked(ch, elem) : try_recv_locked(ch, elem);
     if (rc != 0) {
@@ -173,8 +173,7 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
         pthread_mutex_unlock(&ch->lock);
         return CIO_EAGAIN;
     }
-    if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-        CIO__C_CANCELLED) {
+    if (wait_refused(self)) {
         pthread_mutex_unlock(&ch->lock);
         return CIO_ECANCELED;
     }
@@ -304,17 +303,16 @@ static int select_wait(cio_case *cases, int n, cio_chan **locks, int k,
                        struct waiter *w, struct cio__task *self,
                        int64_t deadline)
 {
-    struct select_state st = {.task = self};
+    struct select_state st;
     atomic_init(&st.winner, -1);
-    st.seq = cio__wait_begin(self);
+    sleeper_init(&st.who, self);
     for (int i = 0; i < n; i++) {
-        w[i] = (struct waiter){.task = self, .seq = st.seq,
-                               .elem = cases[i].elem, .state = PENDING,
+        w[i] = (struct waiter){.elem = cases[i].elem, .state = PENDING,
                                .sel = &st, .index = i};
         wq_push(queue_of(&cases[i]), &w[i]);
     }
     unlock_all(locks, k);
-    int reason = cio__park(self, deadline);
+    int reason = sleeper_park(&st.who, deadline);
     /* Close the select unless a partner claimed it first (acq_rel: pairs
      * with claim()). */
     int won = -1;
@@ -345,8 +343,6 @@ int cio_select(cio_case *cases, int n, int64_t deadline)
         cases[i].result = 0;
     }
     struct cio__task *self = cio__task_current();
-    if (!self)
-        return CIO_EPERM;
     struct waiter wbuf[SELECT_STACK];
     cio_chan *lbuf[SELECT_STACK];
     int obuf[SELECT_STACK];
@@ -366,8 +362,7 @@ int cio_select(cio_case *cases, int n, int64_t deadline)
     lock_all(locks, k);
     int rc = select_try(cases, n, order);
     if (rc < 0) {
-        if (atomic_load_explicit(&self->ctl, memory_order_relaxed) &
-            CIO__C_CANCELLED)
+        if (wait_refused(self))
             rc = CIO_ECANCELED;
         else if (deadline != CIO_NEVER && deadline <= cio__os_now())
             rc = CIO_ETIMEDOUT;

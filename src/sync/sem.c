@@ -51,8 +51,6 @@ int cio_sem_acquire(cio_sem *s, int64_t deadline)
 {
     if (!s)
         return CIO_EINVAL;
-    if (!cio__task_current())
-        return CIO_EPERM;
     pthread_mutex_lock(&s->lock);
     bool free_permit = s->permits > 0;
     if (free_permit)

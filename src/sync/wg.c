@@ -67,8 +67,6 @@ int cio_wg_wait(cio_wg *wg, int64_t deadline)
 {
     if (!wg)
         return CIO_EINVAL;
-    if (!cio__task_current())
-        return CIO_EPERM;
     pthread_mutex_lock(&wg->lock);
     return sync_wait_until(&wg->lock, &wg->waiters, wg->count == 0, deadline);
 }
@@ -122,8 +120,6 @@ int cio_event_wait(cio_event *e, int64_t deadline)
 {
     if (!e)
         return CIO_EINVAL;
-    if (!cio__task_current())
-        return CIO_EPERM;
     pthread_mutex_lock(&e->lock);
     return sync_wait_until(&e->lock, &e->waiters, e->set, deadline);
 }

@@ -1,0 +1,297 @@
+/* Task groups: tasks that are waited for, cancelled and fail together
+ * (structured concurrency: Go's errgroup, Trio's nurseries).
+ *
+ * The group owns its tasks: each runs member_main(), which reports its
+ * result to the group and unlinks itself under the group's lock as its
+ * last act, so a member in the list is always a live task and cancelling
+ * it by handle is safe. A group with a deadline has a watchdog task that
+ * cancels it when the deadline passes; the watchdog holds a reference,
+ * so the group's memory outlives cio_group_free() until the watchdog has
+ * ended.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "core/sched.h"
+#include "core/task.h"
+#include "sync/waitq.h"
+
+struct member {
+    struct member *next, *prev;
+    struct cio_group *g;
+    cio_group_fn *fn;
+    void *arg;
+    cio_task task;
+};
+
+struct cio_group {
+    pthread_mutex_t lock;      /* guards the rest */
+    unsigned flags;            /* CIO_GROUP_* */
+    int limit;                 /* most members at once, 0: no limit */
+    int64_t deadline;
+    long live;                 /* members spawned and not yet ended */
+    int err;                   /* the first error, 0 */
+    bool cancelled;
+    bool freed;                /* cio_group_free() succeeded */
+    int refs;                  /* the user's, and the watchdog's */
+    struct member *members;    /* live members */
+    struct wqueue waiters;     /* in cio_group_wait() */
+    struct wqueue spawners;    /* in cio_group_spawn(), waiting for room */
+    cio_task watchdog;         /* the deadline's task, or zero */
+};
+
+void cio_group_opts_init(cio_group_opts *o)
+{
+    if (o)
+        *o = (cio_group_opts){.deadline = CIO_NEVER};
+}
+
+static void destroy(struct cio_group *g)
+{
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    sync_count(-1);
+}
+
+/* Wakes everyone in `q` (lock held). */
+static void wake_all(struct wqueue *q)
+{
+    struct waiter *w;
+    while ((w = wq_pop(q)))
+        finish(w, DONE);
+}
+
+/* Cancels the group (lock held, on a worker): every member, later spawns
+ * refused, spawners waiting for room told. `why` becomes the group's
+ * error unless a task's error came first. */
+static void cancel_locked(struct cio_group *g, int why)
+{
+    if (!g->err)
+        g->err = why;
+    if (g->cancelled)
+        return;
+    g->cancelled = true;
+    for (struct member *m = g->members; m; m = m->next)
+        cio_cancel(m->task);
+    wake_all(&g->spawners);
+}
+
+static void *watchdog_main(void *p)
+{
+    struct cio_group *g = p;
+    int rc = cio_sleep_until(g->deadline);
+    pthread_mutex_lock(&g->lock);
+    if (rc == 0 && !g->freed)
+        cancel_locked(g, CIO_ETIMEDOUT);
+    bool last = --g->refs == 0;
+    pthread_mutex_unlock(&g->lock);
+    if (last)
+        destroy(g);
+    return NULL;
+}
+
+int cio_group_make(cio_group **out, const cio_group_opts *opts)
+{
+    if (!out)
+        return CIO_EINVAL;
+    *out = NULL;
+    cio_group_opts o;
+    cio_group_opts_init(&o);
+    if (opts)
+        o = *opts;
+    if ((o.flags & ~(unsigned)CIO_GROUP_FAIL_FAST) || o.limit < 0)
+        return CIO_EINVAL;
+    bool timed = o.deadline != CIO_NEVER;
+    if (timed && !cio__task_current())
+        return CIO_EPERM;
+    int rc;
+    struct cio_group *g = sync_alloc(sizeof *g,
+                                     offsetof(struct cio_group, lock), &rc);
+    if (!g)
+        return rc;
+    g->flags = o.flags;
+    g->limit = o.limit;
+    g->deadline = o.deadline;
+    g->refs = 1;
+    if (timed) {
+        static const cio_spawn_opts wopts = {.name = "group-deadline",
+                                             .stack_size = CIO_STACK_MIN};
+        g->refs = 2;
+        rc = cio_spawn(&g->watchdog, watchdog_main, g, &wopts);
+        if (rc < 0) {
+            destroy(g);
+            return rc;
+        }
+        cio_detach(g->watchdog);
+    }
+    *out = g;
+    return 0;
+}
+
+static void *member_main(void *p)
+{
+    struct member *m = p;
+    struct cio_group *g = m->g;
+    int rc = m->fn(m->arg);
+    pthread_mutex_lock(&g->lock);
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        g->members = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    if (rc < 0 && !g->err) {
+        g->err = rc;
+        if (g->flags & CIO_GROUP_FAIL_FAST)
+            cancel_locked(g, rc);
+    }
+    g->live--;
+    struct waiter *w = wq_pop(&g->spawners); /* one place freed */
+    if (w)
+        finish(w, DONE);
+    if (g->live == 0)
+        wake_all(&g->waiters);
+    /* The last touch of the group: once unlocked, a waiter may free it. */
+    pthread_mutex_unlock(&g->lock);
+    free(m);
+    return NULL;
+}
+
+int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
+                    const cio_spawn_opts *opts)
+{
+    if (!g || !fn)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    struct member *m = malloc(sizeof *m);
+    if (!m)
+        return CIO_ENOMEM;
+    *m = (struct member){.g = g, .fn = fn, .arg = arg};
+    pthread_mutex_lock(&g->lock);
+    while (!g->cancelled && g->limit && g->live >= g->limit) {
+        /* Waits for room until the group's deadline, whose watchdog
+         * cancels the group (and so wakes this) as it passes. */
+        if (wait_refused(self)) {
+            pthread_mutex_unlock(&g->lock);
+            free(m);
+            return CIO_ECANCELED;
+        }
+        struct waiter w = {0};
+        int state = wq_wait(&g->lock, &g->spawners, &w, self, CIO_NEVER);
+        if (state != DONE) {
+            free(m);
+            return state;
+        }
+        pthread_mutex_lock(&g->lock);
+    }
+    if (g->cancelled) {
+        int rc = g->err ? g->err : CIO_ECANCELED;
+        pthread_mutex_unlock(&g->lock);
+        free(m);
+        return rc;
+    }
+    /* Spawned under the lock: the member cannot end (it takes the lock
+     * to unlink itself) before its handle is stored and it is linked. */
+    int rc = cio_spawn(&m->task, member_main, m, opts);
+    if (rc < 0) {
+        pthread_mutex_unlock(&g->lock);
+        free(m);
+        return rc;
+    }
+    cio_detach(m->task);
+    m->prev = NULL;
+    m->next = g->members;
+    if (g->members)
+        g->members->prev = m;
+    g->members = m;
+    g->live++;
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+int cio_group_cancel(cio_group *g)
+{
+    if (!g)
+        return CIO_EINVAL;
+    if (!cio__task_current())
+        return CIO_EPERM;
+    pthread_mutex_lock(&g->lock);
+    cancel_locked(g, CIO_ECANCELED);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+int cio_group_wait(cio_group *g, int64_t deadline)
+{
+    if (!g)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    bool shielded = false;
+    struct cio__shield_save save;
+    int rc = 0;
+    pthread_mutex_lock(&g->lock);
+    while (g->live > 0) {
+        if (wait_refused(self)) {
+            /* The waiter is cancelled: so is its group, and the waiter
+             * waits (in a shield, up to its deadline) for the members to
+             * end, so none outlives the scope that made it. */
+            cancel_locked(g, CIO_ECANCELED);
+            cio__shield_enter(self, deadline, &save);
+            shielded = true;
+            rc = CIO_ECANCELED;
+        }
+        struct waiter w = {0};
+        int state = wq_wait(&g->lock, &g->waiters, &w, self, deadline);
+        if (state != DONE) {
+            rc = state;
+            goto out;
+        }
+        pthread_mutex_lock(&g->lock);
+    }
+    if (!rc)
+        rc = g->err;
+    pthread_mutex_unlock(&g->lock);
+out:
+    if (shielded)
+        cio__shield_leave(self, &save);
+    return rc;
+}
+
+long cio_group_live(cio_group *g)
+{
+    if (!g)
+        return CIO_EINVAL;
+    pthread_mutex_lock(&g->lock);
+    long n = g->live;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
+int cio_group_free(cio_group **gp)
+{
+    if (!gp || !*gp)
+        return CIO_EINVAL;
+    struct cio_group *g = *gp;
+    pthread_mutex_lock(&g->lock);
+    if (g->live || g->waiters.head || g->spawners.head || g->freed) {
+        int rc = g->freed ? CIO_EINVAL : CIO_EBUSY;
+        pthread_mutex_unlock(&g->lock);
+        return rc;
+    }
+    g->freed = true;
+    /* The watchdog, if it still sleeps, ends now (or at the runtime's
+     * end, when not called from a worker) and drops the last reference. */
+    if (g->watchdog.id && cio__current_worker())
+        cio_cancel(g->watchdog);
+    bool last = --g->refs == 0;
+    pthread_mutex_unlock(&g->lock);
+    if (last)
+        destroy(g);
+    *gp = NULL;
+    return 0;
+}

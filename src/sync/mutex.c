@@ -1,0 +1,547 @@
+/* Mutexes, reader-writer locks and condition variables for tasks (and
+ * plain threads): waiting for one parks the task, never its worker.
+ *
+ * The mutex keeps the fast path of a spinlock, one compare-and-swap to
+ * lock and one to unlock, and the fairness of a queue, in the manner of
+ * Go's sync.Mutex. A word holds LOCKED, WAITERS (the queue may be
+ * non-empty) and WOKEN (a waiter was woken to compete and is on its way).
+ * Unlocking with waiters wakes the oldest, which then competes with any
+ * task arriving meanwhile: a task that finds the lock free takes it, so a
+ * busy lock does not turn every hand-over into a task switch (a lock
+ * convoy). A waiter that loses goes back to the head of the queue, and
+ * once the oldest waiter has waited HANDOFF_NS the unlock hands it the
+ * lock directly (LOCKED never clears): no newcomer can then take it
+ * first, so a stream of newcomers cannot starve a waiter.
+ *
+ * Who changes the word: anyone may set LOCKED with a CAS while it is
+ * clear; everything else changes under the queue lock `lock`, and while
+ * LOCKED is set only its holder (or a waiter joining the queue, under the
+ * queue lock) writes it.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
+#include "sync/waitq.h"
+
+enum { LOCKED = 1, WAITERS = 2, WOKEN = 4 };
+
+/* A waiter's state: woken to compete for the lock again (not handed it). */
+enum { WOKE = CLOSED + 1 };
+
+/* The oldest waiter gets the lock handed over once it waited this long
+ * (Go uses the same 1 ms). */
+#define HANDOFF_NS 1000000
+
+/* Tries a busy lock this many times before queueing, when the holder may
+ * be running on another worker: critical sections are usually shorter
+ * than a park and a wake. */
+#define SPINS 64
+
+#define container_of(p, type, member)                                         \
+    ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+struct cio_mutex {
+    _Atomic uint32_t word;          /* LOCKED | WAITERS | WOKEN */
+    pthread_mutex_t lock;           /* guards the queue; see above */
+    struct wqueue waiters;          /* oldest first */
+    _Atomic(const void *) owner;    /* holder's identity (see who()) */
+    struct cio__held held;          /* in the holding task's list */
+    bool abandoned;                 /* the last holder ended holding it */
+};
+
+/* A holder's identity: its task, or for a plain thread the address of a
+ * thread-local (tasks migrate between threads; threads are not tasks). */
+static _Thread_local char thread_identity;
+
+static const void *who(struct cio__task *self)
+{
+    return self ? (const void *)self : (const void *)&thread_identity;
+}
+
+static bool may_spin(struct cio__task *self)
+{
+    return self ? self->worker->rt->nworkers > 1 : cio__os_ncpu() > 1;
+}
+
+/* ---- mutex ---------------------------------------------------------------- */
+
+static void abandon(struct cio__held *h);
+
+int cio_mutex_make(cio_mutex **out)
+{
+    if (!out)
+        return CIO_EINVAL;
+    int rc;
+    struct cio_mutex *m = sync_alloc(sizeof *m,
+                                     offsetof(struct cio_mutex, lock), &rc);
+    if (m)
+        m->held.abandon = abandon;
+    *out = m;
+    return rc;
+}
+
+/* The caller now holds `m`. */
+static int acquired(struct cio_mutex *m, struct cio__task *self)
+{
+    /* Relaxed: only the holder writes it; others compare it with their
+     * own identity, which it can equal only if they hold the lock. */
+    atomic_store_explicit(&m->owner, who(self), memory_order_relaxed);
+    if (self)
+        cio__held_add(self, &m->held);
+    if (m->abandoned) { /* written by the last holder, ordered by the lock */
+        m->abandoned = false;
+        return CIO_EOWNERDEAD;
+    }
+    return 0;
+}
+
+/* Hands the WOKEN role on (queue lock held): the caller was woken to
+ * compete and leaves without the lock. If the lock is free and a waiter
+ * remains, that one is woken instead; otherwise the next unlock wakes. */
+static void pass_woken(struct cio_mutex *m)
+{
+    uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
+    struct waiter *next = !(w & LOCKED) ? wq_pop(&m->waiters) : NULL;
+    if (!next) {
+        atomic_fetch_and_explicit(&m->word, ~(uint32_t)WOKEN,
+                                  memory_order_relaxed);
+        return;
+    }
+    if (!m->waiters.head)
+        atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+                                  memory_order_relaxed);
+    finish(next, WOKE);
+}
+
+/* Waits for the lock; `must`: neither a cancel nor a deadline ends the
+ * wait (relocking after a condition wait). */
+static int lock_slow(struct cio_mutex *m, struct cio__task *self,
+                     int64_t deadline, bool must)
+{
+    if (atomic_load_explicit(&m->owner, memory_order_relaxed) == who(self))
+        return CIO_EDEADLK;
+    int spins = may_spin(self) ? SPINS : 0;
+    bool woken = false; /* this caller holds the WOKEN role */
+    struct waiter rec = {0};
+    for (;;) {
+        uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
+        if (!(w & LOCKED)) {
+            uint32_t nw = (w | LOCKED) & ~(woken ? (uint32_t)WOKEN : 0);
+            /* Acquire: pairs with the release that unlocked it. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &m->word, &w, nw, memory_order_acquire,
+                    memory_order_relaxed))
+                return acquired(m, self);
+            continue;
+        }
+        if (spins > 0) {
+            spins--;
+            cio__os_relax();
+            continue;
+        }
+        pthread_mutex_lock(&m->lock);
+        w = atomic_load_explicit(&m->word, memory_order_relaxed);
+        if (!(w & LOCKED)) {
+            pthread_mutex_unlock(&m->lock);
+            continue;
+        }
+        if (!must && wait_refused(self)) {
+            if (woken)
+                pass_woken(m);
+            pthread_mutex_unlock(&m->lock);
+            return CIO_ECANCELED;
+        }
+        /* Joining the queue: WAITERS set while LOCKED is, so the holder's
+         * unlock takes the slow path and sees this record. Relaxed: the
+         * queue lock orders the record; the CAS only has to see LOCKED. */
+        uint32_t nw = (w | WAITERS) & ~(woken ? (uint32_t)WOKEN : 0);
+        if (!atomic_compare_exchange_strong_explicit(
+                &m->word, &w, nw, memory_order_relaxed,
+                memory_order_relaxed)) {
+            pthread_mutex_unlock(&m->lock);
+            continue;
+        }
+        if (woken)
+            wq_push_front(&m->waiters, &rec); /* keeps its place */
+        else {
+            rec.since = cio__os_now_coarse();
+            wq_push(&m->waiters, &rec);
+        }
+        woken = false;
+        rec.state = PENDING;
+        sleeper_init(&rec.who, self);
+        pthread_mutex_unlock(&m->lock);
+        int reason = sleeper_park(&rec.who, must ? CIO_NEVER : deadline);
+        pthread_mutex_lock(&m->lock);
+        int state = rec.state;
+        if (rec.linked)
+            wq_unlink(&m->waiters, &rec);
+        if (state == DONE) { /* handed over: LOCKED was kept for us */
+            pthread_mutex_unlock(&m->lock);
+            return acquired(m, self);
+        }
+        if (state == WOKE) {
+            /* Compete again, even if the deadline came at the same
+             * moment: a lock taken now is taken. A loss re-queues and
+             * the next park ends at once with the timeout. */
+            woken = true;
+            pthread_mutex_unlock(&m->lock);
+            spins = may_spin(self) ? SPINS : 0;
+            continue;
+        }
+        if (must && reason >= 0) { /* a stray cancel wake: wait again */
+            if (!m->waiters.head)
+                atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+                                          memory_order_relaxed);
+            pthread_mutex_unlock(&m->lock);
+            continue;
+        }
+        if (!m->waiters.head)
+            atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+                                      memory_order_relaxed);
+        pthread_mutex_unlock(&m->lock);
+        return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
+                                                      : reason);
+    }
+}
+
+int cio_mutex_lock(cio_mutex *m, int64_t deadline)
+{
+    if (!m)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    uint32_t w = 0;
+    /* Acquire: pairs with the release that unlocked it. */
+    if (atomic_compare_exchange_weak_explicit(&m->word, &w, LOCKED,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+        return acquired(m, self);
+    return lock_slow(m, self, deadline, false);
+}
+
+int cio_mutex_try_lock(cio_mutex *m)
+{
+    if (!m)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
+    while (!(w & LOCKED))
+        /* Acquire: pairs with the release that unlocked it. */
+        if (atomic_compare_exchange_weak_explicit(&m->word, &w, w | LOCKED,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return acquired(m, self);
+    return atomic_load_explicit(&m->owner, memory_order_relaxed) == who(self)
+               ? CIO_EDEADLK
+               : CIO_EAGAIN;
+}
+
+/* Releases `m`, held by the caller (whose identity is already cleared). */
+static void release(struct cio_mutex *m)
+{
+    uint32_t w = LOCKED;
+    /* Release: pairs with the acquire of the next holder's CAS. */
+    if (atomic_compare_exchange_strong_explicit(&m->word, &w, 0,
+                                                memory_order_release,
+                                                memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&m->lock);
+    w = atomic_load_explicit(&m->word, memory_order_relaxed);
+    struct waiter *h = m->waiters.head;
+    if (h && cio__os_now_coarse() - h->since >= HANDOFF_NS) {
+        /* Straight to the oldest waiter: LOCKED stays set. Release: the
+         * store orders this holder's writes before the waiter's acquire
+         * CAS on the next release; the queue lock orders them for it. */
+        wq_unlink(&m->waiters, h);
+        if (!m->waiters.head)
+            w &= ~(uint32_t)WAITERS;
+        atomic_store_explicit(&m->word, w, memory_order_release);
+        finish(h, DONE);
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
+    bool wake = h && !(w & WOKEN);
+    if (wake) {
+        wq_unlink(&m->waiters, h);
+        w |= WOKEN;
+    }
+    if (!m->waiters.head)
+        w &= ~(uint32_t)WAITERS;
+    /* Release: pairs with the acquire CAS of whoever takes it next. */
+    atomic_store_explicit(&m->word, w & ~(uint32_t)LOCKED,
+                          memory_order_release);
+    if (wake)
+        finish(h, WOKE);
+    pthread_mutex_unlock(&m->lock);
+}
+
+int cio_mutex_unlock(cio_mutex *m)
+{
+    if (!m)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
+        return CIO_EPERM;
+    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+    if (self)
+        cio__held_remove(self, &m->held);
+    release(m);
+    return 0;
+}
+
+/* The holding task ended: the next holder learns it (CIO_EOWNERDEAD). */
+static void abandon(struct cio__held *h)
+{
+    struct cio_mutex *m = container_of(h, struct cio_mutex, held);
+    m->abandoned = true;
+    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+    release(m);
+}
+
+int cio_mutex_free(cio_mutex **mp)
+{
+    if (!mp || !*mp)
+        return CIO_EINVAL;
+    struct cio_mutex *m = *mp;
+    if (atomic_load_explicit(&m->word, memory_order_acquire) != 0)
+        return CIO_EBUSY;
+    if (sync_busy_or_done(&m->lock, &m->waiters))
+        return CIO_EBUSY;
+    free(m);
+    *mp = NULL;
+    return 0;
+}
+
+/* ---- condition variables ------------------------------------------------- */
+
+struct cio_cond {
+    pthread_mutex_t lock;   /* guards the queue */
+    struct wqueue waiters;  /* oldest first */
+};
+
+int cio_cond_make(cio_cond **out)
+{
+    if (!out)
+        return CIO_EINVAL;
+    int rc;
+    *out = sync_alloc(sizeof **out, offsetof(struct cio_cond, lock), &rc);
+    return rc;
+}
+
+/* Takes `m` back after a condition wait, whatever happens meanwhile: a
+ * task does so in a shield without deadline, so no cancel wakes it. */
+static int relock(struct cio_mutex *m, struct cio__task *self)
+{
+    uint32_t w = 0;
+    if (atomic_compare_exchange_strong_explicit(&m->word, &w, LOCKED,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+        return acquired(m, self);
+    if (!self)
+        return lock_slow(m, NULL, CIO_NEVER, true);
+    struct cio__shield_save save;
+    cio__shield_enter(self, CIO_NEVER, &save);
+    int rc = lock_slow(m, self, CIO_NEVER, true);
+    cio__shield_leave(self, &save);
+    return rc;
+}
+
+int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
+{
+    if (!c || !m)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
+        return CIO_EPERM;
+    pthread_mutex_lock(&c->lock);
+    if (wait_refused(self)) {
+        pthread_mutex_unlock(&c->lock);
+        return CIO_ECANCELED;
+    }
+    /* Queued before the mutex is let go: a signal sent by whoever takes
+     * the mutex next finds this waiter. */
+    struct waiter rec = {.state = PENDING};
+    sleeper_init(&rec.who, self);
+    wq_push(&c->waiters, &rec);
+    pthread_mutex_unlock(&c->lock);
+    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+    if (self)
+        cio__held_remove(self, &m->held);
+    release(m);
+    int reason = sleeper_park(&rec.who, deadline);
+    pthread_mutex_lock(&c->lock);
+    int state = rec.state;
+    if (rec.linked)
+        wq_unlink(&c->waiters, &rec);
+    pthread_mutex_unlock(&c->lock);
+    int rc = relock(m, self);
+    if (state == DONE)
+        return rc; /* 0, or CIO_EOWNERDEAD */
+    return rc < 0 ? rc
+                  : cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
+                                                           : reason);
+}
+
+/* Wakes the oldest waiter, or every waiter. */
+static int cond_wake(cio_cond *c, bool all)
+{
+    if (!c)
+        return CIO_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    struct waiter *w;
+    while ((w = wq_pop(&c->waiters))) {
+        finish(w, DONE);
+        if (!all)
+            break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+int cio_cond_signal(cio_cond *c)
+{
+    return cond_wake(c, false);
+}
+
+int cio_cond_broadcast(cio_cond *c)
+{
+    return cond_wake(c, true);
+}
+
+int cio_cond_free(cio_cond **cp)
+{
+    if (!cp || !*cp)
+        return CIO_EINVAL;
+    if (sync_busy_or_done(&(*cp)->lock, &(*cp)->waiters))
+        return CIO_EBUSY;
+    free(*cp);
+    *cp = NULL;
+    return 0;
+}
+
+/* ---- reader-writer locks ------------------------------------------------- */
+
+/* Strictly in arrival order: a reader arriving while a writer waits
+ * queues behind it, so a stream of readers cannot starve a writer, and
+ * the readers queued behind a writer all enter together after it. */
+
+enum { READ = 1, WRITE = 2 };
+
+struct cio_rwlock {
+    pthread_mutex_t lock;   /* guards the rest */
+    long readers;           /* readers holding it */
+    const void *writer;     /* the writer holding it, or NULL */
+    struct wqueue waiters;  /* oldest first; `kind` READ or WRITE */
+};
+
+int cio_rwlock_make(cio_rwlock **out)
+{
+    if (!out)
+        return CIO_EINVAL;
+    int rc;
+    *out = sync_alloc(sizeof **out, offsetof(struct cio_rwlock, lock), &rc);
+    return rc;
+}
+
+/* Lets in whoever the queue's head allows (lock held). */
+static void rw_grant(struct cio_rwlock *l)
+{
+    struct waiter *w;
+    while (!l->writer && (w = l->waiters.head)) {
+        if (w->kind == WRITE) {
+            if (l->readers)
+                return;
+            wq_unlink(&l->waiters, w);
+            l->writer = w->elem; /* the waiter's identity */
+            finish(w, DONE);
+            return;
+        }
+        wq_unlink(&l->waiters, w);
+        l->readers++;
+        finish(w, DONE);
+    }
+}
+
+static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
+{
+    if (!l)
+        return CIO_EINVAL;
+    struct cio__task *self = cio__task_current();
+    pthread_mutex_lock(&l->lock);
+    if (l->writer == who(self)) {
+        pthread_mutex_unlock(&l->lock);
+        return CIO_EDEADLK;
+    }
+    bool free_now = !l->writer && !l->waiters.head &&
+                    (kind == READ || l->readers == 0);
+    if (free_now) {
+        if (kind == READ)
+            l->readers++;
+        else
+            l->writer = who(self);
+        pthread_mutex_unlock(&l->lock);
+        return 0;
+    }
+    if (wait_refused(self)) {
+        pthread_mutex_unlock(&l->lock);
+        return CIO_ECANCELED;
+    }
+    struct waiter w = {.kind = kind, .elem = (void *)who(self)};
+    int state = wq_wait(&l->lock, &l->waiters, &w, self, deadline);
+    if (state == DONE)
+        return 0;
+    /* Leaving the queue may let those behind in (a writer at the head
+     * that gave up lets the readers after it enter). */
+    pthread_mutex_lock(&l->lock);
+    rw_grant(l);
+    pthread_mutex_unlock(&l->lock);
+    return state;
+}
+
+int cio_rwlock_rdlock(cio_rwlock *l, int64_t deadline)
+{
+    return rw_lock(l, READ, deadline);
+}
+
+int cio_rwlock_wrlock(cio_rwlock *l, int64_t deadline)
+{
+    return rw_lock(l, WRITE, deadline);
+}
+
+int cio_rwlock_unlock(cio_rwlock *l)
+{
+    if (!l)
+        return CIO_EINVAL;
+    const void *me = who(cio__task_current());
+    pthread_mutex_lock(&l->lock);
+    int rc = 0;
+    if (l->writer == me)
+        l->writer = NULL;
+    else if (l->writer || l->readers == 0)
+        rc = CIO_EPERM; /* a writer holds it, or nobody does */
+    else
+        l->readers--;
+    if (rc == 0)
+        rw_grant(l);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+int cio_rwlock_free(cio_rwlock **lp)
+{
+    if (!lp || !*lp)
+        return CIO_EINVAL;
+    struct cio_rwlock *l = *lp;
+    pthread_mutex_lock(&l->lock);
+    bool held = l->writer || l->readers;
+    pthread_mutex_unlock(&l->lock);
+    if (held || sync_busy_or_done(&l->lock, &l->waiters))
+        return CIO_EBUSY;
+    free(l);
+    *lp = NULL;
+    return 0;
+}
