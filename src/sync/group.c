@@ -115,8 +115,7 @@ int cio_group_make(cio_group **out, const cio_group_opts *opts)
     g->deadline = o.deadline;
     g->refs = 1;
     if (timed) {
-        static const cio_spawn_opts wopts = {.name = "group-deadline",
-                                             .stack_size = CIO_STACK_MIN};
+        static const cio_spawn_opts wopts = {.name = "group-deadline"};
         g->refs = 2;
         rc = cio_spawn(&g->watchdog, watchdog_main, g, &wopts);
         if (rc < 0) {
@@ -241,22 +240,28 @@ int cio_group_wait(cio_group *g, int64_t deadline)
              * waits (in a shield, up to its deadline) for the members to
              * end, so none outlives the scope that made it. */
             cancel_locked(g, CIO_ECANCELED);
-            cio__shield_enter(self, deadline, &save);
+            cio__shield_enter(self,
+                              self->shield_depth &&
+                                      self->shield_deadline < deadline
+                                  ? self->shield_deadline
+                                  : deadline,
+                              &save);
             shielded = true;
             rc = CIO_ECANCELED;
         }
         struct waiter w = {0};
         int state = wq_wait(&g->lock, &g->waiters, &w, self, deadline);
+        pthread_mutex_lock(&g->lock);
+        if (state == CIO_ECANCELED && !shielded)
+            continue; /* cancels the group, above */
         if (state != DONE) {
             rc = state;
-            goto out;
+            break;
         }
-        pthread_mutex_lock(&g->lock);
     }
     if (!rc)
         rc = g->err;
     pthread_mutex_unlock(&g->lock);
-out:
     if (shielded)
         cio__shield_leave(self, &save);
     return rc;

@@ -25,11 +25,11 @@ void cio_test_check_teardown(void)
     cio_stats_get(&s);
     if (s.tasks_live || s.stacks_live || s.timers_pending ||
         s.queue_violations || s.tasks_spawned != s.tasks_finished ||
-        s.fds_registered || s.pool_threads)
+        s.fds_registered || s.pool_threads || s.sync_objects)
         fail_msg("teardown: tasks_live=%llu stacks_live=%llu "
                  "timers_pending=%llu queue_violations=%llu "
                  "spawned=%llu finished=%llu fds_registered=%llu "
-                 "pool_threads=%llu",
+                 "pool_threads=%llu sync_objects=%llu",
                  (unsigned long long)s.tasks_live,
                  (unsigned long long)s.stacks_live,
                  (unsigned long long)s.timers_pending,
@@ -37,7 +37,8 @@ void cio_test_check_teardown(void)
                  (unsigned long long)s.tasks_spawned,
                  (unsigned long long)s.tasks_finished,
                  (unsigned long long)s.fds_registered,
-                 (unsigned long long)s.pool_threads);
+                 (unsigned long long)s.pool_threads,
+                 (unsigned long long)s.sync_objects);
 }
 
 void cio_test_run(int (*fn)(void *), void *arg, int workers, int want)

@@ -66,7 +66,9 @@ void cio_test_fail(const char *file, int line, const char *fmt, ...)
  * left and no task was ever queued twice. */
 void cio_test_run(int (*fn)(void *), void *arg, int workers, int want);
 /* The same with a whole configuration. The teardown also checks that no
- * descriptor is left registered and no pool thread is left. */
+ * descriptor is left registered, no pool thread is left, and no channel,
+ * lock or group is left unfreed (a free succeeds only when nothing waits
+ * on the object, so none is left with waiters either). */
 void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
                       int want);
 void cio_test_check_teardown(void);
