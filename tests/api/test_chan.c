@@ -397,6 +397,168 @@ CIO_TEST(mpmc_buffered_exactly_once)
     cio_test_run(main_mpmc, (void *)64, 0, 0);
 }
 
+/* ---- a million items: tasks, plain threads and select, exactly once ----- */
+
+/* Two channels, one unbuffered (U) and one buffered (B). Producers: tasks
+ * sending on U or B, a task choosing between them with select, and a
+ * plain thread that blocks in cio_chan_send(). Consumers: tasks receiving
+ * from U or B, a task selecting over both, and a plain thread that blocks
+ * in cio_select(). Every item must arrive exactly once. */
+struct million {
+    cio_chan *u, *b;
+    long per;                    /* items per producer */
+    _Atomic unsigned char *seen; /* by item number */
+    atomic_long count;
+    atomic_ullong sum;
+    cio_wg *producing;
+};
+
+struct mill_arg {
+    struct million *m;
+    int id;                      /* producer number */
+    int how;                     /* 0: on U, 1: on B, 2: select */
+};
+
+static void mill_got(struct million *m, long v)
+{
+    CHECK(v >= 1 && v <= 6 * m->per);
+    CHECK_EQ(atomic_fetch_add(&m->seen[v], 1), 0);
+    atomic_fetch_add(&m->count, 1);
+    atomic_fetch_add(&m->sum, (unsigned long long)v);
+}
+
+static void mill_produce(struct mill_arg *a)
+{
+    struct million *m = a->m;
+    for (long i = 0; i < m->per; i++) {
+        long v = a->id * m->per + i + 1;
+        if (a->how == 2) {
+            long v1 = v, v2 = v;
+            cio_case cs[2] = {{m->u, CIO_SEND, &v1, 0},
+                              {m->b, CIO_SEND, &v2, 0}};
+            int k = cio_select(cs, 2, CIO_NEVER);
+            CHECK(k == 0 || k == 1);
+            CHECK_OK(cs[k].result);
+        } else {
+            CHECK_OK(cio_chan_send(a->how ? m->b : m->u, &v, CIO_NEVER));
+        }
+    }
+    CHECK_OK(cio_wg_done(m->producing));
+}
+
+static void *mill_producer_task(void *arg)
+{
+    mill_produce(arg);
+    return NULL;
+}
+
+static void *mill_producer_thread(void *arg)
+{
+    mill_produce(arg);
+    return NULL;
+}
+
+static void mill_consume_select(struct million *m)
+{
+    long v1, v2;
+    cio_case cs[2] = {{m->u, CIO_RECV, &v1, 0}, {m->b, CIO_RECV, &v2, 0}};
+    int n = 2;
+    while (n > 0) {
+        int k = cio_select(cs, n, CIO_NEVER);
+        CHECK(k >= 0 && k < n);
+        if (cs[k].result == CIO_ECLOSED) {
+            cs[k] = cs[--n]; /* drained: stop selecting on it */
+            continue;
+        }
+        CHECK_OK(cs[k].result);
+        mill_got(m, *(long *)cs[k].elem);
+    }
+}
+
+static void *mill_consumer_task(void *arg)
+{
+    struct mill_arg *a = arg;
+    if (a->how == 2) {
+        mill_consume_select(a->m);
+        return NULL;
+    }
+    cio_chan *c = a->how ? a->m->b : a->m->u;
+    for (;;) {
+        long v;
+        int rc = cio_chan_recv(c, &v, CIO_NEVER);
+        if (rc == CIO_ECLOSED)
+            return NULL;
+        CHECK_OK(rc);
+        mill_got(a->m, v);
+    }
+}
+
+static void *mill_consumer_thread(void *arg)
+{
+    mill_consume_select(arg);
+    return NULL;
+}
+
+static int main_million(void *arg)
+{
+    (void)arg;
+    struct million m = {.per = cio_test_sanitized() || emulated()
+                                   ? 20000
+                                   : 1000002 / 6};
+    m.seen = calloc((size_t)(6 * m.per + 1), 1);
+    CHECK(m.seen != NULL);
+    CHECK_OK(cio_chan_make(&m.u, sizeof(long), 0));
+    CHECK_OK(cio_chan_make(&m.b, sizeof(long), 128));
+    CHECK_OK(cio_wg_make(&m.producing));
+    CHECK_OK(cio_wg_add(m.producing, 6));
+    /* Producers 0-4 are tasks (U, B, U, B, select), 5 a thread (B). */
+    struct mill_arg pa[6], ca[5];
+    cio_task pt[5], ct[5];
+    for (int i = 0; i < 5; i++) {
+        ca[i] = (struct mill_arg){&m, 0, i == 4 ? 2 : i % 2};
+        cio_spawn_opts o;
+        cio_spawn_opts_init(&o);
+        o.flags = i % 2 ? CIO_SPAWN_MIGRATE : 0;
+        CHECK_OK(cio_spawn(&ct[i], mill_consumer_task, &ca[i], &o));
+    }
+    pthread_t cth, pth;
+    CHECK(pthread_create(&cth, NULL, mill_consumer_thread, &m) == 0);
+    for (int i = 0; i < 6; i++)
+        pa[i] = (struct mill_arg){&m, i, i == 4 ? 2 : i == 5 ? 1 : i % 2};
+    for (int i = 0; i < 5; i++) {
+        cio_spawn_opts o;
+        cio_spawn_opts_init(&o);
+        o.flags = i % 2 ? 0 : CIO_SPAWN_MIGRATE;
+        CHECK_OK(cio_spawn(&pt[i], mill_producer_task, &pa[i], &o));
+    }
+    CHECK(pthread_create(&pth, NULL, mill_producer_thread, &pa[5]) == 0);
+    CHECK_OK(cio_wg_wait(m.producing, CIO_NEVER));
+    CHECK_OK(cio_chan_close(m.u));
+    CHECK_OK(cio_chan_close(m.b));
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(cio_join(pt[i], NULL, CIO_NEVER));
+        CHECK_OK(cio_join(ct[i], NULL, CIO_NEVER));
+    }
+    pthread_join(pth, NULL);
+    pthread_join(cth, NULL);
+    long n = 6 * m.per;
+    CHECK_EQ(atomic_load(&m.count), n);
+    CHECK_EQ(atomic_load(&m.sum), (unsigned long long)n * (n + 1) / 2);
+    for (long v = 1; v <= n; v++)
+        CHECK_EQ(m.seen[v], 1);
+    CHECK_OK(cio_wg_free(&m.producing));
+    CHECK_OK(cio_chan_free(&m.u));
+    CHECK_OK(cio_chan_free(&m.b));
+    free((void *)m.seen);
+    return 0;
+}
+
+CIO_TEST(million_items_through_tasks_threads_and_select_exactly_once)
+{
+    (void)state;
+    cio_test_run(main_million, NULL, 0, 0);
+}
+
 /* ---- select ---------------------------------------------------------------- */
 
 static void *send_later(void *arg)
@@ -568,6 +730,7 @@ CIO_TEST_MAIN(cmocka_unit_test(unbuffered_pingpong_on_two_workers),
               cmocka_unit_test(bad_input_is_refused),
               cmocka_unit_test(mpmc_unbuffered_exactly_once),
               cmocka_unit_test(mpmc_buffered_exactly_once),
+              cmocka_unit_test(million_items_through_tasks_threads_and_select_exactly_once),
               cmocka_unit_test(select_sends_receives_times_out_and_sees_close),
               cmocka_unit_test(select_chooses_ready_cases_fairly),
               cmocka_unit_test(select_opposite_orders_do_not_deadlock))
