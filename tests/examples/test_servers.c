@@ -16,78 +16,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "server_proc.h"
 
 #define MS 1000000LL
-
-/* ---- the server process --------------------------------------------------- */
-
-struct server {
-    pid_t pid;
-    int port;
-};
-
-/* Starts `path` with `args` (NULL-terminated, after the program name) and
- * `nofile` as RLIMIT_NOFILE (0: unchanged); waits for its "listening on"
- * line. */
-static struct server start(const char *path, const char *const *args,
-                           rlim_t nofile)
-{
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *argv[16] = {path, "-p", "0", "-w", "1"};
-        int n = 5;
-        for (int i = 0; args && args[i] && n < 15; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        dup2(p[1], 1);
-        /* A failing case aborts the test process: take the server along,
-         * or it would keep ctest waiting on the output it inherited. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (nofile) {
-            struct rlimit rl = {nofile, nofile};
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    char line[128];
-    size_t got = 0;
-    while (got < sizeof line - 1) {
-        ssize_t k = read(p[0], line + got, 1);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-        if (line[got - 1] == '\n')
-            break;
-    }
-    line[got] = 0;
-    close(p[0]);
-    const char *colon = strrchr(line, ':');
-    if (strncmp(line, "listening on ", 13) != 0 || !colon)
-        fail_msg("server said: '%s'", line);
-    return (struct server){pid, atoi(colon + 1)};
-}
-
-/* SIGTERM, then the exit status (fails after 5 s). */
-static int stop(struct server *s)
-{
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        int st;
-        pid_t r = waitpid(s->pid, &st, WNOHANG);
-        if (r == s->pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    fail_msg("server did not stop within 5 s of SIGTERM");
-    return -1;
-}
 
 /* Runs a shell command, returns its output (static buffer). */
 static const char *sh(const char *fmt, ...)
