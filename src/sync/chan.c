@@ -297,6 +297,21 @@ static int select_try(cio_case *cases, int n, int *order)
     return -1;
 }
 
+/* Takes the select's records out of every channel but the winner's
+ * (`won`, whose partner unlinked it; -1: none won). Each such record is
+ * still queued, so its channel cannot have been freed; nothing else of
+ * the winner's channel is touched, so its partner may free it. */
+static void select_unlink(cio_case *cases, int n, struct waiter *w, int won)
+{
+    for (int i = 0; i < n; i++) {
+        if (i == won)
+            continue;
+        pthread_mutex_lock(&cases[i].chan->lock);
+        wq_unlink(queue_of(&cases[i]), &w[i]);
+        pthread_mutex_unlock(&cases[i].chan->lock);
+    }
+}
+
 /* Queues a record on every case's channel and parks (all locks held on
  * entry, none on return). Returns the case that completed, or an error. */
 static int select_wait(cio_case *cases, int n, cio_chan **locks, int k,
@@ -313,21 +328,21 @@ static int select_wait(cio_case *cases, int n, cio_chan **locks, int k,
     }
     unlock_all(locks, k);
     int reason = sleeper_park(&st.who, deadline);
-    /* Close the select unless a partner claimed it first (acq_rel: pairs
-     * with claim()). */
-    int won = -1;
-    bool gave_up = atomic_compare_exchange_strong_explicit(
-        &st.winner, &won, -2, memory_order_acq_rel, memory_order_acquire);
-    /* Taking every lock also waits for a winning partner to finish its
-     * copy; the records still queued are taken out. */
-    lock_all(locks, k);
-    for (int i = 0; i < n; i++)
-        if (w[i].linked)
-            wq_unlink(queue_of(&cases[i]), &w[i]);
-    unlock_all(locks, k);
-    if (gave_up)
-        return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
-                                                      : reason);
+    if (reason != CIO__WAKE_OK) {
+        /* Close the select unless a partner claimed it first (acq_rel:
+         * pairs with claim()). */
+        int open = -1;
+        if (atomic_compare_exchange_strong_explicit(
+                &st.winner, &open, -2, memory_order_acq_rel,
+                memory_order_acquire)) {
+            select_unlink(cases, n, w, -1);
+            return cio__wait_error(reason);
+        }
+        sleeper_settle(&st.who); /* the partner finishes its copy */
+    }
+    /* Acquire: the winner's index, written by its claim. */
+    int won = atomic_load_explicit(&st.winner, memory_order_acquire);
+    select_unlink(cases, n, w, won);
     cases[won].result = w[won].state == CLOSED ? CIO_ECLOSED : 0;
     return won;
 }

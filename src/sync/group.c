@@ -149,8 +149,12 @@ static void *member_main(void *p)
     struct waiter *w = wq_pop(&g->spawners); /* one place freed */
     if (w)
         finish(w, DONE);
-    if (g->live == 0)
-        wake_all(&g->waiters);
+    /* The waiters get the group's error with the wake: they do not touch
+     * the group again, so whoever wakes first may free it. */
+    while (g->live == 0 && (w = wq_pop(&g->waiters))) {
+        w->result = g->err;
+        finish(w, DONE);
+    }
     /* The last touch of the group: once unlocked, a waiter may free it. */
     pthread_mutex_unlock(&g->lock);
     free(m);
@@ -234,7 +238,13 @@ int cio_group_wait(cio_group *g, int64_t deadline)
     struct cio__shield_save save;
     int rc = 0;
     pthread_mutex_lock(&g->lock);
-    while (g->live > 0) {
+    for (;;) {
+        if (g->live == 0) {
+            if (!rc)
+                rc = g->err;
+            pthread_mutex_unlock(&g->lock);
+            break;
+        }
         if (wait_refused(self)) {
             /* The waiter is cancelled: so is its group, and the waiter
              * waits (in a shield, up to its deadline) for the members to
@@ -249,19 +259,19 @@ int cio_group_wait(cio_group *g, int64_t deadline)
             shielded = true;
             rc = CIO_ECANCELED;
         }
-        struct waiter w = {0};
+        struct waiter w;
         int state = wq_wait(&g->lock, &g->waiters, &w, self, deadline);
-        pthread_mutex_lock(&g->lock);
-        if (state == CIO_ECANCELED && !shielded)
-            continue; /* cancels the group, above */
-        if (state != DONE) {
+        if (state == DONE) {
+            if (!rc)
+                rc = w.result;
+            break;
+        }
+        if (state != CIO_ECANCELED || shielded) {
             rc = state;
             break;
         }
+        pthread_mutex_lock(&g->lock); /* cancelled: cancel the group, above */
     }
-    if (!rc)
-        rc = g->err;
-    pthread_mutex_unlock(&g->lock);
     if (shielded)
         cio__shield_leave(self, &save);
     return rc;

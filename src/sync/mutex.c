@@ -364,26 +364,19 @@ int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
     }
     /* Queued before the mutex is let go: a signal sent by whoever takes
      * the mutex next finds this waiter. */
-    struct waiter rec = {.state = PENDING};
-    sleeper_init(&rec.who, self);
-    wq_push(&c->waiters, &rec);
+    struct waiter rec;
+    wq_enqueue(&c->waiters, &rec, self);
     pthread_mutex_unlock(&c->lock);
     atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
     if (self)
         cio__held_remove(self, &m->held);
     release(m);
-    int reason = sleeper_park(&rec.who, deadline);
-    pthread_mutex_lock(&c->lock);
-    int state = rec.state;
-    if (rec.linked)
-        wq_unlink(&c->waiters, &rec);
-    pthread_mutex_unlock(&c->lock);
+    int state = wq_outcome(&c->lock, &c->waiters, &rec, deadline, NULL,
+                           NULL);
     int rc = relock(m, self);
     if (state == DONE)
         return rc; /* 0, or CIO_EOWNERDEAD */
-    return rc < 0 ? rc
-                  : cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
-                                                           : reason);
+    return rc < 0 ? rc : state;
 }
 
 /* Wakes the oldest waiter, or every waiter. */
@@ -450,20 +443,27 @@ int cio_rwlock_make(cio_rwlock **out)
 /* Lets in whoever the queue's head allows (lock held). */
 static void rw_grant(struct cio_rwlock *l)
 {
-    struct waiter *w;
-    while (!l->writer && (w = l->waiters.head)) {
-        if (w->kind == WRITE) {
-            if (l->readers)
-                return;
-            wq_unlink(&l->waiters, w);
-            l->writer = w->elem; /* the waiter's identity */
-            finish(w, DONE);
+    struct waiter *w = l->waiters.head;
+    while (!l->writer && w) {
+        struct waiter *next = w->next;
+        if (w->kind == WRITE && l->readers)
             return;
+        /* A record whose waiter gave up stays for it to unlink; skip. */
+        if (claim(w)) {
+            wq_unlink(&l->waiters, w);
+            if (w->kind == WRITE)
+                l->writer = w->elem; /* the waiter's identity */
+            else
+                l->readers++;
+            finish(w, DONE);
         }
-        wq_unlink(&l->waiters, w);
-        l->readers++;
-        finish(w, DONE);
+        w = next;
     }
+}
+
+static void rw_grant_obj(void *l)
+{
+    rw_grant(l);
 }
 
 static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
@@ -491,15 +491,13 @@ static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
         return CIO_ECANCELED;
     }
     struct waiter w = {.kind = kind, .elem = (void *)who(self)};
-    int state = wq_wait(&l->lock, &l->waiters, &w, self, deadline);
-    if (state == DONE)
-        return 0;
+    wq_enqueue(&l->waiters, &w, self);
+    pthread_mutex_unlock(&l->lock);
     /* Leaving the queue may let those behind in (a writer at the head
      * that gave up lets the readers after it enter). */
-    pthread_mutex_lock(&l->lock);
-    rw_grant(l);
-    pthread_mutex_unlock(&l->lock);
-    return state;
+    int state = wq_outcome(&l->lock, &l->waiters, &w, deadline, rw_grant_obj,
+                           l);
+    return state == DONE ? 0 : state;
 }
 
 int cio_rwlock_rdlock(cio_rwlock *l, int64_t deadline)

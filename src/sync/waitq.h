@@ -1,24 +1,33 @@
 /* Queues of waiting tasks and threads, shared by the sync/ modules.
  *
  * A waiter is a record on the waiter's stack, queued (oldest first) under
- * the lock of the object it waits on. Whoever completes it sets its state
- * and wakes the waiter, under that lock; a wait that ends otherwise
- * (deadline, cancel) takes the lock and reads its record: completed means
- * the operation happened after all, so each has exactly one outcome. A
- * record may belong to a select (chan.c), which only the first partner to
- * claim it completes.
+ * the lock of the object it waits on. A record's outcome is decided once,
+ * by compare-and-swap on its claim word: a finisher (a partner, a close,
+ * an unlock) claims it, or the waiter itself gives up (deadline, cancel).
+ * So each wait has exactly one outcome, and:
+ *   - the finisher sets the outcome and then `woken`; after that store it
+ *     touches neither the record nor the waiter's stack;
+ *   - a waiter whose record was claimed never touches the object again
+ *     (it waits for `woken` if needed, then reads its record), so the
+ *     object may be freed as soon as the finisher is done with it: a
+ *     receiver that got the last element may free the channel while the
+ *     sender is still returning;
+ *   - a waiter that gave up takes the object's lock to unlink its record.
+ *     The object is alive then: finishers skip records they cannot claim
+ *     and leave them queued, and a free refuses while records are queued.
+ * A select's records share one claim word (chan.c), so the first partner
+ * to claim any of them completes the whole select.
  *
  * A waiter is a task, which parks (its worker runs other tasks), or a
  * plain thread (not a task: a library's callback thread), which sleeps on
- * a futex word in its record. Either way the waker calls sleeper_wake()
- * under the object's lock, and the sleeper takes that lock again before
- * its record goes away, so a wake never touches a dead record.
+ * the futex word `woken`.
  */
 #ifndef CIO_SYNC_WAITQ_H
 #define CIO_SYNC_WAITQ_H
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,14 +38,18 @@
 #include "core/task.h"
 #include "os/os.h"
 
+/* Outcomes (`state`), set by the finisher. */
 enum { PENDING, DONE, CLOSED };
+
+/* Claim word of a record that is not a select's. */
+enum { OPEN, TAKEN, LEFT };
 
 /* Who waits: a task (woken by cio__wake for its wait `seq`) or, with
  * `task` NULL, a plain thread sleeping on `woken`. */
 struct sleeper {
     struct cio__task *task;
     uint64_t seq;
-    _Atomic uint32_t woken;  /* a thread's futex word: 1 once woken */
+    _Atomic uint32_t woken;  /* 1 once the finisher is done with the record */
 };
 
 /* Starts a wait of `self` (NULL: the calling plain thread). */
@@ -47,37 +60,34 @@ static inline void sleeper_init(struct sleeper *s, struct cio__task *self)
     atomic_init(&s->woken, 0);
 }
 
-/* Wakes the sleeper, under the lock of the object it waits on. */
-static inline void sleeper_wake(struct sleeper *s)
-{
-    if (s->task) {
-        cio__wake(s->task, s->seq, CIO__WAKE_OK);
-        return;
-    }
-    /* Release: pairs with the acquire in sleeper_park() (the sleeper then
-     * reads its record under the object's lock, which orders it too). */
-    atomic_store_explicit(&s->woken, 1, memory_order_release);
-    cio__os_futex_wake(&s->woken, 1);
-}
-
 /* Waits (the object's lock not held) until woken or `deadline`: a
  * CIO__WAKE_* reason, or an error (< 0) from cio__park. */
 static inline int sleeper_park(struct sleeper *s, int64_t deadline)
 {
     if (s->task)
         return cio__park(s->task, deadline);
-    /* Acquire: pairs with the release in sleeper_wake(). */
+    /* Acquire: pairs with the release store in finish(). */
     while (!atomic_load_explicit(&s->woken, memory_order_acquire))
         if (cio__os_futex_wait(&s->woken, 0, deadline) == -ETIMEDOUT)
             return CIO__WAKE_TIMEOUT;
     return CIO__WAKE_OK;
 }
 
-/* Whether a wait of `self` (NULL: a plain thread) must not start: the
- * task has been cancelled outside a shield. */
-static inline bool wait_refused(struct cio__task *self)
+/* Waits until the finisher that claimed this sleeper's record is done
+ * with it: a few instructions under the object's lock, so a task spins
+ * (it cannot park: its wait has ended) and a thread sleeps. */
+static inline void sleeper_settle(struct sleeper *s)
 {
-    return self && cio__cancel_pending(self);
+    /* Acquire: pairs with the release store in finish(). */
+    for (int i = 0; !atomic_load_explicit(&s->woken, memory_order_acquire);
+         i++) {
+        if (!s->task)
+            cio__os_futex_wait(&s->woken, 0, INT64_MAX);
+        else if (i < 1000)
+            cio__os_relax();
+        else
+            sched_yield(); /* the finisher's thread was preempted */
+    }
 }
 
 /* What the waiter records of one cio_select() share: the first partner to
@@ -91,13 +101,16 @@ struct select_state {
 struct waiter {
     struct waiter *next, *prev;
     struct sleeper who;      /* who waits (unused for a select's record) */
-    void *elem;              /* a sender's element, a receiver's destination */
-    int64_t since;           /* when it first queued (mutex.c) */
-    int kind;                /* what it asks for (rwlock: read or write) */
-    int state;               /* PENDING, DONE, CLOSED (under the lock) */
+    _Atomic int claim;       /* OPEN, TAKEN, LEFT (unused for a select's) */
+    int state;               /* outcome, set by the finisher */
+    int result;              /* a value handed over with it (group.c) */
+    void *elem;              /* a sender's element, a receiver's destination;
+                                rwlock.c: the waiter's identity */
     bool linked;             /* in a queue (under the lock) */
     struct select_state *sel; /* the select it belongs to, or NULL */
     int index;               /* its case in that select */
+    int64_t since;           /* when it first queued (mutex.c) */
+    int kind;                /* what it asks for (rwlock: read or write) */
 };
 
 struct wqueue {
@@ -144,67 +157,112 @@ static inline void wq_unlink(struct wqueue *q, struct waiter *w)
     w->linked = false;
 }
 
-/* Whether `w` may be completed now: always for a plain send or receive;
- * for a select's record, only by the first partner to claim its select
- * (acq_rel: pairs with the other claimants and with the select's own
- * give-up CAS, so exactly one of them wins). */
+/* Claims `w` for completion (lock held). acq_rel: pairs with the waiter's
+ * give-up CAS (wq_outcome) and, for a select, with the other partners'
+ * claims and the select's own give-up, so exactly one of them wins. */
 static inline bool claim(struct waiter *w)
 {
-    if (!w->sel)
-        return true;
-    int open = -1;
+    if (w->sel) {
+        int open = -1;
+        return atomic_compare_exchange_strong_explicit(
+            &w->sel->winner, &open, w->index, memory_order_acq_rel,
+            memory_order_acquire);
+    }
+    int open = OPEN;
     return atomic_compare_exchange_strong_explicit(
-        &w->sel->winner, &open, w->index, memory_order_acq_rel,
-        memory_order_acquire);
+        &w->claim, &open, TAKEN, memory_order_acq_rel, memory_order_acquire);
 }
 
-/* The oldest waiter of `q` that can be completed now (lock held); records
- * of selects already completed elsewhere are dropped on the way. */
+/* The oldest waiter of `q` that could be claimed, unlinked (lock held).
+ * Records that cannot be claimed (their waiter gave up, or their select
+ * is decided) stay queued: their waiters take them out. */
 static inline struct waiter *wq_pop(struct wqueue *q)
 {
-    struct waiter *w;
-    while ((w = q->head)) {
-        wq_unlink(q, w);
-        if (claim(w))
+    for (struct waiter *w = q->head; w; w = w->next)
+        if (claim(w)) {
+            wq_unlink(q, w);
             return w;
-    }
+        }
     return NULL;
 }
 
-/* Ends a waiter's wait (lock held): its task may return as soon as the
- * wake is seen, so the record is read before, and not after. */
+/* Completes a claimed record with `state` (lock held). After the store of
+ * `woken` the waiter may return at any moment, so what the wake needs is
+ * read before it, and neither the record nor the waiter's stack is touched
+ * after it (a futex wake only names an address). */
 static inline void finish(struct waiter *w, int state)
 {
+    struct sleeper *s = w->sel ? &w->sel->who : &w->who;
+    struct cio__task *t = s->task;
+    uint64_t seq = s->seq;
     w->state = state;
-    sleeper_wake(w->sel ? &w->sel->who : &w->who);
+    /* Release: pairs with the acquire loads in sleeper_park() and
+     * sleeper_settle(); the task's wake orders it for a parked task. */
+    atomic_store_explicit(&s->woken, 1, memory_order_release);
+    if (t)
+        cio__wake(t, seq, CIO__WAKE_OK);
+    else
+        cio__os_futex_wake(&s->woken, 1);
+}
+
+/* Queues `w` on `q` (lock held) as a wait of `self` (NULL: a thread). */
+static inline void wq_enqueue(struct wqueue *q, struct waiter *w,
+                              struct cio__task *self)
+{
+    w->state = PENDING;
+    w->sel = NULL;
+    atomic_init(&w->claim, OPEN);
+    sleeper_init(&w->who, self);
+    wq_push(q, w);
+}
+
+/* Parks the waiter of `w` (queued on `q` under `lock`, lock not held) and
+ * returns its outcome: the state it was completed with (DONE, CLOSED), or
+ * CIO_ETIMEDOUT / CIO_ECANCELED when it gave up first; then it takes
+ * `lock` to unlink its record and, if `left` is given, runs left(obj)
+ * under it (its leaving may let others in). */
+static inline int wq_outcome(pthread_mutex_t *lock, struct wqueue *q,
+                             struct waiter *w, int64_t deadline,
+                             void (*left)(void *obj), void *obj)
+{
+    int reason = sleeper_park(&w->who, deadline);
+    if (reason != CIO__WAKE_OK) {
+        int open = OPEN;
+        /* acq_rel: pairs with claim(). */
+        if (atomic_compare_exchange_strong_explicit(
+                &w->claim, &open, LEFT, memory_order_acq_rel,
+                memory_order_acquire)) {
+            pthread_mutex_lock(lock);
+            wq_unlink(q, w); /* still queued: nobody else unlinks it */
+            if (left)
+                left(obj);
+            pthread_mutex_unlock(lock);
+            return cio__wait_error(reason);
+        }
+        /* Claimed just as the wait ended: the outcome stands. */
+        sleeper_settle(&w->who);
+    }
+    return w->state;
 }
 
 /* Queues `w` on `q` and waits until someone completes it (`lock`, which
  * guards `q`, held on entry and released on return); `self` is the
  * calling task, NULL for a plain thread. Returns the state the record was
- * completed with (DONE, CLOSED), or, when the wait ended without that,
- * CIO_ETIMEDOUT or CIO_ECANCELED (the record is unlinked). */
+ * completed with (DONE, CLOSED), or CIO_ETIMEDOUT or CIO_ECANCELED. */
 static inline int wq_wait(pthread_mutex_t *lock, struct wqueue *q,
                           struct waiter *w, struct cio__task *self,
                           int64_t deadline)
 {
-    w->state = PENDING;
-    w->sel = NULL;
-    sleeper_init(&w->who, self);
-    wq_push(q, w);
+    wq_enqueue(q, w, self);
     pthread_mutex_unlock(lock);
-    int reason = sleeper_park(&w->who, deadline);
-    pthread_mutex_lock(lock);
-    /* Whatever ended the wait, the record's state under the lock is the
-     * outcome. */
-    int state = w->state;
-    if (w->linked)
-        wq_unlink(q, w);
-    pthread_mutex_unlock(lock);
-    if (state != PENDING)
-        return state;
-    return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
-                                                  : reason);
+    return wq_outcome(lock, q, w, deadline, NULL, NULL);
+}
+
+/* Whether a wait of `self` (NULL: a plain thread) must not start: the
+ * task has been cancelled outside a shield. */
+static inline bool wait_refused(struct cio__task *self)
+{
+    return self && cio__cancel_pending(self);
 }
 
 /* ---- what every sync object does alike ---- */
@@ -224,7 +282,7 @@ static inline int sync_wait_until(pthread_mutex_t *lock, struct wqueue *q,
         pthread_mutex_unlock(lock);
         return CIO_ECANCELED;
     }
-    struct waiter w = {0};
+    struct waiter w;
     int state = wq_wait(lock, q, &w, self, deadline);
     return state == DONE ? 0 : state;
 }
@@ -254,8 +312,8 @@ static inline void *sync_alloc(size_t size, size_t lock_off, int *rc)
     return o;
 }
 
-/* Whether tasks wait on `q`; when none do, `lock` is destroyed, and the
- * caller frees the object. */
+/* Whether anything waits on `q`; when nothing does, `lock` is destroyed,
+ * and the caller frees the object. */
 static inline bool sync_busy_or_done(pthread_mutex_t *lock,
                                      struct wqueue *q)
 {

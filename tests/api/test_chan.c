@@ -559,6 +559,67 @@ CIO_TEST(million_items_through_tasks_threads_and_select_exactly_once)
     cio_test_run(main_million, NULL, 0, 0);
 }
 
+/* ---- freeing a channel as soon as the last element is in ----------------- */
+
+/* skynet's pattern: a parent receives one result from each child and frees
+ * the channel at once, while the children may still be returning from
+ * their sends. A woken sender must not touch the channel again (under ASan
+ * a use after free; without it, a lock taken on freed memory hung). */
+struct tree {
+    cio_chan *up;
+    long num, size;
+};
+
+static void *tree_node(void *arg)
+{
+    struct tree *me = arg;
+    long sum = me->num;
+    if (me->size > 1) {
+        cio_chan *c;
+        CHECK_OK(cio_chan_make(&c, sizeof(long), 0));
+        struct tree kids[10];
+        long step = me->size / 10;
+        for (int i = 0; i < 10; i++) {
+            kids[i] = (struct tree){c, me->num + i * step, step};
+            cio_spawn_opts o;
+            cio_spawn_opts_init(&o);
+            o.flags = i % 2 ? CIO_SPAWN_MIGRATE : 0;
+            CHECK_OK(cio_spawn(NULL, tree_node, &kids[i], &o));
+        }
+        sum = 0;
+        for (int i = 0; i < 10; i++) {
+            long v;
+            CHECK_OK(cio_chan_recv(c, &v, CIO_NEVER));
+            sum += v;
+        }
+        CHECK_OK(cio_chan_free(&c));
+    }
+    CHECK_OK(cio_chan_send(me->up, &sum, CIO_NEVER));
+    return NULL;
+}
+
+static int main_tree(void *arg)
+{
+    (void)arg;
+    long n = emulated() ? 10000 : cio_test_sanitized() ? 100000 : 1000000;
+    cio_chan *top;
+    CHECK_OK(cio_chan_make(&top, sizeof(long), 0));
+    struct tree root = {top, 0, n};
+    CHECK_OK(cio_spawn(NULL, tree_node, &root, NULL));
+    long sum;
+    CHECK_OK(cio_chan_recv(top, &sum, CIO_NEVER));
+    CHECK_EQ(sum, n * (n - 1) / 2);
+    CHECK_OK(cio_chan_free(&top));
+    return 0;
+}
+
+CIO_TEST(receiver_frees_channel_while_senders_return)
+{
+    (void)state;
+    cio_test_run(main_tree, NULL, 1, 0);
+    cio_test_run(main_tree, NULL, 0, 0);
+}
+
 /* ---- select ---------------------------------------------------------------- */
 
 static void *send_later(void *arg)
@@ -731,6 +792,7 @@ CIO_TEST_MAIN(cmocka_unit_test(unbuffered_pingpong_on_two_workers),
               cmocka_unit_test(mpmc_unbuffered_exactly_once),
               cmocka_unit_test(mpmc_buffered_exactly_once),
               cmocka_unit_test(million_items_through_tasks_threads_and_select_exactly_once),
+              cmocka_unit_test(receiver_frees_channel_while_senders_return),
               cmocka_unit_test(select_sends_receives_times_out_and_sees_close),
               cmocka_unit_test(select_chooses_ready_cases_fairly),
               cmocka_unit_test(select_opposite_orders_do_not_deadlock))
