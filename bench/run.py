@@ -162,6 +162,9 @@ def benchmarks():
     idle = scaled(1_000_000)
     sky = scaled_pow10(1_000_000)
     tm = scaled(1_000_000)
+    pp = scaled(1_000_000)     # round trips
+    mpmc = scaled(10_000_000)  # items through the channel
+    mx = scaled(1_000_000)     # increments per task (8 tasks)
     p1 = {"GOMAXPROCS": "1"}
     p2 = {"GOMAXPROCS": "2"}
     return [
@@ -208,6 +211,34 @@ def benchmarks():
             ("tokio-ct", [tokio("timers"), "ct", str(tm), "42"], {}),
             ("libuv", [cio("bench_uv_timers"), str(tm), "42"], {}),
         ]),
+        Bench("chan_pingpong", False, [
+            ("cio-w1", [cio("bench_chan"), "pingpong", str(pp), "1"], {}),
+            ("cio-w2", [cio("bench_chan"), "pingpong", str(pp), "2"], {}),
+            ("go-p1", [gobench(), "chan_pingpong", str(pp)], p1),
+            ("go-p2", [gobench(), "chan_pingpong", str(pp)], p2),
+            ("tokio-ct", [tokio("chan_pingpong"), "ct", str(pp)], {}),
+            ("tokio-mt", [tokio("chan_pingpong"), "mt", str(pp)], {}),
+        ]),
+        Bench("chan_mpmc", False, [
+            ("cio-w1", [cio("bench_chan"), "mpmc", str(mpmc), "1"], {}),
+            ("cio-w2", [cio("bench_chan"), "mpmc", str(mpmc), "2"], {}),
+            ("go-p1", [gobench(), "chan_mpmc", str(mpmc)], p1),
+            ("go-p2", [gobench(), "chan_mpmc", str(mpmc)], p2),
+            ("crossbeam", [tokio("crossbeam_mpmc"), str(mpmc)], {}),
+        ]),
+        Bench("mutex", False, [
+            ("cio-w1", [cio("bench_chan"), "mutex", str(mx), "1"], {}),
+            ("cio-w2", [cio("bench_chan"), "mutex", str(mx), "2"], {}),
+            ("go-p1", [gobench(), "mutex", str(mx)], p1),
+            ("go-p2", [gobench(), "mutex", str(mx)], p2),
+            ("pthread", [cio("bench_pthread_mutex"), str(mx)], {}),
+        ]),
+        Bench("skynet_chan", True, [
+            ("cio-w1", [cio("bench_chan"), "skynet_chan", str(sky), "1"], {}),
+            ("cio-w2", [cio("bench_chan"), "skynet_chan", str(sky), "2"], {}),
+            ("go-p1", [gobench(), "skynet_chan", str(sky)], p1),
+            ("go-p2", [gobench(), "skynet_chan", str(sky)], p2),
+        ]),
     ] + net_benchmarks()
 
 
@@ -230,11 +261,17 @@ GOALS = [
     ("http_hello.cpu_us", None, "nginx", 0.8),
     ("echo.cpu_us", None, "libuv", 0.9),
     ("idle_conns.bytes", None, "go-p1", 1.0),
+    ("chan_pingpong", "cio-w1", "go-p1", 0.25),
+    ("chan_pingpong", "cio-w1", "tokio-ct", 0.25),
+    ("chan_mpmc", None, "fastest", 1.5),
+    ("mutex", "cio-w2", "go-p2", 0.5),
+    ("skynet_chan", None, "go-p1", 0.5),
+    ("skynet_chan", None, "go-p2", 0.5),
 ]
 
 # Metrics where more is better (throughput). For these a ratio cio/peer
 # above 1 favours cio, and "fastest" in GOALS means the highest median.
-HIGHER_IS_BETTER = {"http_hello.rps", "echo.rate"}
+HIGHER_IS_BETTER = {"http_hello.rps", "echo.rate", "chan_mpmc"}
 
 
 # --------------------------------------------------------------------------

@@ -81,7 +81,12 @@ func skynet(c chan int, num, size int) {
 	c <- sum
 }
 
-func benchSkynet(n int) {
+func benchSkynet(n int) { skynetNamed("skynet", n) }
+
+// skynetNamed runs skynet (which passes results over channels) and reports
+// it as `name`: "skynet" against cio's join version, "skynet_chan" against
+// cio's channel version.
+func skynetNamed(name string, n int) {
 	c := make(chan int)
 	t0 := time.Now()
 	go skynet(c, 0, n)
@@ -91,7 +96,7 @@ func benchSkynet(n int) {
 		fmt.Fprintf(os.Stderr, "skynet: wrong sum %d (want %d)\n", sum, n*(n-1)/2)
 		os.Exit(1)
 	}
-	result("skynet", ms, "ms")
+	result(name, ms, "ms")
 }
 
 // benchTimers: n goroutines each sleeping until start + offset(i).

@@ -68,7 +68,8 @@ func timerOffsetNs(seed, i uint64) uint64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers [N]\n"+
+		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers|chan_pingpong|\n"+
+			"               chan_mpmc|mutex|skynet_chan [N]\n"+
 			"       gobench http_hello|echo PORT")
 		os.Exit(2)
 	}
@@ -83,6 +84,14 @@ func main() {
 		benchSkynet(argN(2, 1000000))
 	case "timers":
 		benchTimers(argN(2, 1000000), uint64(argN(3, 42)))
+	case "chan_pingpong":
+		benchChanPingpong(argN(2, 1000000))
+	case "chan_mpmc":
+		benchChanMPMC(argN(2, 10000000))
+	case "mutex":
+		benchMutex(argN(2, 1000000))
+	case "skynet_chan":
+		skynetNamed("skynet_chan", argN(2, 1000000))
 	case "http_hello":
 		serveHTTPHello(argN(2, 8080))
 	case "echo":
