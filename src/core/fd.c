@@ -113,23 +113,14 @@ static struct cio__fd *fd_get(struct cio__runtime *rt, int fd, bool create)
 
 /* ---- the per-descriptor lock ------------------------------------------------ */
 
-/* A spinlock: held for a few dozen instructions, never across a switch. */
 static void fd_lock(struct cio__fd *st)
 {
-    int spins = 0;
-    while (atomic_exchange_explicit(&st->lock, 1, memory_order_acquire)) {
-        while (atomic_load_explicit(&st->lock, memory_order_relaxed)) {
-            if (++spins < 100)
-                cio__os_relax();
-            else
-                sched_yield(); /* the holder was preempted */
-        }
-    }
+    cio__spin_lock(&st->lock);
 }
 
 static void fd_unlock(struct cio__fd *st)
 {
-    atomic_store_explicit(&st->lock, 0, memory_order_release);
+    cio__spin_unlock(&st->lock);
 }
 
 /* Flags are written under the lock; a call reads them without it once

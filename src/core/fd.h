@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "util/spin.h"
 
 struct cio__worker;
 struct cio__runtime;
@@ -42,7 +43,7 @@ struct cio__fdwait {
 struct cio__fd {
     _Atomic uint64_t rdy;         /* readiness word, see above */
     _Atomic uint32_t refs;        /* calls using the descriptor << 1 | CLOSING */
-    _Atomic uint32_t lock;        /* guards the fields below */
+    cio__spin lock;               /* guards the fields below */
     _Atomic uint32_t gen;         /* bumped when the number is closed */
     _Atomic uint32_t flags;       /* CIO__FD_*: written under the lock */
     uint64_t reactors;            /* workers 0-63 whose reactor watches it */

@@ -13,7 +13,6 @@
  * and either finds its record done (the element moved after all: the
  * call succeeds, so each element has exactly one outcome) or unlinks it.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +22,7 @@
 #include "sync/waitq.h"
 
 struct cio_chan {
-    pthread_mutex_t lock;    /* guards everything below */
+    cio__spin lock;    /* guards everything below */
     size_t esize;            /* bytes per element */
     size_t cap;              /* ring capacity, 0: unbuffered */
     size_t head;             /* oldest element's slot */
@@ -57,12 +56,6 @@ int cio_chan_make(cio_chan **out, size_t elem_size, size_t capacity)
         free(ch);
         return CIO_ENOMEM;
     }
-    int rc = pthread_mutex_init(&ch->lock, NULL);
-    if (rc) {
-        free(ch->ring);
-        free(ch);
-        return -rc;
-    }
     ch->esize = elem_size;
     ch->cap = capacity;
     sync_count(1);
@@ -75,12 +68,11 @@ int cio_chan_free(cio_chan **chp)
     if (!chp || !*chp)
         return CIO_EINVAL;
     struct cio_chan *ch = *chp;
-    pthread_mutex_lock(&ch->lock);
+    cio__spin_lock(&ch->lock);
     bool busy = ch->senders.head || ch->receivers.head;
-    pthread_mutex_unlock(&ch->lock);
+    cio__spin_unlock(&ch->lock);
     if (busy)
         return CIO_EBUSY;
-    pthread_mutex_destroy(&ch->lock);
     free(ch->ring);
     free(ch);
     sync_count(-1);
@@ -92,9 +84,9 @@ int cio_chan_close(cio_chan *ch)
 {
     if (!ch)
         return CIO_EINVAL;
-    pthread_mutex_lock(&ch->lock);
+    cio__spin_lock(&ch->lock);
     if (ch->closed) {
-        pthread_mutex_unlock(&ch->lock);
+        cio__spin_unlock(&ch->lock);
         return CIO_ECLOSED;
     }
     ch->closed = true;
@@ -106,7 +98,7 @@ int cio_chan_close(cio_chan *ch)
         finish(w, CLOSED);
     while ((w = wq_pop(&ch->receivers)))
         finish(w, CLOSED);
-    pthread_mutex_unlock(&ch->lock);
+    cio__spin_unlock(&ch->lock);
     return 0;
 }
 
@@ -163,21 +155,22 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
     if (!ch || !elem)
         return CIO_EINVAL;
     struct cio__task *self = cio__task_current();
-    pthread_mutex_lock(&ch->lock);
+    cio__spin_lock(&ch->lock);
     int rc = send ? try_send_locked(ch, elem) : try_recv_locked(ch, elem);
     if (rc != 0) {
-        pthread_mutex_unlock(&ch->lock);
+        cio__spin_unlock(&ch->lock);
         return rc > 0 ? 0 : rc;
     }
     if (never_wait) {
-        pthread_mutex_unlock(&ch->lock);
+        cio__spin_unlock(&ch->lock);
         return CIO_EAGAIN;
     }
     if (wait_refused(self)) {
-        pthread_mutex_unlock(&ch->lock);
+        cio__spin_unlock(&ch->lock);
         return CIO_ECANCELED;
     }
-    struct waiter w = {.elem = elem};
+    struct waiter w; /* not zeroed: wq_enqueue sets what a channel reads */
+    w.elem = elem;
     int state = wq_wait(&ch->lock, send ? &ch->senders : &ch->receivers, &w,
                         self, deadline);
     return state == DONE ? 0 : state == CLOSED ? CIO_ECLOSED : state;
@@ -207,9 +200,9 @@ size_t cio_chan_len(cio_chan *ch)
 {
     if (!ch)
         return 0;
-    pthread_mutex_lock(&ch->lock);
+    cio__spin_lock(&ch->lock);
     size_t n = ch->count;
-    pthread_mutex_unlock(&ch->lock);
+    cio__spin_unlock(&ch->lock);
     return n;
 }
 
@@ -258,13 +251,13 @@ static int lock_order(const cio_case *cases, int n, cio_chan **locks)
 static void lock_all(cio_chan **locks, int k)
 {
     for (int i = 0; i < k; i++)
-        pthread_mutex_lock(&locks[i]->lock);
+        cio__spin_lock(&locks[i]->lock);
 }
 
 static void unlock_all(cio_chan **locks, int k)
 {
     for (int i = k - 1; i >= 0; i--)
-        pthread_mutex_unlock(&locks[i]->lock);
+        cio__spin_unlock(&locks[i]->lock);
 }
 
 static struct wqueue *queue_of(const cio_case *c)
@@ -306,9 +299,9 @@ static void select_unlink(cio_case *cases, int n, struct waiter *w, int won)
     for (int i = 0; i < n; i++) {
         if (i == won)
             continue;
-        pthread_mutex_lock(&cases[i].chan->lock);
+        cio__spin_lock(&cases[i].chan->lock);
         wq_unlink(queue_of(&cases[i]), &w[i]);
-        pthread_mutex_unlock(&cases[i].chan->lock);
+        cio__spin_unlock(&cases[i].chan->lock);
     }
 }
 

@@ -9,7 +9,6 @@
  * so the group's memory outlives cio_group_free() until the watchdog has
  * ended.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -26,7 +25,7 @@ struct member {
 };
 
 struct cio_group {
-    pthread_mutex_t lock;      /* guards the rest */
+    cio__spin lock;      /* guards the rest */
     unsigned flags;            /* CIO_GROUP_* */
     int limit;                 /* most members at once, 0: no limit */
     int64_t deadline;
@@ -49,7 +48,6 @@ void cio_group_opts_init(cio_group_opts *o)
 
 static void destroy(struct cio_group *g)
 {
-    pthread_mutex_destroy(&g->lock);
     free(g);
     sync_count(-1);
 }
@@ -81,11 +79,11 @@ static void *watchdog_main(void *p)
 {
     struct cio_group *g = p;
     int rc = cio_sleep_until(g->deadline);
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     if (rc == 0 && !g->freed)
         cancel_locked(g, CIO_ETIMEDOUT);
     bool last = --g->refs == 0;
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     if (last)
         destroy(g);
     return NULL;
@@ -106,8 +104,7 @@ int cio_group_make(cio_group **out, const cio_group_opts *opts)
     if (timed && !cio__task_current())
         return CIO_EPERM;
     int rc;
-    struct cio_group *g = sync_alloc(sizeof *g,
-                                     offsetof(struct cio_group, lock), &rc);
+    struct cio_group *g = sync_alloc(sizeof *g, &rc);
     if (!g)
         return rc;
     g->flags = o.flags;
@@ -133,7 +130,7 @@ static void *member_main(void *p)
     struct member *m = p;
     struct cio_group *g = m->g;
     int rc = m->fn(m->arg);
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     if (m->prev)
         m->prev->next = m->next;
     else
@@ -156,7 +153,7 @@ static void *member_main(void *p)
         finish(w, DONE);
     }
     /* The last touch of the group: once unlocked, a waiter may free it. */
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     free(m);
     return NULL;
 }
@@ -173,26 +170,26 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
     if (!m)
         return CIO_ENOMEM;
     *m = (struct member){.g = g, .fn = fn, .arg = arg};
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     while (!g->cancelled && g->limit && g->live >= g->limit) {
         /* Waits for room until the group's deadline, whose watchdog
          * cancels the group (and so wakes this) as it passes. */
         if (wait_refused(self)) {
-            pthread_mutex_unlock(&g->lock);
+            cio__spin_unlock(&g->lock);
             free(m);
             return CIO_ECANCELED;
         }
-        struct waiter w = {0};
+        struct waiter w;
         int state = wq_wait(&g->lock, &g->spawners, &w, self, CIO_NEVER);
         if (state != DONE) {
             free(m);
             return state;
         }
-        pthread_mutex_lock(&g->lock);
+        cio__spin_lock(&g->lock);
     }
     if (g->cancelled) {
         int rc = g->err ? g->err : CIO_ECANCELED;
-        pthread_mutex_unlock(&g->lock);
+        cio__spin_unlock(&g->lock);
         free(m);
         return rc;
     }
@@ -200,7 +197,7 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
      * to unlink itself) before its handle is stored and it is linked. */
     int rc = cio_spawn(&m->task, member_main, m, opts);
     if (rc < 0) {
-        pthread_mutex_unlock(&g->lock);
+        cio__spin_unlock(&g->lock);
         free(m);
         return rc;
     }
@@ -211,7 +208,7 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
         g->members->prev = m;
     g->members = m;
     g->live++;
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     return 0;
 }
 
@@ -221,9 +218,9 @@ int cio_group_cancel(cio_group *g)
         return CIO_EINVAL;
     if (!cio__task_current())
         return CIO_EPERM;
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     cancel_locked(g, CIO_ECANCELED);
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     return 0;
 }
 
@@ -237,12 +234,12 @@ int cio_group_wait(cio_group *g, int64_t deadline)
     bool shielded = false;
     struct cio__shield_save save;
     int rc = 0;
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     for (;;) {
         if (g->live == 0) {
             if (!rc)
                 rc = g->err;
-            pthread_mutex_unlock(&g->lock);
+            cio__spin_unlock(&g->lock);
             break;
         }
         if (wait_refused(self)) {
@@ -270,7 +267,7 @@ int cio_group_wait(cio_group *g, int64_t deadline)
             rc = state;
             break;
         }
-        pthread_mutex_lock(&g->lock); /* cancelled: cancel the group, above */
+        cio__spin_lock(&g->lock); /* cancelled: cancel the group, above */
     }
     if (shielded)
         cio__shield_leave(self, &save);
@@ -281,9 +278,9 @@ long cio_group_live(cio_group *g)
 {
     if (!g)
         return CIO_EINVAL;
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     long n = g->live;
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     return n;
 }
 
@@ -292,10 +289,10 @@ int cio_group_free(cio_group **gp)
     if (!gp || !*gp)
         return CIO_EINVAL;
     struct cio_group *g = *gp;
-    pthread_mutex_lock(&g->lock);
+    cio__spin_lock(&g->lock);
     if (g->live || g->waiters.head || g->spawners.head || g->freed) {
         int rc = g->freed ? CIO_EINVAL : CIO_EBUSY;
-        pthread_mutex_unlock(&g->lock);
+        cio__spin_unlock(&g->lock);
         return rc;
     }
     g->freed = true;
@@ -304,7 +301,7 @@ int cio_group_free(cio_group **gp)
     if (g->watchdog.id && cio__current_worker())
         cio_cancel(g->watchdog);
     bool last = --g->refs == 0;
-    pthread_mutex_unlock(&g->lock);
+    cio__spin_unlock(&g->lock);
     if (last)
         destroy(g);
     *gp = NULL;

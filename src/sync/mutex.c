@@ -18,7 +18,6 @@
  * LOCKED is set only its holder (or a waiter joining the queue, under the
  * queue lock) writes it.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -46,7 +45,7 @@ enum { WOKE = CLOSED + 1 };
 
 struct cio_mutex {
     _Atomic uint32_t word;          /* LOCKED | WAITERS | WOKEN */
-    pthread_mutex_t lock;           /* guards the queue; see above */
+    cio__spin lock;           /* guards the queue; see above */
     struct wqueue waiters;          /* oldest first */
     _Atomic(const void *) owner;    /* holder's identity (see who()) */
     struct cio__held held;          /* in the holding task's list */
@@ -76,8 +75,7 @@ int cio_mutex_make(cio_mutex **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    struct cio_mutex *m = sync_alloc(sizeof *m,
-                                     offsetof(struct cio_mutex, lock), &rc);
+    struct cio_mutex *m = sync_alloc(sizeof *m, &rc);
     if (m)
         m->held.abandon = abandon;
     *out = m;
@@ -126,7 +124,9 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
         return CIO_EDEADLK;
     int spins = may_spin(self) ? SPINS : 0;
     bool woken = false; /* this caller holds the WOKEN role */
-    struct waiter rec = {0};
+    struct waiter rec; /* not zeroed: what the mutex reads is set here */
+    rec.since = 0;
+    rec.sel = NULL;
     for (;;) {
         uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
         if (!(w & LOCKED)) {
@@ -143,16 +143,16 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             cio__os_relax();
             continue;
         }
-        pthread_mutex_lock(&m->lock);
+        cio__spin_lock(&m->lock);
         w = atomic_load_explicit(&m->word, memory_order_relaxed);
         if (!(w & LOCKED)) {
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             continue;
         }
         if (!must && wait_refused(self)) {
             if (woken)
                 pass_woken(m);
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             return CIO_ECANCELED;
         }
         /* Joining the queue: WAITERS set while LOCKED is, so the holder's
@@ -162,7 +162,7 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
         if (!atomic_compare_exchange_strong_explicit(
                 &m->word, &w, nw, memory_order_relaxed,
                 memory_order_relaxed)) {
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             continue;
         }
         if (woken)
@@ -174,14 +174,14 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
         woken = false;
         rec.state = PENDING;
         sleeper_init(&rec.who, self);
-        pthread_mutex_unlock(&m->lock);
+        cio__spin_unlock(&m->lock);
         int reason = sleeper_park(&rec.who, must ? CIO_NEVER : deadline);
-        pthread_mutex_lock(&m->lock);
+        cio__spin_lock(&m->lock);
         int state = rec.state;
         if (rec.linked)
             wq_unlink(&m->waiters, &rec);
         if (state == DONE) { /* handed over: LOCKED was kept for us */
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             return acquired(m, self);
         }
         if (state == WOKE) {
@@ -189,7 +189,7 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
              * moment: a lock taken now is taken. A loss re-queues and
              * the next park ends at once with the timeout. */
             woken = true;
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             spins = may_spin(self) ? SPINS : 0;
             continue;
         }
@@ -197,13 +197,13 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             if (!m->waiters.head)
                 atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
                                           memory_order_relaxed);
-            pthread_mutex_unlock(&m->lock);
+            cio__spin_unlock(&m->lock);
             continue;
         }
         if (!m->waiters.head)
             atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
                                       memory_order_relaxed);
-        pthread_mutex_unlock(&m->lock);
+        cio__spin_unlock(&m->lock);
         return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
                                                       : reason);
     }
@@ -249,7 +249,7 @@ static void release(struct cio_mutex *m)
                                                 memory_order_release,
                                                 memory_order_relaxed))
         return;
-    pthread_mutex_lock(&m->lock);
+    cio__spin_lock(&m->lock);
     w = atomic_load_explicit(&m->word, memory_order_relaxed);
     struct waiter *h = m->waiters.head;
     if (h && cio__os_now_coarse() - h->since >= HANDOFF_NS) {
@@ -261,7 +261,7 @@ static void release(struct cio_mutex *m)
             w &= ~(uint32_t)WAITERS;
         atomic_store_explicit(&m->word, w, memory_order_release);
         finish(h, DONE);
-        pthread_mutex_unlock(&m->lock);
+        cio__spin_unlock(&m->lock);
         return;
     }
     bool wake = h && !(w & WOKEN);
@@ -276,7 +276,7 @@ static void release(struct cio_mutex *m)
                           memory_order_release);
     if (wake)
         finish(h, WOKE);
-    pthread_mutex_unlock(&m->lock);
+    cio__spin_unlock(&m->lock);
 }
 
 int cio_mutex_unlock(cio_mutex *m)
@@ -319,7 +319,7 @@ int cio_mutex_free(cio_mutex **mp)
 /* ---- condition variables ------------------------------------------------- */
 
 struct cio_cond {
-    pthread_mutex_t lock;   /* guards the queue */
+    cio__spin lock;   /* guards the queue */
     struct wqueue waiters;  /* oldest first */
 };
 
@@ -328,7 +328,7 @@ int cio_cond_make(cio_cond **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = sync_alloc(sizeof **out, offsetof(struct cio_cond, lock), &rc);
+    *out = sync_alloc(sizeof **out, &rc);
     return rc;
 }
 
@@ -357,16 +357,16 @@ int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
     struct cio__task *self = cio__task_current();
     if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
         return CIO_EPERM;
-    pthread_mutex_lock(&c->lock);
+    cio__spin_lock(&c->lock);
     if (wait_refused(self)) {
-        pthread_mutex_unlock(&c->lock);
+        cio__spin_unlock(&c->lock);
         return CIO_ECANCELED;
     }
     /* Queued before the mutex is let go: a signal sent by whoever takes
      * the mutex next finds this waiter. */
     struct waiter rec;
     wq_enqueue(&c->waiters, &rec, self);
-    pthread_mutex_unlock(&c->lock);
+    cio__spin_unlock(&c->lock);
     atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
     if (self)
         cio__held_remove(self, &m->held);
@@ -384,14 +384,14 @@ static int cond_wake(cio_cond *c, bool all)
 {
     if (!c)
         return CIO_EINVAL;
-    pthread_mutex_lock(&c->lock);
+    cio__spin_lock(&c->lock);
     struct waiter *w;
     while ((w = wq_pop(&c->waiters))) {
         finish(w, DONE);
         if (!all)
             break;
     }
-    pthread_mutex_unlock(&c->lock);
+    cio__spin_unlock(&c->lock);
     return 0;
 }
 
@@ -425,7 +425,7 @@ int cio_cond_free(cio_cond **cp)
 enum { READ = 1, WRITE = 2 };
 
 struct cio_rwlock {
-    pthread_mutex_t lock;   /* guards the rest */
+    cio__spin lock;   /* guards the rest */
     long readers;           /* readers holding it */
     const void *writer;     /* the writer holding it, or NULL */
     struct wqueue waiters;  /* oldest first; `kind` READ or WRITE */
@@ -436,7 +436,7 @@ int cio_rwlock_make(cio_rwlock **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = sync_alloc(sizeof **out, offsetof(struct cio_rwlock, lock), &rc);
+    *out = sync_alloc(sizeof **out, &rc);
     return rc;
 }
 
@@ -471,9 +471,9 @@ static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
     if (!l)
         return CIO_EINVAL;
     struct cio__task *self = cio__task_current();
-    pthread_mutex_lock(&l->lock);
+    cio__spin_lock(&l->lock);
     if (l->writer == who(self)) {
-        pthread_mutex_unlock(&l->lock);
+        cio__spin_unlock(&l->lock);
         return CIO_EDEADLK;
     }
     bool free_now = !l->writer && !l->waiters.head &&
@@ -483,16 +483,18 @@ static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
             l->readers++;
         else
             l->writer = who(self);
-        pthread_mutex_unlock(&l->lock);
+        cio__spin_unlock(&l->lock);
         return 0;
     }
     if (wait_refused(self)) {
-        pthread_mutex_unlock(&l->lock);
+        cio__spin_unlock(&l->lock);
         return CIO_ECANCELED;
     }
-    struct waiter w = {.kind = kind, .elem = (void *)who(self)};
+    struct waiter w;
+    w.kind = kind;
+    w.elem = (void *)who(self);
     wq_enqueue(&l->waiters, &w, self);
-    pthread_mutex_unlock(&l->lock);
+    cio__spin_unlock(&l->lock);
     /* Leaving the queue may let those behind in (a writer at the head
      * that gave up lets the readers after it enter). */
     int state = wq_outcome(&l->lock, &l->waiters, &w, deadline, rw_grant_obj,
@@ -515,7 +517,7 @@ int cio_rwlock_unlock(cio_rwlock *l)
     if (!l)
         return CIO_EINVAL;
     const void *me = who(cio__task_current());
-    pthread_mutex_lock(&l->lock);
+    cio__spin_lock(&l->lock);
     int rc = 0;
     if (l->writer == me)
         l->writer = NULL;
@@ -525,7 +527,7 @@ int cio_rwlock_unlock(cio_rwlock *l)
         l->readers--;
     if (rc == 0)
         rw_grant(l);
-    pthread_mutex_unlock(&l->lock);
+    cio__spin_unlock(&l->lock);
     return rc;
 }
 
@@ -534,9 +536,9 @@ int cio_rwlock_free(cio_rwlock **lp)
     if (!lp || !*lp)
         return CIO_EINVAL;
     struct cio_rwlock *l = *lp;
-    pthread_mutex_lock(&l->lock);
+    cio__spin_lock(&l->lock);
     bool held = l->writer || l->readers;
-    pthread_mutex_unlock(&l->lock);
+    cio__spin_unlock(&l->lock);
     if (held || sync_busy_or_done(&l->lock, &l->waiters))
         return CIO_EBUSY;
     free(l);

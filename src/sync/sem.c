@@ -3,7 +3,6 @@
  * that arrives later cannot take it first (no barging), and a waiter is
  * never starved by a stream of newcomers. */
 #include <limits.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -12,7 +11,7 @@
 #include "sync/waitq.h"
 
 struct cio_sem {
-    pthread_mutex_t lock;   /* guards the rest */
+    cio__spin lock;   /* guards the rest */
     long permits;           /* free permits; 0 while tasks wait */
     struct wqueue waiters;  /* tasks in cio_sem_acquire(), oldest first */
 };
@@ -25,8 +24,7 @@ int cio_sem_make(cio_sem **out, long permits)
     if (permits < 0)
         return CIO_EINVAL;
     int rc;
-    struct cio_sem *s = sync_alloc(sizeof *s, offsetof(struct cio_sem, lock),
-                                   &rc);
+    struct cio_sem *s = sync_alloc(sizeof *s, &rc);
     if (s)
         s->permits = permits;
     *out = s;
@@ -37,13 +35,13 @@ int cio_sem_try_acquire(cio_sem *s)
 {
     if (!s)
         return CIO_EINVAL;
-    pthread_mutex_lock(&s->lock);
+    cio__spin_lock(&s->lock);
     int rc = CIO_EAGAIN;
     if (s->permits > 0) {
         s->permits--;
         rc = 0;
     }
-    pthread_mutex_unlock(&s->lock);
+    cio__spin_unlock(&s->lock);
     return rc;
 }
 
@@ -51,7 +49,7 @@ int cio_sem_acquire(cio_sem *s, int64_t deadline)
 {
     if (!s)
         return CIO_EINVAL;
-    pthread_mutex_lock(&s->lock);
+    cio__spin_lock(&s->lock);
     bool free_permit = s->permits > 0;
     if (free_permit)
         s->permits--;
@@ -64,7 +62,7 @@ int cio_sem_release(cio_sem *s)
 {
     if (!s)
         return CIO_EINVAL;
-    pthread_mutex_lock(&s->lock);
+    cio__spin_lock(&s->lock);
     struct waiter *w = wq_pop(&s->waiters);
     int rc = 0;
     if (w)
@@ -73,7 +71,7 @@ int cio_sem_release(cio_sem *s)
         rc = CIO_EINVAL;
     else
         s->permits++;
-    pthread_mutex_unlock(&s->lock);
+    cio__spin_unlock(&s->lock);
     return rc;
 }
 

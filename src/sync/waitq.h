@@ -26,7 +26,6 @@
 #define CIO_SYNC_WAITQ_H
 
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,6 +36,7 @@
 #include "core/sched.h"
 #include "core/task.h"
 #include "os/os.h"
+#include "util/spin.h"
 
 /* Outcomes (`state`), set by the finisher. */
 enum { PENDING, DONE, CLOSED };
@@ -221,7 +221,7 @@ static inline void wq_enqueue(struct wqueue *q, struct waiter *w,
  * CIO_ETIMEDOUT / CIO_ECANCELED when it gave up first; then it takes
  * `lock` to unlink its record and, if `left` is given, runs left(obj)
  * under it (its leaving may let others in). */
-static inline int wq_outcome(pthread_mutex_t *lock, struct wqueue *q,
+static inline int wq_outcome(cio__spin *lock, struct wqueue *q,
                              struct waiter *w, int64_t deadline,
                              void (*left)(void *obj), void *obj)
 {
@@ -232,11 +232,11 @@ static inline int wq_outcome(pthread_mutex_t *lock, struct wqueue *q,
         if (atomic_compare_exchange_strong_explicit(
                 &w->claim, &open, LEFT, memory_order_acq_rel,
                 memory_order_acquire)) {
-            pthread_mutex_lock(lock);
+            cio__spin_lock(lock);
             wq_unlink(q, w); /* still queued: nobody else unlinks it */
             if (left)
                 left(obj);
-            pthread_mutex_unlock(lock);
+            cio__spin_unlock(lock);
             return cio__wait_error(reason);
         }
         /* Claimed just as the wait ended: the outcome stands. */
@@ -249,12 +249,12 @@ static inline int wq_outcome(pthread_mutex_t *lock, struct wqueue *q,
  * guards `q`, held on entry and released on return); `self` is the
  * calling task, NULL for a plain thread. Returns the state the record was
  * completed with (DONE, CLOSED), or CIO_ETIMEDOUT or CIO_ECANCELED. */
-static inline int wq_wait(pthread_mutex_t *lock, struct wqueue *q,
+static inline int wq_wait(cio__spin *lock, struct wqueue *q,
                           struct waiter *w, struct cio__task *self,
                           int64_t deadline)
 {
     wq_enqueue(q, w, self);
-    pthread_mutex_unlock(lock);
+    cio__spin_unlock(lock);
     return wq_outcome(lock, q, w, deadline, NULL, NULL);
 }
 
@@ -270,16 +270,16 @@ static inline bool wait_refused(struct cio__task *self)
 /* The caller waits (lock held on entry, released on return) until `ready`
  * is true of the object; 0, or the error that ended the wait. A task
  * parks; a plain thread sleeps. */
-static inline int sync_wait_until(pthread_mutex_t *lock, struct wqueue *q,
+static inline int sync_wait_until(cio__spin *lock, struct wqueue *q,
                                   bool ready, int64_t deadline)
 {
     if (ready) {
-        pthread_mutex_unlock(lock);
+        cio__spin_unlock(lock);
         return 0;
     }
     struct cio__task *self = cio__task_current();
     if (wait_refused(self)) {
-        pthread_mutex_unlock(lock);
+        cio__spin_unlock(lock);
         return CIO_ECANCELED;
     }
     struct waiter w;
@@ -294,36 +294,26 @@ static inline void sync_count(int delta)
                               memory_order_relaxed);
 }
 
-/* A zeroed object of `size` bytes whose mutex, at `lock_off`, is
- * initialised; NULL with *rc set when one cannot be had. */
-static inline void *sync_alloc(size_t size, size_t lock_off, int *rc)
+/* A zeroed object of `size` bytes (its lock, zeroed, is free); NULL with
+ * *rc set when memory cannot be had. */
+static inline void *sync_alloc(size_t size, int *rc)
 {
-    char *o = calloc(1, size);
-    if (!o) {
-        *rc = CIO_ENOMEM;
-        return NULL;
-    }
-    *rc = -pthread_mutex_init((pthread_mutex_t *)(o + lock_off), NULL);
-    if (*rc) {
-        free(o);
-        return NULL;
-    }
-    sync_count(1);
+    void *o = calloc(1, size);
+    *rc = o ? 0 : CIO_ENOMEM;
+    if (o)
+        sync_count(1);
     return o;
 }
 
-/* Whether anything waits on `q`; when nothing does, `lock` is destroyed,
- * and the caller frees the object. */
-static inline bool sync_busy_or_done(pthread_mutex_t *lock,
-                                     struct wqueue *q)
+/* Whether anything waits on `q` (guarded by `lock`); when nothing does,
+ * the object is counted as freed, and the caller frees it. */
+static inline bool sync_busy_or_done(cio__spin *lock, struct wqueue *q)
 {
-    pthread_mutex_lock(lock);
+    cio__spin_lock(lock);
     bool busy = q->head != NULL;
-    pthread_mutex_unlock(lock);
-    if (!busy) {
-        pthread_mutex_destroy(lock);
+    cio__spin_unlock(lock);
+    if (!busy)
         sync_count(-1);
-    }
     return busy;
 }
 

@@ -2,7 +2,6 @@
  * reaches zero, or until something is set once. Both use the waiter
  * queues of waitq.h under one lock each. */
 #include <limits.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -11,13 +10,13 @@
 #include "sync/waitq.h"
 
 struct cio_wg {
-    pthread_mutex_t lock;   /* guards the rest */
+    cio__spin lock;   /* guards the rest */
     long count;             /* tasks (or anything) still to finish */
     struct wqueue waiters;  /* tasks in cio_wg_wait() */
 };
 
 struct cio_event {
-    pthread_mutex_t lock;   /* guards the rest */
+    cio__spin lock;   /* guards the rest */
     bool set;
     struct wqueue waiters;  /* tasks in cio_event_wait() */
 };
@@ -37,7 +36,7 @@ int cio_wg_make(cio_wg **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = sync_alloc(sizeof **out, offsetof(struct cio_wg, lock), &rc);
+    *out = sync_alloc(sizeof **out, &rc);
     return rc;
 }
 
@@ -45,16 +44,16 @@ int cio_wg_add(cio_wg *wg, long delta)
 {
     if (!wg)
         return CIO_EINVAL;
-    pthread_mutex_lock(&wg->lock);
+    cio__spin_lock(&wg->lock);
     long n;
     if (__builtin_add_overflow(wg->count, delta, &n) || n < 0) {
-        pthread_mutex_unlock(&wg->lock);
+        cio__spin_unlock(&wg->lock);
         return CIO_EINVAL; /* more done than added: nothing changes */
     }
     wg->count = n;
     if (n == 0)
         release_all(&wg->waiters);
-    pthread_mutex_unlock(&wg->lock);
+    cio__spin_unlock(&wg->lock);
     return 0;
 }
 
@@ -67,7 +66,7 @@ int cio_wg_wait(cio_wg *wg, int64_t deadline)
 {
     if (!wg)
         return CIO_EINVAL;
-    pthread_mutex_lock(&wg->lock);
+    cio__spin_lock(&wg->lock);
     return sync_wait_until(&wg->lock, &wg->waiters, wg->count == 0, deadline);
 }
 
@@ -89,8 +88,7 @@ int cio_event_make(cio_event **out)
     if (!out)
         return CIO_EINVAL;
     int rc;
-    *out = sync_alloc(sizeof **out, offsetof(struct cio_event, lock),
-                           &rc);
+    *out = sync_alloc(sizeof **out, &rc);
     return rc;
 }
 
@@ -98,11 +96,11 @@ int cio_event_set(cio_event *e)
 {
     if (!e)
         return CIO_EINVAL;
-    pthread_mutex_lock(&e->lock);
+    cio__spin_lock(&e->lock);
     bool was = e->set;
     e->set = true;
     release_all(&e->waiters);
-    pthread_mutex_unlock(&e->lock);
+    cio__spin_unlock(&e->lock);
     return was ? CIO_EALREADY : 0;
 }
 
@@ -110,9 +108,9 @@ int cio_event_is_set(cio_event *e)
 {
     if (!e)
         return CIO_EINVAL;
-    pthread_mutex_lock(&e->lock);
+    cio__spin_lock(&e->lock);
     bool set = e->set;
-    pthread_mutex_unlock(&e->lock);
+    cio__spin_unlock(&e->lock);
     return set;
 }
 
@@ -120,7 +118,7 @@ int cio_event_wait(cio_event *e, int64_t deadline)
 {
     if (!e)
         return CIO_EINVAL;
-    pthread_mutex_lock(&e->lock);
+    cio__spin_lock(&e->lock);
     return sync_wait_until(&e->lock, &e->waiters, e->set, deadline);
 }
 
