@@ -174,7 +174,7 @@ static void *hub_main(void *arg)
     return NULL;
 }
 
-/* ---- a client ------------------------------------------------------------ */
+/* ---- a client ----------------------------------------------------------- */
 
 static void *writer_main(void *arg)
 {
@@ -278,7 +278,7 @@ static int session_main(void *arg)
     return 0;
 }
 
-/* ---- the server ------------------------------------------------------------ */
+/* ---- the server --------------------------------------------------------- */
 
 static int acceptor_main(void *arg)
 {

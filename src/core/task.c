@@ -17,7 +17,7 @@
 #include "core/task.h"
 #include "os/os.h"
 
-/* ---- descriptor table ---------------------------------------------------- */
+/* ---- descriptor table --------------------------------------------------- */
 
 static struct cio__task *slot_ptr(struct cio__runtime *rt, uint32_t slot)
 {
@@ -210,7 +210,7 @@ void cio__task_table_fini(struct cio__runtime *rt)
     rt->chunks = NULL;
 }
 
-/* ---- wait / wake ----------------------------------------------------------- */
+/* ---- wait / wake -------------------------------------------------------- */
 
 uint64_t cio__wait_begin(struct cio__task *t)
 {
@@ -311,7 +311,7 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
     }
 }
 
-/* ---- lifecycle ----------------------------------------------------------- */
+/* ---- lifecycle ---------------------------------------------------------- */
 
 int cio__task_create(struct cio__worker *w, struct cio__task **out,
                      cio_task_fn *fn, void *arg, const cio_spawn_opts *o)
@@ -457,7 +457,7 @@ void cio__task_cancel_all(struct cio__runtime *rt)
     }
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* ---- public API --------------------------------------------------------- */
 
 void cio_spawn_opts_init(cio_spawn_opts *opts)
 {
@@ -648,7 +648,7 @@ int cio_sleep_until(int64_t deadline)
     }
 }
 
-/* ---- shields and what a task holds ----------------------------------------- */
+/* ---- shields and what a task holds -------------------------------------- */
 
 void cio__shield_enter(struct cio__task *t, int64_t deadline,
                        struct cio__shield_save *save)

@@ -4,14 +4,17 @@
  * The mutex keeps the fast path of a spinlock, one compare-and-swap to
  * lock and one to unlock, and the fairness of a queue, in the manner of
  * Go's sync.Mutex. A word holds LOCKED, WAITERS (the queue may be
- * non-empty) and WOKEN (a waiter was woken to compete and is on its way).
- * Unlocking with waiters wakes the oldest, which then competes with any
- * task arriving meanwhile: a task that finds the lock free takes it, so a
- * busy lock does not turn every hand-over into a task switch (a lock
- * convoy). A waiter that loses goes back to the head of the queue, and
- * once the oldest waiter has waited HANDOFF_NS the unlock hands it the
- * lock directly (LOCKED never clears): no newcomer can then take it
- * first, so a stream of newcomers cannot starve a waiter.
+ * non-empty), WOKEN (a waiter was woken to compete and is on its way) and
+ * STARVING (a waiter has waited HANDOFF_NS). Unlocking with waiters wakes
+ * the oldest, which then competes with any task arriving meanwhile: a
+ * task that finds the lock free takes it, so a busy lock does not turn
+ * every hand-over into a task switch (a lock convoy). A woken waiter that
+ * loses goes back to the head of the queue; if it has waited HANDOFF_NS
+ * by then it sets STARVING, and from then on each unlock hands the lock
+ * to the oldest waiter directly (LOCKED never clears, so no newcomer can
+ * take it first) until a waiter that gets it has waited less than that,
+ * or none is left. So a stream of newcomers cannot starve a waiter, and
+ * the clock is read only by waiters, never on an unlock.
  *
  * Who changes the word: anyone may set LOCKED with a CAS while it is
  * clear; everything else changes under the queue lock `lock`, and while
@@ -26,25 +29,26 @@
 #include "core/task.h"
 #include "sync/waitq.h"
 
-enum { LOCKED = 1, WAITERS = 2, WOKEN = 4 };
+enum { LOCKED = 1, WAITERS = 2, WOKEN = 4, STARVING = 8 };
 
 /* A waiter's state: woken to compete for the lock again (not handed it). */
 enum { WOKE = CLOSED + 1 };
 
-/* The oldest waiter gets the lock handed over once it waited this long
- * (Go uses the same 1 ms). */
+/* A waiter that waited this long makes the lock hand itself over (Go
+ * uses the same 1 ms). */
 #define HANDOFF_NS 1000000
 
 /* Tries a busy lock this many times before queueing, when the holder may
  * be running on another worker: critical sections are usually shorter
  * than a park and a wake. */
-#define SPINS 64
+#define SPINS 8
+#define BACKOFF_MAX 64
 
 #define container_of(p, type, member)                                         \
     ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 struct cio_mutex {
-    _Atomic uint32_t word;          /* LOCKED | WAITERS | WOKEN */
+    _Atomic uint32_t word;          /* LOCKED | WAITERS | WOKEN | STARVING */
     cio__spin lock;           /* guards the queue; see above */
     struct wqueue waiters;          /* oldest first */
     _Atomic(const void *) owner;    /* holder's identity (see who()) */
@@ -66,7 +70,7 @@ static bool may_spin(struct cio__task *self)
     return self ? self->worker->rt->nworkers > 1 : cio__os_ncpu() > 1;
 }
 
-/* ---- mutex ---------------------------------------------------------------- */
+/* ---- mutex -------------------------------------------------------------- */
 
 static void abandon(struct cio__held *h);
 
@@ -103,14 +107,19 @@ static int acquired(struct cio_mutex *m, struct cio__task *self)
 static void pass_woken(struct cio_mutex *m)
 {
     uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
-    struct waiter *next = !(w & LOCKED) ? wq_pop(&m->waiters) : NULL;
+    /* Mutex waiters never give up without the queue lock (lock_slow), so
+     * the head can be taken without the claim protocol of waitq.h. */
+    struct waiter *next = !(w & LOCKED) ? m->waiters.head : NULL;
+    if (next)
+        wq_unlink(&m->waiters, next);
     if (!next) {
         atomic_fetch_and_explicit(&m->word, ~(uint32_t)WOKEN,
                                   memory_order_relaxed);
         return;
     }
     if (!m->waiters.head)
-        atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+        atomic_fetch_and_explicit(&m->word,
+                                  ~(uint32_t)(WAITERS | STARVING),
                                   memory_order_relaxed);
     finish(next, WOKE);
 }
@@ -122,7 +131,7 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
 {
     if (atomic_load_explicit(&m->owner, memory_order_relaxed) == who(self))
         return CIO_EDEADLK;
-    int spins = may_spin(self) ? SPINS : 0;
+    int spins = may_spin(self) ? SPINS : 0, backoff = 1;
     bool woken = false; /* this caller holds the WOKEN role */
     struct waiter rec; /* not zeroed: what the mutex reads is set here */
     rec.since = 0;
@@ -139,8 +148,13 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             continue;
         }
         if (spins > 0) {
+            /* Backing off (1, 2, 4... pauses between looks) leaves the
+             * holder's core the lock's cache line for longer, so it can
+             * take and release the lock many times without a transfer. */
+            for (int i = backoff; i > 0; i--)
+                cio__os_relax();
+            backoff = backoff < BACKOFF_MAX ? backoff * 2 : backoff;
             spins--;
-            cio__os_relax();
             continue;
         }
         cio__spin_lock(&m->lock);
@@ -165,9 +179,12 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             cio__spin_unlock(&m->lock);
             continue;
         }
-        if (woken)
+        if (woken) {
             wq_push_front(&m->waiters, &rec); /* keeps its place */
-        else {
+            if (cio__os_now_coarse() - rec.since >= HANDOFF_NS)
+                atomic_fetch_or_explicit(&m->word, STARVING,
+                                         memory_order_relaxed);
+        } else {
             rec.since = cio__os_now_coarse();
             wq_push(&m->waiters, &rec);
         }
@@ -181,6 +198,12 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
         if (rec.linked)
             wq_unlink(&m->waiters, &rec);
         if (state == DONE) { /* handed over: LOCKED was kept for us */
+            /* Back to competing once this waiter did not wait long or
+             * was the last (Go's rule for leaving starvation mode). */
+            if (!m->waiters.head ||
+                cio__os_now_coarse() - rec.since < HANDOFF_NS)
+                atomic_fetch_and_explicit(&m->word, ~(uint32_t)STARVING,
+                                          memory_order_relaxed);
             cio__spin_unlock(&m->lock);
             return acquired(m, self);
         }
@@ -191,17 +214,20 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             woken = true;
             cio__spin_unlock(&m->lock);
             spins = may_spin(self) ? SPINS : 0;
+            backoff = 1;
             continue;
         }
         if (must && reason >= 0) { /* a stray cancel wake: wait again */
             if (!m->waiters.head)
-                atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+                atomic_fetch_and_explicit(&m->word,
+                                      ~(uint32_t)(WAITERS | STARVING),
                                           memory_order_relaxed);
             cio__spin_unlock(&m->lock);
             continue;
         }
         if (!m->waiters.head)
-            atomic_fetch_and_explicit(&m->word, ~(uint32_t)WAITERS,
+            atomic_fetch_and_explicit(&m->word,
+                                      ~(uint32_t)(WAITERS | STARVING),
                                       memory_order_relaxed);
         cio__spin_unlock(&m->lock);
         return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
@@ -252,13 +278,13 @@ static void release(struct cio_mutex *m)
     cio__spin_lock(&m->lock);
     w = atomic_load_explicit(&m->word, memory_order_relaxed);
     struct waiter *h = m->waiters.head;
-    if (h && cio__os_now_coarse() - h->since >= HANDOFF_NS) {
+    if (h && (w & STARVING)) {
         /* Straight to the oldest waiter: LOCKED stays set. Release: the
          * store orders this holder's writes before the waiter's acquire
          * CAS on the next release; the queue lock orders them for it. */
         wq_unlink(&m->waiters, h);
         if (!m->waiters.head)
-            w &= ~(uint32_t)WAITERS;
+            w &= ~(uint32_t)(WAITERS | STARVING);
         atomic_store_explicit(&m->word, w, memory_order_release);
         finish(h, DONE);
         cio__spin_unlock(&m->lock);
@@ -270,7 +296,7 @@ static void release(struct cio_mutex *m)
         w |= WOKEN;
     }
     if (!m->waiters.head)
-        w &= ~(uint32_t)WAITERS;
+        w &= ~(uint32_t)(WAITERS | STARVING);
     /* Release: pairs with the acquire CAS of whoever takes it next. */
     atomic_store_explicit(&m->word, w & ~(uint32_t)LOCKED,
                           memory_order_release);
@@ -316,7 +342,7 @@ int cio_mutex_free(cio_mutex **mp)
     return 0;
 }
 
-/* ---- condition variables ------------------------------------------------- */
+/* ---- condition variables ------------------------------------------------ */
 
 struct cio_cond {
     cio__spin lock;   /* guards the queue */
@@ -416,7 +442,7 @@ int cio_cond_free(cio_cond **cp)
     return 0;
 }
 
-/* ---- reader-writer locks ------------------------------------------------- */
+/* ---- reader-writer locks ------------------------------------------------ */
 
 /* Strictly in arrival order: a reader arriving while a writer waits
  * queues behind it, so a stream of readers cannot starve a writer, and

@@ -29,7 +29,7 @@ static void release_all(struct wqueue *q)
         finish(w, DONE);
 }
 
-/* ---- wait groups --------------------------------------------------------- */
+/* ---- wait groups -------------------------------------------------------- */
 
 int cio_wg_make(cio_wg **out)
 {
@@ -81,7 +81,7 @@ int cio_wg_free(cio_wg **wg)
     return 0;
 }
 
-/* ---- events ----------------------------------------------------------------- */
+/* ---- events ------------------------------------------------------------- */
 
 int cio_event_make(cio_event **out)
 {
