@@ -21,6 +21,9 @@
 void cio__sched_loop(struct cio__worker *w);
 void cio__sched_switch_out(struct cio__task *t, int post);
 void cio__sched_yield(struct cio__task *t);
+/* Switches out of `t` for a park (cio__park): the wait word says why it
+ * resumes. */
+void cio__sched_park(struct cio__task *t);
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
                       bool lifo);
 void cio__sched_spawned(struct cio__worker *w, struct cio__task *t);

@@ -152,6 +152,77 @@ void cio__sched_yield(struct cio__task *t)
     leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
 }
 
+/* Parks `t` and, when the scheduler's next pick would be the task in the
+ * LIFO slot (typically the one `t` just woke: the partner of a channel
+ * hand-off), switches straight to that task, skipping the scheduler's
+ * context: half the switches of a ping-pong.
+ *
+ * The park is committed while still on `t`'s stack, which is safe only
+ * because `t` is not stealable: a wake from anywhere queues it for this
+ * worker alone (inbox or local queue), and this worker runs nothing until
+ * the switch below has left `t`'s stack. A stealable task goes through
+ * the scheduler, which commits the park once off the stack. */
+void cio__sched_park(struct cio__task *t)
+{
+    struct cio__worker *w = t->worker;
+    if (stealable(t) || w->lifo_runs >= CIO__LIFO_MAX ||
+        (w->tick + 1) % CIO__GLOBAL_INTERVAL == 0 ||
+        (w->tick + 1) % CIO__POLL_INTERVAL == 0 ||
+        atomic_load_explicit(&w->inbox_n, memory_order_relaxed) ||
+        cio__timers_due_soon(w) ||
+        !atomic_load_explicit(&w->lifo, memory_order_relaxed)) {
+        cio__sched_switch_out(t, CIO__POST_PARK);
+        return;
+    }
+    /* Acquire: pairs with the release in lifo_put() (a thief may take the
+     * slot first: then NULL). */
+    struct cio__task *u =
+        atomic_exchange_explicit(&w->lifo, NULL, memory_order_acquire);
+    if (!u) {
+        cio__sched_switch_out(t, CIO__POST_PARK);
+        return;
+    }
+    if (!(cio__task_flags(u) & CIO__T_STARTED)) {
+        lifo_put(w, u); /* it needs a stack first: the scheduler's job */
+        cio__sched_switch_out(t, CIO__POST_PARK);
+        return;
+    }
+    uint64_t v = atomic_load_explicit(&t->wait, memory_order_acquire);
+    /* As commit_park(): release on success, so the waker that queues `t`
+     * sees what it wrote; acquire on failure, where a wake came first
+     * (NOTIFIED) and `t` simply goes on running. */
+    if (CIO__WSTATE(v) != CIO__W_RUNNING ||
+        !atomic_compare_exchange_strong_explicit(
+            &t->wait, &v, CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING),
+            memory_order_release, memory_order_acquire)) {
+        lifo_put(w, u);
+        return;
+    }
+    w->lifo_runs++;
+    w->tick++;
+#ifdef CIO_TESTING
+    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
+#endif
+    if (u->last >= 0 && u->last != w->index)
+        cio__count(&w->c.migrations, 1);
+    u->last = w->index;
+    u->worker = w;
+    /* As in cio__sched_yield(): `cur` names `u` before `t`'s stack is
+     * left, `leaving` keeps an overflow in the switch blamed on `t`. */
+    w->leaving = t;
+    w->cur = u;
+    w->budget = CIO__IO_BUDGET;
+    cio__count(&w->c.switches, 1);
+    t->saved_errno = errno;
+    errno = u->saved_errno;
+#if CIO_HAVE_TSAN
+    void *fiber = u->tsan_fiber;
+#else
+    void *fiber = NULL;
+#endif
+    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
+}
+
 /* Gives a task its stack on first run; false if it cannot start. */
 static bool start(struct cio__worker *w, struct cio__task *t)
 {

@@ -250,7 +250,7 @@ int cio__park(struct cio__task *t, int64_t deadline)
         if (rc < 0)
             return rc;
     }
-    cio__sched_switch_out(t, CIO__POST_PARK);
+    cio__sched_park(t);
     int reason = CIO__WREASON(atomic_load_explicit(&t->wait,
                                                    memory_order_acquire));
     /* The entry stays armed for the next wait (see struct cio__timer),
@@ -264,7 +264,7 @@ int cio__park(struct cio__task *t, int64_t deadline)
 
 int cio__park_uncancellable(struct cio__task *t)
 {
-    cio__sched_switch_out(t, CIO__POST_PARK);
+    cio__sched_park(t);
     return CIO__WREASON(atomic_load_explicit(&t->wait, memory_order_acquire));
 }
 
