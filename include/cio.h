@@ -42,14 +42,19 @@
  *     Held across a waiting cio call, the task parks holding it while its
  *     worker runs other tasks; one of those that takes the same mutex
  *     blocks the whole worker, and if the holder can only resume on that
- *     worker (its home), nothing ever resumes it.
+ *     worker (its home), nothing ever resumes it. A cio_mutex has no such
+ *     trap: waiting for it parks the task, never the worker.
  *   - From a thread that is not a task (a library's callback thread), the
  *     calls marked "thread-safe" may be made: cio_close(), cio_fd_forget(),
  *     cio_stats_get(), cio_workers(), cio_task_name(), cio_socket(),
  *     cio_listen(), the address helpers, cio_now(), cio_deadline_after(),
- *     cio_strerror(), and of channels cio_chan_make(), cio_chan_try_send(),
- *     cio_chan_try_recv(), cio_chan_close(), cio_chan_free(); they are
- *     safe while a runtime starts or ends too.
+ *     cio_strerror(), and every call on channels, select, mutexes,
+ *     condition variables, rwlocks, semaphores, wait groups and events.
+ *     There the waiting ones (send, receive, select, lock, wait, acquire)
+ *     block the calling thread until they complete or their deadline
+ *     passes; tasks never block a thread. They are safe while a runtime
+ *     starts or ends too, and with no runtime at all. Task groups and
+ *     shields are for tasks only.
  *     No cio call is async-signal-safe: none may be made from a signal
  *     handler.
  *   - When a task ends, its stack goes back to its worker's cache for the
@@ -301,9 +306,11 @@ CIO_API int cio_cancel(cio_task t);
  * cancelled task can still say goodbye to a client, flush a file or join
  * its children. The scope has its own deadline: every wait inside it
  * returns CIO_ETIMEDOUT once that passes (also a wait with a later or no
- * deadline of its own), so cleanup cannot hang. Shields nest: an inner
- * shield's deadline is capped by the outer one's. After the outermost
- * shield ends, a cancel that came meanwhile applies to the next wait. */
+ * deadline of its own), so cleanup cannot hang; the one exception is the
+ * relock at the end of cio_cond_wait(), which waits for the mutex however
+ * long it takes. Shields nest: an inner shield's deadline is capped by the
+ * outer one's. After the outermost shield ends, a cancel that came
+ * meanwhile applies to the next wait. */
 typedef struct cio_shield {
     int64_t saved; /* private */
     int depth;     /* private */
@@ -695,10 +702,14 @@ CIO_API int cio_chan_try_recv(cio_chan *ch, void *out);
 CIO_API int cio_chan_close(cio_chan *ch);
 
 /* Frees the channel and sets *ch to NULL. Returns 0, CIO_EBUSY while a
- * task still waits on it (nothing is freed), or CIO_EINVAL (NULL, or
- * already freed through this pointer). Elements still buffered are
- * dropped. Thread-safe, but no call on the channel may run concurrently
- * with a free that succeeds. */
+ * task or thread is inside a waiting call on it (waiting, or leaving
+ * after its deadline, a cancel, or another case of its select won;
+ * nothing is freed), or CIO_EINVAL (NULL, or already freed through this
+ * pointer). A call whose element has been taken or delivered no longer
+ * touches the channel: a receiver that got the last element may free it
+ * at once, while the sender is still returning. Elements still buffered
+ * are dropped. Thread-safe, but no call on the channel may start
+ * concurrently with a free that succeeds. */
 CIO_API int cio_chan_free(cio_chan **ch);
 
 /* Elements buffered now (a snapshot). */
@@ -817,10 +828,11 @@ CIO_API int cio_sem_free(cio_sem **s);
  * it may be held across waiting calls (unlike a pthread mutex in a task).
  * Locking a free mutex is one atomic operation. Fairness: waiters queue in
  * arrival order and the oldest is woken at each unlock; a task arriving
- * just then may still take a free lock first (which keeps a busy lock
- * from costing a task switch per hand-over), but once the oldest waiter
- * has waited 1 ms the lock is handed to it directly, so no stream of
- * newcomers starves a waiter.
+ * just then may still take the free lock first (which keeps a busy lock
+ * from costing a task switch per hand-over). A woken waiter that loses
+ * keeps its place at the head, and once it has waited 1 ms every unlock
+ * hands the lock straight to the oldest waiter, until the waiters are
+ * served quickly again: no stream of newcomers starves a waiter.
  * If a task ends while holding a mutex, the mutex is released for it and
  * the next task to lock it gets CIO_EOWNERDEAD: it holds the lock, and
  * the data the lock guards may be half-updated (repair or discard it).
@@ -891,7 +903,11 @@ CIO_API int cio_rwlock_rdlock(cio_rwlock *l, int64_t deadline);
 CIO_API int cio_rwlock_wrlock(cio_rwlock *l, int64_t deadline);
 
 /* Releases the caller's write lock, or one read lock. Returns 0,
- * CIO_EPERM (the caller holds neither: nothing changes), CIO_EINVAL. */
+ * CIO_EPERM (a write lock the caller does not hold, or no lock held at
+ * all: nothing changes), CIO_EINVAL. Readers are counted, not named: a
+ * read unlock by a task that holds no read lock is not detected. A task
+ * that ends holding an rwlock leaves it held (only cio_mutex reports an
+ * ending holder). */
 CIO_API int cio_rwlock_unlock(cio_rwlock *l);
 
 /* Frees `l`; CIO_EBUSY while held or waited for. As cio_mutex_free. */
@@ -944,13 +960,15 @@ CIO_API int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
  * Returns 0, CIO_EINVAL, CIO_EPERM. */
 CIO_API int cio_group_cancel(cio_group *g);
 
-/* Task only. Waits until every task of the group has ended. Returns 0;
- * the group's error (the first error a task returned, or CIO_ECANCELED /
- * CIO_ETIMEDOUT after a cancel / the group's deadline); CIO_ETIMEDOUT when
- * `deadline` passes first (the tasks run on); CIO_EINVAL; CIO_EPERM. If the
- * caller is cancelled, it cancels the group, still waits (until
- * `deadline`) for its tasks to end, and returns CIO_ECANCELED: no task
- * outlives the wait. */
+/* Task only. Waits until every task of the group has ended (a spawn that
+ * was given room meanwhile counts as one). Returns 0; the group's error
+ * (the first error a task returned, or CIO_ECANCELED / CIO_ETIMEDOUT after
+ * a cancel / the group's deadline); CIO_ETIMEDOUT when `deadline` passes
+ * first (the tasks run on); CIO_EINVAL; CIO_EPERM. If the caller is
+ * cancelled, it cancels the group and still waits for its tasks to end,
+ * then returns CIO_ECANCELED, so no task outlives the wait; only
+ * `deadline` cuts that short (CIO_ETIMEDOUT: the cancelled tasks are still
+ * finishing; wait again before freeing the group). */
 CIO_API int cio_group_wait(cio_group *g, int64_t deadline);
 
 /* Tasks of the group alive now, or CIO_EINVAL. Thread-safe. */

@@ -33,6 +33,10 @@ struct cio_chan {
     char *ring;              /* cap * esize bytes */
 };
 
+#ifdef CIO_TESTING
+void (*cio__test_finish_gap)(void);
+#endif
+
 /* Elements larger than this are better passed by pointer. */
 #define ELEM_MAX (64u << 10)
 

@@ -52,14 +52,6 @@ static void destroy(struct cio_group *g)
     sync_count(-1);
 }
 
-/* Wakes everyone in `q` (lock held). */
-static void wake_all(struct wqueue *q)
-{
-    struct waiter *w;
-    while ((w = wq_pop(q)))
-        finish(w, DONE);
-}
-
 /* Cancels the group (lock held, on a worker): every member, later spawns
  * refused, spawners waiting for room told. `why` becomes the group's
  * error unless a task's error came first. */
@@ -72,7 +64,35 @@ static void cancel_locked(struct cio_group *g, int why)
     g->cancelled = true;
     for (struct member *m = g->members; m; m = m->next)
         cio_cancel(m->task);
-    wake_all(&g->spawners);
+    /* Spawners waiting for room are told with the wake (CLOSED and the
+     * error), so they need not touch the group again. */
+    struct waiter *w;
+    while ((w = wq_pop(&g->spawners))) {
+        w->result = g->err;
+        finish(w, CLOSED);
+    }
+}
+
+/* A place in the group is given up (lock held): it goes straight to the
+ * oldest spawner waiting for room, which then owns it (`live` keeps
+ * counting it, so no wait ends and no free succeeds before that spawner
+ * has spawned or given the place back); with none waiting, the count
+ * drops, and at 0 the waiters are told, the group's error with the wake
+ * (they do not touch the group again, so whoever wakes first may free
+ * it). */
+static void place_freed(struct cio_group *g)
+{
+    struct waiter *w = wq_pop(&g->spawners);
+    if (w) {
+        finish(w, DONE);
+        return;
+    }
+    if (--g->live > 0)
+        return;
+    while ((w = wq_pop(&g->waiters))) {
+        w->result = g->err;
+        finish(w, DONE);
+    }
 }
 
 static void *watchdog_main(void *p)
@@ -142,16 +162,7 @@ static void *member_main(void *p)
         if (g->flags & CIO_GROUP_FAIL_FAST)
             cancel_locked(g, rc);
     }
-    g->live--;
-    struct waiter *w = wq_pop(&g->spawners); /* one place freed */
-    if (w)
-        finish(w, DONE);
-    /* The waiters get the group's error with the wake: they do not touch
-     * the group again, so whoever wakes first may free it. */
-    while (g->live == 0 && (w = wq_pop(&g->waiters))) {
-        w->result = g->err;
-        finish(w, DONE);
-    }
+    place_freed(g);
     /* The last touch of the group: once unlocked, a waiter may free it. */
     cio__spin_unlock(&g->lock);
     free(m);
@@ -171,8 +182,16 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
         return CIO_ENOMEM;
     *m = (struct member){.g = g, .fn = fn, .arg = arg};
     cio__spin_lock(&g->lock);
-    while (!g->cancelled && g->limit && g->live >= g->limit) {
-        /* Waits for room until the group's deadline, whose watchdog
+    if (g->cancelled) {
+        int rc = g->err;
+        cio__spin_unlock(&g->lock);
+        free(m);
+        return rc;
+    }
+    if (!g->limit || g->live < g->limit) {
+        g->live++; /* a place of its own */
+    } else {
+        /* Waits for a place until the group's deadline, whose watchdog
          * cancels the group (and so wakes this) as it passes. */
         if (wait_refused(self)) {
             cio__spin_unlock(&g->lock);
@@ -180,23 +199,25 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
             return CIO_ECANCELED;
         }
         struct waiter w;
-        int state = wq_wait(&g->lock, &g->spawners, &w, self, CIO_NEVER);
+        wq_enqueue(&g->spawners, &w, self);
+        cio__spin_unlock(&g->lock);
+        int state = wq_outcome(&g->lock, &g->spawners, &w, CIO_NEVER, NULL,
+                               NULL);
         if (state != DONE) {
             free(m);
-            return state;
+            return state == CLOSED ? w.result : state;
         }
+        /* A place was handed over: `live` already counts it, so the group
+         * cannot be freed before it is used or given back. */
         cio__spin_lock(&g->lock);
     }
-    if (g->cancelled) {
-        int rc = g->err ? g->err : CIO_ECANCELED;
-        cio__spin_unlock(&g->lock);
-        free(m);
-        return rc;
-    }
+    int rc = g->cancelled ? g->err : 0;
     /* Spawned under the lock: the member cannot end (it takes the lock
      * to unlink itself) before its handle is stored and it is linked. */
-    int rc = cio_spawn(&m->task, member_main, m, opts);
+    if (rc == 0)
+        rc = cio_spawn(&m->task, member_main, m, opts);
     if (rc < 0) {
+        place_freed(g);
         cio__spin_unlock(&g->lock);
         free(m);
         return rc;
@@ -207,7 +228,6 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
     if (g->members)
         g->members->prev = m;
     g->members = m;
-    g->live++;
     cio__spin_unlock(&g->lock);
     return 0;
 }
@@ -257,17 +277,22 @@ int cio_group_wait(cio_group *g, int64_t deadline)
             rc = CIO_ECANCELED;
         }
         struct waiter w;
-        int state = wq_wait(&g->lock, &g->waiters, &w, self, deadline);
+        wq_enqueue(&g->waiters, &w, self);
+        cio__spin_unlock(&g->lock);
+        int state = wq_park_outcome(&g->lock, &g->waiters, &w, deadline);
         if (state == DONE) {
             if (!rc)
                 rc = w.result;
             break;
         }
+        /* Gave up, the lock held again: a cancel of this waiter cancels
+         * the group (above) under this same hold, so the group cannot
+         * have been freed in between. */
         if (state != CIO_ECANCELED || shielded) {
+            cio__spin_unlock(&g->lock);
             rc = state;
             break;
         }
-        cio__spin_lock(&g->lock); /* cancelled: cancel the group, above */
     }
     if (shielded)
         cio__shield_leave(self, &save);

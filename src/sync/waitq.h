@@ -190,19 +190,39 @@ static inline struct waiter *wq_pop(struct wqueue *q)
  * `woken` the waiter may return at any moment, so what the wake needs is
  * read before it, and neither the record nor the waiter's stack is touched
  * after it (a futex wake only names an address). */
+#ifdef CIO_TESTING
+/* Called by finish() between the store of `woken` and the wake, so a
+ * test can make the woken task and its runtime end exactly there. */
+extern void (*cio__test_finish_gap)(void);
+#endif
+
 static inline void finish(struct waiter *w, int state)
 {
     struct sleeper *s = w->sel ? &w->sel->who : &w->who;
     struct cio__task *t = s->task;
     uint64_t seq = s->seq;
+    /* A plain thread waking a task pins the runtime first: once `woken`
+     * is stored the task may return, main may end and cio_run() free the
+     * runtime and its task table, which the wake below still reads. The
+     * pin holds cio_run() back until the wake is done (a worker needs
+     * none: the runtime outlives what its workers run). */
+    bool pinned = false;
+    struct cio__runtime *rt =
+        t && !cio__current_worker() ? cio__rt_enter(&pinned) : NULL;
     w->state = state;
     /* Release: pairs with the acquire loads in sleeper_park() and
      * sleeper_settle(); the task's wake orders it for a parked task. */
     atomic_store_explicit(&s->woken, 1, memory_order_release);
+#ifdef CIO_TESTING
+    if (cio__test_finish_gap)
+        cio__test_finish_gap();
+#endif
     if (t)
         cio__wake(t, seq, CIO__WAKE_OK);
     else
         cio__os_futex_wake(&s->woken, 1);
+    if (pinned)
+        cio__rt_leave(rt, pinned);
 }
 
 /* Queues `w` on `q` (lock held) as a wait of `self` (NULL: a thread). */
@@ -217,13 +237,12 @@ static inline void wq_enqueue(struct wqueue *q, struct waiter *w,
 }
 
 /* Parks the waiter of `w` (queued on `q` under `lock`, lock not held) and
- * returns its outcome: the state it was completed with (DONE, CLOSED), or
- * CIO_ETIMEDOUT / CIO_ECANCELED when it gave up first; then it takes
- * `lock` to unlink its record and, if `left` is given, runs left(obj)
- * under it (its leaving may let others in). */
-static inline int wq_outcome(cio__spin *lock, struct wqueue *q,
-                             struct waiter *w, int64_t deadline,
-                             void (*left)(void *obj), void *obj)
+ * returns its outcome: the state it was completed with (DONE, CLOSED), or,
+ * when it gave up first, CIO_ETIMEDOUT / CIO_ECANCELED with `lock` held
+ * and the record unlinked (the caller may act on the object under the
+ * same hold, then unlocks). */
+static inline int wq_park_outcome(cio__spin *lock, struct wqueue *q,
+                                  struct waiter *w, int64_t deadline)
 {
     int reason = sleeper_park(&w->who, deadline);
     if (reason != CIO__WAKE_OK) {
@@ -234,15 +253,28 @@ static inline int wq_outcome(cio__spin *lock, struct wqueue *q,
                 memory_order_acquire)) {
             cio__spin_lock(lock);
             wq_unlink(q, w); /* still queued: nobody else unlinks it */
-            if (left)
-                left(obj);
-            cio__spin_unlock(lock);
             return cio__wait_error(reason);
         }
         /* Claimed just as the wait ended: the outcome stands. */
         sleeper_settle(&w->who);
     }
     return w->state;
+}
+
+/* The same, the lock let go in every case; when the waiter gave up, it
+ * first runs left(obj) under the lock if given (its leaving may let
+ * others in). */
+static inline int wq_outcome(cio__spin *lock, struct wqueue *q,
+                             struct waiter *w, int64_t deadline,
+                             void (*left)(void *obj), void *obj)
+{
+    int state = wq_park_outcome(lock, q, w, deadline);
+    if (state < 0) {
+        if (left)
+            left(obj);
+        cio__spin_unlock(lock);
+    }
+    return state;
 }
 
 /* Queues `w` on `q` and waits until someone completes it (`lock`, which

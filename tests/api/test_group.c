@@ -212,6 +212,101 @@ CIO_TEST(group_limit_bounds_tasks_alive_at_once)
     cio_test_run(main_limit, NULL, 2, 0);
 }
 
+/* ---- places handed over at the limit ----------------------------------------- */
+
+static int slow_job(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cio_sleep_until(cio_deadline_after(10 * MS)));
+    atomic_fetch_add(&ran, 1);
+    return 0;
+}
+
+struct producer {
+    cio_group *g;
+    int second_rc;
+    bool bad_opts;
+};
+
+static void *produce_two(void *arg)
+{
+    struct producer *p = arg;
+    CHECK_OK(cio_group_spawn(p->g, slow_job, NULL, NULL));
+    /* At the limit: waits for the first to end. */
+    CHECK_OK(cio_group_spawn(p->g, slow_job, NULL, NULL));
+    return NULL;
+}
+
+/* A place freed at the limit goes to the spawner waiting for it: the
+ * group's wait must not end, nor its free succeed, before that spawner
+ * has used it (it used to: the spawner then locked a freed group). */
+static int main_handover(void *arg)
+{
+    (void)arg;
+    reset();
+    cio_group_opts o;
+    cio_group_opts_init(&o);
+    o.limit = 1;
+    cio_group *g;
+    CHECK_OK(cio_group_make(&g, &o));
+    struct producer p = {.g = g};
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, produce_two, &p, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(3 * MS)));
+    CHECK_OK(cio_group_wait(g, CIO_NEVER));
+    CHECK_EQ(atomic_load(&ran), 2);
+    CHECK_OK(cio_group_free(&g));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    return 0;
+}
+
+static void *spawn_with(void *arg)
+{
+    struct producer *p = arg;
+    cio_spawn_opts so;
+    cio_spawn_opts_init(&so);
+    if (p->bad_opts)
+        so.stack_size = (size_t)1 << 40; /* refused by cio_spawn */
+    p->second_rc = cio_group_spawn(p->g, slow_job, NULL, &so);
+    return NULL;
+}
+
+/* A spawner given a place whose spawn then fails passes the place on: the
+ * next spawner in line is not left waiting for a place nobody frees. */
+static int main_failed_spawn(void *arg)
+{
+    (void)arg;
+    reset();
+    cio_group_opts o;
+    cio_group_opts_init(&o);
+    o.limit = 1;
+    cio_group *g;
+    CHECK_OK(cio_group_make(&g, &o));
+    CHECK_OK(cio_group_spawn(g, slow_job, NULL, NULL));
+    struct producer bad = {.g = g, .bad_opts = true}, good = {.g = g};
+    cio_task tb, tg;
+    CHECK_OK(cio_spawn(&tb, spawn_with, &bad, NULL));
+    CHECK_OK(cio_yield());
+    CHECK_OK(cio_spawn(&tg, spawn_with, &good, NULL));
+    CHECK_OK(cio_join(tb, NULL, CIO_NEVER));
+    CHECK_OK(cio_join(tg, NULL, cio_deadline_after(5000 * MS)));
+    CHECK_ERR(bad.second_rc, CIO_EINVAL);
+    CHECK_OK(good.second_rc);
+    CHECK_OK(cio_group_wait(g, CIO_NEVER));
+    CHECK_EQ(atomic_load(&ran), 2);
+    CHECK_OK(cio_group_free(&g));
+    return 0;
+}
+
+CIO_TEST(group_place_at_the_limit_is_handed_over)
+{
+    (void)state;
+    cio_test_run(main_handover, NULL, 1, 0);
+    cio_test_run(main_handover, NULL, 2, 0);
+    cio_test_run(main_failed_spawn, NULL, 1, 0);
+    cio_test_run(main_failed_spawn, NULL, 2, 0);
+}
+
 /* ---- a cancelled waiter ---------------------------------------------------- */
 
 /* Cleans up in a shield after the cancel: the group's waiter must not
@@ -257,6 +352,54 @@ CIO_TEST(cancelled_waiter_cancels_its_group_and_waits)
 {
     (void)state;
     cio_test_run(main_parent_cancelled, NULL, 2, 0);
+}
+
+/* A task that cleans up for longer than its group's waiter may wait. */
+static int stubborn(void *arg)
+{
+    (void)arg;
+    CHECK_ERR(cio_sleep_until(CIO_NEVER), CIO_ECANCELED);
+    cio_shield s;
+    CHECK_OK(cio_shield_begin(&s, CIO_NEVER));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(100 * MS)));
+    CHECK_OK(cio_shield_end(&s));
+    atomic_fetch_add(&cleaned, 1);
+    return 0;
+}
+
+static void *impatient_parent(void *arg)
+{
+    (void)arg;
+    cio_group *g;
+    CHECK_OK(cio_group_make(&g, NULL));
+    CHECK_OK(cio_group_spawn(g, stubborn, NULL, NULL));
+    /* Cancelled while waiting: the group is cancelled, the wait goes on
+     * to its deadline, which passes with the task still cleaning up. */
+    CHECK_ERR(cio_group_wait(g, cio_deadline_after(30 * MS)), CIO_ETIMEDOUT);
+    CHECK_EQ(atomic_load(&cleaned), 0);
+    CHECK_ERR(cio_group_free(&g), CIO_EBUSY);
+    CHECK_ERR(cio_group_wait(g, CIO_NEVER), CIO_ECANCELED);
+    CHECK_EQ(atomic_load(&cleaned), 1);
+    CHECK_OK(cio_group_free(&g));
+    return NULL;
+}
+
+static int main_cancelled_then_late(void *arg)
+{
+    (void)arg;
+    reset();
+    cio_task p;
+    CHECK_OK(cio_spawn(&p, impatient_parent, NULL, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(3 * MS)));
+    CHECK_OK(cio_cancel(p));
+    CHECK_OK(cio_join(p, NULL, CIO_NEVER));
+    return 0;
+}
+
+CIO_TEST(cancelled_waiter_reports_its_deadline)
+{
+    (void)state;
+    cio_test_run(main_cancelled_then_late, NULL, 2, 0);
 }
 
 static int main_group_bad(void *arg)
@@ -408,6 +551,8 @@ CIO_TEST_MAIN(cmocka_unit_test(group_waits_for_all_its_tasks),
               cmocka_unit_test(group_deadline_cancels_the_group),
               cmocka_unit_test(group_limit_bounds_tasks_alive_at_once),
               cmocka_unit_test(cancelled_waiter_cancels_its_group_and_waits),
+              cmocka_unit_test(group_place_at_the_limit_is_handed_over),
+              cmocka_unit_test(cancelled_waiter_reports_its_deadline),
               cmocka_unit_test(group_bad_input_is_refused),
               cmocka_unit_test(shield_holds_back_a_cancel_until_it_ends),
               cmocka_unit_test(shield_deadline_bounds_every_wait_inside))

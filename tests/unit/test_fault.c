@@ -1,6 +1,7 @@
 /* Faults injected below the runtime: every failure is reported to the
  * caller and the runtime keeps serving, or refuses to start cleanly. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -309,6 +310,63 @@ CIO_TEST(join_past_deadline_does_not_register)
     cio_test_run(main_join_no_wait, NULL, 1, 0);
 }
 
+/* ---- a plain thread wakes a task while the runtime ends ---------------- */
+
+extern void (*cio__test_finish_gap)(void);
+
+static atomic_int gap_used;
+
+static void stall_in_gap(void)
+{
+    /* The plain thread, once: the woken task returns and main ends
+     * meanwhile; without a pin the runtime is freed under the wake. */
+    if (!cio_self().id && atomic_exchange(&gap_used, 1) == 0)
+        usleep(200 * 1000);
+}
+
+static void *late_sender(void *arg)
+{
+    cio_chan *c = arg;
+    long v = 42;
+    while (cio_chan_try_send(c, &v) != 0)
+        usleep(1000);
+    return NULL;
+}
+
+static int main_thread_wakes_at_end(void *arg)
+{
+    cio_chan *c = arg;
+    long v = 0;
+    int rc;
+    /* Deadlines shorter than the stall: the receive ends by its timer,
+     * finds its record claimed, and takes the element. */
+    while ((rc = cio_chan_recv(c, &v, cio_deadline_after(20000000))) ==
+           CIO_ETIMEDOUT)
+        ;
+    CHECK_OK(rc);
+    CHECK_EQ(v, 42);
+    return 0; /* main ends while the sender may still be in the gap */
+}
+
+CIO_TEST(thread_waker_pins_the_runtime_it_wakes_into)
+{
+    (void)state;
+    cio_chan *c;
+    assert_int_equal(cio_chan_make(&c, sizeof(long), 0), 0);
+    atomic_store(&gap_used, 0);
+    cio__test_finish_gap = stall_in_gap;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_sender, c), 0);
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    assert_int_equal(cio_run(main_thread_wakes_at_end, c, &cfg), 0);
+    pthread_join(th, NULL);
+    cio__test_finish_gap = NULL;
+    assert_int_equal(cio_chan_free(&c), 0);
+    cio_test_check_teardown();
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
               cmocka_unit_test(kernel_object_failure),
@@ -317,4 +375,5 @@ CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
                   all_done_check_sees_spawn_of_task_ending_meanwhile),
               cmocka_unit_test(number_reused_during_close_is_usable),
               cmocka_unit_test(rejoin_while_task_ends_is_woken),
-              cmocka_unit_test(join_past_deadline_does_not_register))
+              cmocka_unit_test(join_past_deadline_does_not_register),
+              cmocka_unit_test(thread_waker_pins_the_runtime_it_wakes_into))
