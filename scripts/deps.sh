@@ -8,7 +8,7 @@ pkgs_for() {
         build|demo) echo "gcc make cmake pkg-config" ;;
         test)       echo "gcc make cmake pkg-config libcmocka-dev curl wrk" ;;
         sanitize)   echo "gcc clang make cmake pkg-config libcmocka-dev curl wrk" ;;
-        bench)      echo "gcc g++ make cmake pkg-config libuv1-dev libboost-context-dev golang-go librust-tokio-dev cargo util-linux nginx wrk" ;;
+        bench)      echo "gcc g++ make cmake pkg-config libuv1-dev libboost-context-dev golang-go librust-tokio-dev librust-crossbeam-channel-dev cargo util-linux nginx wrk" ;;
         aarch64)    echo "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user cmake make pkg-config libcmocka-dev:arm64" ;;
         *) echo "deps.sh: unknown group '$1'" >&2; exit 2 ;;
     esac
