@@ -949,9 +949,13 @@ CIO_API int cio_group_make(cio_group **out, const cio_group_opts *opts);
 
 /* Task only. Spawns a task of the group running fn(arg) (`opts` as for
  * cio_spawn, may be NULL). At the limit, waits until a task of the group
- * ends. Returns 0; the group's error, or CIO_ECANCELED, once the group is
- * cancelled (nothing is spawned); CIO_ECANCELED (the caller was cancelled
- * while waiting for room); cio_spawn()'s errors. */
+ * ends and its place is handed over (oldest spawner first). Returns 0;
+ * the group's error, or CIO_ECANCELED, once the group is cancelled
+ * (nothing is spawned); CIO_ECANCELED or CIO_ETIMEDOUT when the caller is
+ * cancelled, or a shield's deadline passes, while it waits for room
+ * (nothing is spawned; a place handed over at that same moment is used
+ * and the call returns 0); cio_spawn()'s errors (the place goes on to the
+ * next spawner). */
 CIO_API int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
                             const cio_spawn_opts *opts);
 

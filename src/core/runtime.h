@@ -59,9 +59,9 @@ struct cio__worker {
     struct cio__runtime *rt;          /* runtime it belongs to */
     void *sched_sp;                   /* scheduler context's stack pointer */
     struct cio__task *cur;            /* task running now, or NULL */
-    struct cio__task *leaving;        /* task a direct yield left last: its
-                                         stack may still be in use
-                                         (overflow.c) */
+    struct cio__task *leaving;        /* task a direct yield or park left
+                                         last: its stack may still be in
+                                         use (overflow.c) */
     int post;                         /* CIO__POST_* for cur after switch */
     struct cio__fifo local;           /* runnable tasks only it may run */
     int lifo_runs;                    /* consecutive runs from the LIFO slot */

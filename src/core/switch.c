@@ -125,6 +125,7 @@ void cio__sched_yield(struct cio__task *t)
     became_runnable(w, t);
     local_put(w, t);
     w->tick++;
+    w->lifo_runs = 0; /* as pop_own() taking from the queue */
 #ifdef CIO_TESTING
     atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
 #endif

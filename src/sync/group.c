@@ -293,6 +293,8 @@ int cio_group_wait(cio_group *g, int64_t deadline)
             rc = state;
             break;
         }
+        /* Cancelled: reported even if the last member ended meanwhile. */
+        rc = CIO_ECANCELED;
     }
     if (shielded)
         cio__shield_leave(self, &save);
