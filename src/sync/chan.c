@@ -177,7 +177,7 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
 {
     if (!ch || !elem)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     cio__spin_lock(&ch->lock);
     int rc = send ? try_send_locked(ch, elem) : try_recv_locked(ch, elem);
     if (rc != 0) {
@@ -373,7 +373,7 @@ int cio_select(cio_case *cases, int n, int64_t deadline)
             return CIO_EINVAL;
         cases[i].result = 0;
     }
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     struct waiter wbuf[SELECT_STACK];
     cio_chan *lbuf[SELECT_STACK];
     int obuf[SELECT_STACK];

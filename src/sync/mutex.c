@@ -239,7 +239,7 @@ int cio_mutex_lock(cio_mutex *m, int64_t deadline)
 {
     if (!m)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     uint32_t w = 0;
     /* Acquire: pairs with the release that unlocked it. */
     if (atomic_compare_exchange_weak_explicit(&m->word, &w, LOCKED,
@@ -253,7 +253,7 @@ int cio_mutex_try_lock(cio_mutex *m)
 {
     if (!m)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
     while (!(w & LOCKED))
         /* Acquire: pairs with the release that unlocked it. */
@@ -309,7 +309,7 @@ int cio_mutex_unlock(cio_mutex *m)
 {
     if (!m)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
         return CIO_EPERM;
     atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
@@ -380,7 +380,7 @@ int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
 {
     if (!c || !m)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
         return CIO_EPERM;
     cio__spin_lock(&c->lock);
@@ -496,7 +496,7 @@ static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
 {
     if (!l)
         return CIO_EINVAL;
-    struct cio__task *self = cio__task_current();
+    struct cio__task *self = cio__task_at_entry();
     cio__spin_lock(&l->lock);
     if (l->writer == who(self)) {
         cio__spin_unlock(&l->lock);
@@ -542,7 +542,7 @@ int cio_rwlock_unlock(cio_rwlock *l)
 {
     if (!l)
         return CIO_EINVAL;
-    const void *me = who(cio__task_current());
+    const void *me = who(cio__task_at_entry());
     cio__spin_lock(&l->lock);
     int rc = 0;
     if (l->writer == me)
