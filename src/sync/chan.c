@@ -59,9 +59,14 @@ static inline void copy(void *dst, const void *src, size_t n)
     }
 }
 
+/* The i-th element from the oldest (i < cap): a compare instead of a
+ * division, which cost a quarter of a buffered send. */
 static char *slot(struct cio_chan *ch, size_t i)
 {
-    return ch->ring + ((ch->head + i) % ch->cap) * ch->esize;
+    size_t k = ch->head + i;
+    if (k >= ch->cap)
+        k -= ch->cap;
+    return ch->ring + k * ch->esize;
 }
 
 int cio_chan_make(cio_chan **out, size_t elem_size, size_t capacity)
@@ -152,7 +157,8 @@ static int try_recv_locked(struct cio_chan *ch, void *out)
 {
     if (ch->count) {
         copy(out, slot(ch, 0), ch->esize);
-        ch->head = (ch->head + 1) % ch->cap;
+        if (++ch->head == ch->cap)
+            ch->head = 0;
         ch->count--;
         /* A waiting sender takes the freed place, in its arrival order. */
         struct waiter *s = wq_pop(&ch->senders);
