@@ -114,6 +114,41 @@ static struct cio__task *direct_next(struct cio__worker *w,
     return u;
 }
 
+/* Leaves `t` for `u`, a started task this worker took to run next,
+ * without going through the scheduler's context (direct yield and park).
+ * Both live on this worker's thread, so errno is handed over here, on the
+ * task's side. */
+static inline void switch_direct(struct cio__worker *w, struct cio__task *t,
+                                 struct cio__task *u)
+{
+#ifdef CIO_TESTING
+    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
+#endif
+    if (u->last >= 0 && u->last != w->index)
+        cio__count(&w->c.migrations, 1);
+    u->last = w->index;
+    u->worker = w;
+    /* `cur` names `u` before this task's stack is left: the fault handler
+     * also looks at `leaving`, so an overflow in the switch itself is
+     * still blamed on this task. (Setting `cur` on the resumed side
+     * instead cost a dependent load after every switch: 14 to 16 ns a
+     * yield.) */
+    w->leaving = t;
+    w->cur = u;
+    w->budget = CIO__IO_BUDGET;
+    cio__count(&w->c.switches, 1);
+    t->saved_errno = errno;
+    errno = u->saved_errno;
+#if CIO_HAVE_TSAN
+    void *fiber = u->tsan_fiber;
+#else
+    void *fiber = NULL;
+#endif
+    /* `u` was switched out inside leave() too (tasks leave nowhere else):
+     * both callers take started tasks only. */
+    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
+}
+
 void cio__sched_yield(struct cio__task *t)
 {
     struct cio__worker *w = t->worker;
@@ -126,31 +161,7 @@ void cio__sched_yield(struct cio__task *t)
     local_put(w, t);
     w->tick++;
     w->lifo_runs = 0; /* as pop_own() taking from the queue */
-#ifdef CIO_TESTING
-    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
-#endif
-    u->worker = w;
-    /* `cur` names `u` before this task's stack is left: the fault handler
-     * also looks at `leaving`, so an overflow in the switch itself is
-     * still blamed on this task. (Setting `cur` on the resumed side
-     * instead cost a dependent load after every switch: 14 to 16 ns a
-     * yield.) */
-    w->leaving = t;
-    w->cur = u;
-    w->budget = CIO__IO_BUDGET;
-    cio__count(&w->c.switches, 1);
-    /* Both tasks live on this worker's thread (neither may migrate), so
-     * errno can be handed over here, on the task's side. */
-    t->saved_errno = errno;
-    errno = u->saved_errno;
-#if CIO_HAVE_TSAN
-    void *fiber = u->tsan_fiber;
-#else
-    void *fiber = NULL;
-#endif
-    /* `u` was switched out inside leave() too (tasks leave nowhere else)
-     * unless it never ran, and direct_next() takes started tasks only. */
-    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
+    switch_direct(w, t, u);
 }
 
 /* Parks `t` and, when the scheduler's next pick would be the task in the
@@ -201,27 +212,7 @@ void cio__sched_park(struct cio__task *t)
     }
     w->lifo_runs++;
     w->tick++;
-#ifdef CIO_TESTING
-    atomic_store_explicit(&u->queued, 0, memory_order_relaxed);
-#endif
-    if (u->last >= 0 && u->last != w->index)
-        cio__count(&w->c.migrations, 1);
-    u->last = w->index;
-    u->worker = w;
-    /* As in cio__sched_yield(): `cur` names `u` before `t`'s stack is
-     * left, `leaving` keeps an overflow in the switch blamed on `t`. */
-    w->leaving = t;
-    w->cur = u;
-    w->budget = CIO__IO_BUDGET;
-    cio__count(&w->c.switches, 1);
-    t->saved_errno = errno;
-    errno = u->saved_errno;
-#if CIO_HAVE_TSAN
-    void *fiber = u->tsan_fiber;
-#else
-    void *fiber = NULL;
-#endif
-    leave(t, u->sp, false, u->stack.lo, u->stack.size, fiber, true);
+    switch_direct(w, t, u);
 }
 
 /* Gives a task its stack on first run; false if it cannot start. */
