@@ -94,8 +94,12 @@ void cio__inbox_drain(struct cio__worker *w)
     atomic_store_explicit(&w->inbox_n, 0, memory_order_relaxed);
     pthread_mutex_unlock(&w->inbox_lock);
     struct cio__snode *n;
-    while ((n = cio__fifo_pop(&got)))
+    uint64_t k = 0;
+    while ((n = cio__fifo_pop(&got))) {
         queue_put(w, task_of(n));
+        k++;
+    }
+    cio__count(&w->c.inbox_tasks, k);
 }
 
 struct cio__task *cio__global_take(struct cio__worker *w)

@@ -85,6 +85,7 @@ static inline void became_runnable(struct cio__worker *w, struct cio__task *t)
 static inline void local_put(struct cio__worker *w, struct cio__task *t)
 {
     atomic_store_explicit(&t->ticket, w->ticket++, memory_order_relaxed);
+    cio__count(&w->c.local_n, 1);
     cio__fifo_push(&w->local, &t->qnode);
 }
 
@@ -126,6 +127,15 @@ static inline bool runq_take(struct cio__worker *w, uint32_t h)
 {
     return atomic_compare_exchange_strong_explicit(
         &w->runq.head, &h, h + 1, memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* A task left the local FIFO (owner only; see local_n). */
+static inline void local_taken(struct cio__worker *w)
+{
+    atomic_store_explicit(&w->c.local_n,
+                          atomic_load_explicit(&w->c.local_n,
+                                               memory_order_relaxed) - 1,
+                          memory_order_relaxed);
 }
 
 static inline bool runq_empty(struct cio__worker *w)

@@ -193,6 +193,59 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
 
 _Atomic int64_t cio__sync_objects;
 
+/* The last runtime's worker figures at its end (under last_stats_lock). */
+static struct cio__worker_figures *last_figures;
+static int last_nfigures;
+
+static void worker_figures(struct cio__worker *w,
+                           struct cio__worker_figures *f)
+{
+    /* Relaxed: a snapshot of counters only their owner writes; the phase
+     * in progress is counted up to now, so the times add up to the time
+     * the worker has run. */
+    for (int p = 0; p < CIO__PHASES; p++)
+        f->ticks[p] = atomic_load_explicit(&w->c.phase_ticks[p],
+                                           memory_order_relaxed);
+    if (w->timing) {
+        uint64_t mark =
+            atomic_load_explicit(&w->c.phase_mark, memory_order_relaxed);
+        int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
+        uint64_t now = cio__os_ticks();
+        if (mark && now > mark)
+            f->ticks[cur] += now - mark;
+    }
+    f->tasks_run = atomic_load_explicit(&w->c.switches, memory_order_relaxed);
+    f->steals = atomic_load_explicit(&w->c.steals, memory_order_relaxed);
+    f->inbox_tasks =
+        atomic_load_explicit(&w->c.inbox_tasks, memory_order_relaxed);
+    uint32_t ring = atomic_load_explicit(&w->runq.tail, memory_order_relaxed) -
+                    atomic_load_explicit(&w->runq.head, memory_order_relaxed);
+    f->queued = atomic_load_explicit(&w->c.local_n, memory_order_relaxed) +
+                (ring < CIO__RUNQ_SIZE ? ring : CIO__RUNQ_SIZE) +
+                (atomic_load_explicit(&w->lifo, memory_order_relaxed) != NULL);
+}
+
+int cio__worker_figures_get(struct cio__worker_figures *out, int max)
+{
+    bool pinned;
+    struct cio__runtime *rt = cio__rt_enter(&pinned);
+    if (rt) {
+        int n = rt->nworkers < max ? rt->nworkers : max;
+        for (int i = 0; i < n; i++)
+            worker_figures(&rt->workers[i], &out[i]);
+        int all = rt->nworkers;
+        cio__rt_leave(rt, pinned);
+        return all;
+    }
+    pthread_mutex_lock(&last_stats_lock);
+    int n = last_nfigures < max ? last_nfigures : max;
+    for (int i = 0; i < n && last_figures; i++)
+        out[i] = last_figures[i];
+    int all = last_nfigures;
+    pthread_mutex_unlock(&last_stats_lock);
+    return all;
+}
+
 void cio_stats_get(cio_stats *out)
 {
     bool pinned;
@@ -322,11 +375,22 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     if (pool_idle < 0)
         return refuse_num("cio_config.pool_idle_ns", (long long)pool_idle,
                           "0 (the default) or a positive time in ns");
+    int stats = cfg ? cfg->stats : 0;
+    if (stats < -1 || stats > 1)
+        return refuse_num("cio_config.stats", stats,
+                          "0 (the default), 1 (on) or -1 (off)");
+    if (stats == 0) {
+        const char *env = getenv("CIO_STATS");
+        stats = env && !strcmp(env, "0") ? -1 : 1;
+    }
     struct cio__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return CIO_ENOMEM;
     rt->nworkers = nworkers;
     rt->stack_size = stack;
+    rt->timing = stats > 0;
+    if (rt->timing)
+        cio__os_ticks_start();
     pthread_mutex_init(&rt->global_lock, NULL);
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stack_lock, NULL);
@@ -429,6 +493,16 @@ out:
     pthread_mutex_lock(&last_stats_lock);
     unpublish(rt);
     fill_stats(rt, &last_stats);
+    struct cio__worker_figures *figs =
+        realloc(last_figures, (size_t)rt->nworkers * sizeof *figs);
+    if (figs) {
+        last_figures = figs;
+        for (int i = 0; i < rt->nworkers; i++)
+            worker_figures(&rt->workers[i], &figs[i]);
+        last_nfigures = rt->nworkers;
+    } else {
+        last_nfigures = CIO_ENOMEM;
+    }
     uint64_t mine = ++last_stats_run;
     pthread_mutex_unlock(&last_stats_lock);
     /* Every task has finished, so no job is queued or waited for; jobs

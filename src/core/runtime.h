@@ -19,6 +19,7 @@
 #include "core/stack.h"
 #include "core/task.h"
 #include "core/timer.h"
+#include "os/os.h"
 #include "util/fifo.h"
 
 struct cio__fd;
@@ -32,7 +33,16 @@ enum {
     CIO__POST_EXIT,
 };
 
-
+/* What a worker's thread is doing, for its time accounting: between
+ * tasks (queues, timers, stealing), running a task, in the reactor
+ * without sleeping (polling, dispatching events), asleep in the reactor. */
+enum {
+    CIO__PH_SCHED,
+    CIO__PH_RUN,
+    CIO__PH_POLL,
+    CIO__PH_PARK,
+    CIO__PHASES,
+};
 
 /* Per-worker counters: written by the owner only, read by anyone. */
 struct cio__counters {
@@ -51,6 +61,11 @@ struct cio__counters {
     _Atomic uint64_t io_polls;
     _Atomic uint64_t io_events;
     _Atomic uint64_t budget_yields;
+    _Atomic uint64_t inbox_tasks;     /* tasks other threads sent here */
+    _Atomic uint64_t local_n;         /* tasks in `local` now */
+    _Atomic uint64_t phase_ticks[CIO__PHASES]; /* ticks spent in each */
+    _Atomic uint64_t phase_mark;      /* tick count the current one began */
+    _Atomic int phase;                /* CIO__PH_* now */
 };
 
 struct cio__worker {
@@ -70,6 +85,7 @@ struct cio__worker {
     uint32_t rng;                     /* victim choice */
     int budget;                       /* I/O calls left before cur yields */
     bool polling;                     /* dispatching reactor events */
+    bool timing;                      /* accounts time per phase */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
     uint32_t nfree;                   /* descriptors in free_tasks */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
@@ -100,6 +116,7 @@ struct cio__worker {
 
 struct cio__runtime {
     int nworkers;                     /* worker count */
+    bool timing;                      /* workers account time per phase */
     size_t stack_size;                /* default task stack */
     struct cio__worker *workers;      /* array of nworkers */
     _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
@@ -153,6 +170,24 @@ static inline void cio__count(_Atomic uint64_t *c, uint64_t n)
  * which the PIC default would use on every task switch. */
 extern _Thread_local struct cio__worker *cio__tls_worker
     __attribute__((tls_model("initial-exec")));
+/* The worker's thread enters phase `next` (CIO__PH_*): the time since the
+ * last transition goes to the phase it was in. Owner only; a plain load
+ * and store per counter (cio__count), one tick read. */
+static inline void cio__phase(struct cio__worker *w, int next)
+{
+    if (!w->timing)
+        return;
+    uint64_t now = cio__os_ticks();
+    /* Relaxed throughout: only the owner writes these; readers on other
+     * threads take a snapshot and may be off by one interval. */
+    int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
+    cio__count(&w->c.phase_ticks[cur],
+               now - atomic_load_explicit(&w->c.phase_mark,
+                                          memory_order_relaxed));
+    atomic_store_explicit(&w->c.phase_mark, now, memory_order_relaxed);
+    atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
+}
+
 /* The calling thread's worker, read afresh: never inlined, so a caller that
  * switched stacks cannot reuse a thread-local address computed before. */
 struct cio__worker *cio__current_worker(void);
@@ -168,6 +203,18 @@ static inline struct cio__task *cio__task_at_entry(void)
     return w ? w->cur : NULL;
 }
 extern struct cio__runtime *_Atomic cio__rt;
+
+/* One worker's raw figures, for observe/: ticks per phase (the current
+ * phase counted up to the moment of the snapshot) and counts. */
+struct cio__worker_figures {
+    uint64_t ticks[CIO__PHASES];
+    uint64_t tasks_run, steals, inbox_tasks, queued;
+};
+/* Snapshots of the running runtime's workers (up to `max`), or, when none
+ * runs, of the last runtime's at its end. Returns the worker count (0
+ * before any runtime ended; CIO_ENOMEM if the last figures could not be
+ * kept). Thread-safe (pins the runtime it reads). */
+int cio__worker_figures_get(struct cio__worker_figures *out, int max);
 
 void cio__runtime_task_exited(struct cio__worker *w, bool is_main);
 bool cio__runtime_all_done(struct cio__runtime *rt);

@@ -127,6 +127,7 @@ static struct cio__task *pop_own(struct cio__worker *w)
                 return rq;
             continue; /* a thief took it */
         }
+        local_taken(w);
         return task_of(cio__fifo_pop(&w->local));
     }
 }
@@ -194,10 +195,14 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
 {
     struct cio__runtime *rt = w->rt;
     struct cio__event ev[CIO__POLL_EVENTS];
+    cio__phase(w, timeout_ns ? CIO__PH_PARK : CIO__PH_POLL);
     int n = rt->be->poll(w->poller, ev, CIO__POLL_EVENTS, timeout_ns);
     cio__count(&w->c.io_polls, 1);
-    if (n <= 0)
+    if (n <= 0) {
+        cio__phase(w, CIO__PH_SCHED);
         return 0;
+    }
+    cio__phase(w, CIO__PH_POLL);
     cio__count(&w->c.io_events, (uint64_t)n);
     /* Tasks woken by a batch of events queue in event order: the LIFO
      * slot is for one task waking another, not for a batch. */
@@ -205,6 +210,7 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     for (int i = 0; i < n; i++)
         cio__fd_event(rt, ev[i].token, ev[i].events);
     w->polling = false;
+    cio__phase(w, CIO__PH_SCHED);
     return n;
 }
 
@@ -300,9 +306,13 @@ void cio__sched_loop(struct cio__worker *w)
 #if CIO_HAVE_TSAN
     w->sched_fiber = __tsan_get_current_fiber();
 #endif
+    if (w->timing)
+        atomic_store_explicit(&w->c.phase_mark, cio__os_ticks(),
+                              memory_order_relaxed);
     struct cio__task *t;
     while ((t = find_work(w)))
         cio__switch_run(w, t);
+    cio__phase(w, CIO__PH_SCHED); /* the last interval counts too */
     cio__tls_worker = NULL;
 }
 
@@ -311,6 +321,7 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
     memset(w, 0, sizeof *w);
     w->index = i;
     w->rt = rt;
+    w->timing = rt->timing;
     w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
     cio__fifo_init(&w->local);
     cio__fifo_init(&w->free_tasks);

@@ -111,6 +111,7 @@ static struct cio__task *direct_next(struct cio__worker *w,
                                                memory_order_relaxed))
         return NULL;
     cio__fifo_pop(&w->local);
+    local_taken(w);
     return u;
 }
 
@@ -293,7 +294,9 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
 #if CIO_HAVE_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
+    cio__phase(w, CIO__PH_RUN);
     cio__ctx_switch(&w->sched_sp, t->sp);
+    cio__phase(w, CIO__PH_SCHED);
 #if CIO_HAVE_ASAN
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 #endif

@@ -119,3 +119,44 @@ void cio__os_futex_wake(_Atomic uint32_t *word, int n)
 {
     syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
+
+/* ---- ticks ----------------------------------------------------------------- */
+
+static pthread_once_t ticks_once = PTHREAD_ONCE_INIT;
+static uint64_t ticks_base;
+static int64_t ns_base;
+
+static void ticks_take_base(void)
+{
+    ns_base = cio__os_now();
+    ticks_base = cio__os_ticks();
+}
+
+void cio__os_ticks_start(void)
+{
+    pthread_once(&ticks_once, ticks_take_base);
+}
+
+int64_t cio__os_ticks_ns(uint64_t ticks)
+{
+#if defined(__aarch64__)
+    uint64_t freq;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(freq));
+    return freq ? (int64_t)((unsigned __int128)ticks * 1000000000u / freq)
+                : (int64_t)ticks;
+#elif defined(__x86_64__)
+    cio__os_ticks_start();
+    /* The rate over the process's life so far: both clocks read back to
+     * back, so the error is their read time (tens of ns) over the span;
+     * a span under 100 us is stretched to that first. */
+    int64_t dn;
+    uint64_t dt;
+    do {
+        dn = cio__os_now() - ns_base;
+        dt = cio__os_ticks() - ticks_base;
+    } while (dn < 100000);
+    return dt ? (int64_t)((unsigned __int128)ticks * (uint64_t)dn / dt) : 0;
+#else
+    return (int64_t)ticks;
+#endif
+}

@@ -1,0 +1,34 @@
+/* Figures per worker, in the units a person reads (observe/ sits above
+ * core: core only counts, in ticks and plain counters, at its transition
+ * points; this turns them into nanoseconds and the public struct). */
+#include <stdlib.h>
+
+#include "core/runtime.h"
+#include "os/os.h"
+
+int cio_worker_stats_get(int worker, cio_worker_stats *out)
+{
+    if (!out || worker < 0 || worker >= CIO__WORKERS_MAX)
+        return CIO_EINVAL;
+    struct cio__worker_figures *f = calloc((size_t)worker + 1, sizeof *f);
+    if (!f)
+        return CIO_ENOMEM;
+    int n = cio__worker_figures_get(f, worker + 1);
+    if (n < 0 || worker >= n) {
+        free(f);
+        return n < 0 ? n : n == 0 ? CIO_ESRCH : CIO_EINVAL;
+    }
+    struct cio__worker_figures *w = &f[worker];
+    *out = (cio_worker_stats){
+        .run_ns = cio__os_ticks_ns(w->ticks[CIO__PH_RUN]),
+        .sched_ns = cio__os_ticks_ns(w->ticks[CIO__PH_SCHED]),
+        .poll_ns = cio__os_ticks_ns(w->ticks[CIO__PH_POLL]),
+        .park_ns = cio__os_ticks_ns(w->ticks[CIO__PH_PARK]),
+        .tasks_run = w->tasks_run,
+        .steals = w->steals,
+        .wakes_received = w->inbox_tasks,
+        .queued = w->queued,
+    };
+    free(f);
+    return 0;
+}

@@ -1,0 +1,170 @@
+/* Per-worker figures: the four times add up to the worker's life, running
+ * time covers a task that spins, asleep time covers idling, counts move,
+ * and the accounting can be switched off. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+#define MS 1000000LL
+
+static int64_t total(const cio_worker_stats *s)
+{
+    return s->run_ns + s->sched_ns + s->poll_ns + s->park_ns;
+}
+
+static void *spin(void *arg)
+{
+    int64_t end = cio_now() + (int64_t)(intptr_t)arg;
+    while (cio_now() < end)
+        ; /* a hog: never waits */
+    return NULL;
+}
+
+static int main_spin_and_sleep(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, spin, (void *)(intptr_t)(150 * MS), &o));
+    /* Main, on worker 0, sleeps: that worker has nothing to run. */
+    CHECK_OK(cio_sleep_until(cio_deadline_after(200 * MS)));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    /* Read while running, too: the phase in progress is counted. */
+    cio_worker_stats s;
+    CHECK_OK(cio_worker_stats_get(1, &s));
+    CHECK(s.run_ns >= 140 * MS);
+    return 0;
+}
+
+CIO_TEST(worker_times_add_up_and_cover_what_happened)
+{
+    (void)state;
+    int64_t t0 = cio_now();
+    cio_test_run(main_spin_and_sleep, NULL, 2, 0);
+    int64_t wall = cio_now() - t0;
+    for (int w = 0; w < 2; w++) {
+        cio_worker_stats s;
+        assert_int_equal(cio_worker_stats_get(w, &s), 0);
+        /* Every moment of the worker's life is in one of the four. */
+        if (total(&s) > wall || total(&s) < wall * 95 / 100)
+            fail_msg("worker %d: %lld + %lld + %lld + %lld = %lld ns, "
+                     "runtime lived %lld ns",
+                     w, (long long)s.run_ns, (long long)s.sched_ns,
+                     (long long)s.poll_ns, (long long)s.park_ns,
+                     (long long)total(&s), (long long)wall);
+        assert_true(s.tasks_run >= 1);
+    }
+    cio_worker_stats w0, w1;
+    assert_int_equal(cio_worker_stats_get(0, &w0), 0);
+    assert_int_equal(cio_worker_stats_get(1, &w1), 0);
+    /* The spinner's 150 ms were worker 1's; main slept on worker 0. */
+    assert_true(w1.run_ns >= 140 * MS);
+    assert_true(w0.park_ns >= 100 * MS);
+    assert_true(w0.run_ns < 50 * MS);
+}
+
+/* ---- counts ------------------------------------------------------------------ */
+
+static void *wait_for_thread(void *arg)
+{
+    cio_chan *c = arg;
+    int v;
+    CHECK_OK(cio_chan_recv(c, &v, CIO_NEVER));
+    return NULL;
+}
+
+static void *thread_sends(void *arg)
+{
+    int v = 1;
+    if (cio_chan_send(arg, &v, CIO_NEVER) != 0)
+        abort();
+    return NULL;
+}
+
+static int main_counts(void *arg)
+{
+    (void)arg;
+    cio_worker_stats before, after;
+    CHECK_OK(cio_worker_stats_get(0, &before));
+    cio_chan *c;
+    CHECK_OK(cio_chan_make(&c, sizeof(int), 0));
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, wait_for_thread, c, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thread_sends, c) == 0);
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    pthread_join(th, NULL);
+    CHECK_OK(cio_chan_free(&c));
+    /* Tasks spawned and not yet run are queued on the worker, up to its
+     * ring's size (the rest wait in the global queue, nobody's). */
+    CHECK_OK(cio_worker_stats_get(0, &after));
+    CHECK_EQ(after.queued, 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cio_spawn(NULL, spin, (void *)0, NULL));
+    CHECK_OK(cio_worker_stats_get(0, &after));
+    CHECK_EQ(after.queued, 3);
+    /* The plain thread's wake arrived through the worker's inbox. */
+    CHECK(after.wakes_received > before.wakes_received);
+    CHECK(after.tasks_run > before.tasks_run);
+    return 0;
+}
+
+CIO_TEST(worker_counts_move)
+{
+    (void)state;
+    cio_test_run(main_counts, NULL, 1, 0);
+}
+
+/* ---- off, and bad input ---------------------------------------------------------- */
+
+static int main_short_spin(void *arg)
+{
+    (void)arg;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, spin, (void *)(intptr_t)(20 * MS), NULL));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    return 0;
+}
+
+CIO_TEST(worker_times_can_be_switched_off)
+{
+    (void)state;
+    cio_worker_stats s;
+    /* Nothing has run yet in this process. */
+    ASSERT_ERR(cio_worker_stats_get(0, &s), CIO_ESRCH);
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.stats = -1;
+    cio_test_run_cfg(main_short_spin, NULL, &cfg, 0);
+    assert_int_equal(cio_worker_stats_get(0, &s), 0);
+    assert_true(total(&s) == 0);
+    assert_true(s.tasks_run >= 2); /* the counts stay on */
+    cfg.stats = 1;
+    cio_test_run_cfg(main_short_spin, NULL, &cfg, 0);
+    assert_int_equal(cio_worker_stats_get(0, &s), 0);
+    assert_true(s.run_ns >= 15 * MS);
+    /* $CIO_STATS=0 switches it off when the field says "choose". */
+    setenv("CIO_STATS", "0", 1);
+    cfg.stats = 0;
+    cio_test_run_cfg(main_short_spin, NULL, &cfg, 0);
+    assert_int_equal(cio_worker_stats_get(0, &s), 0);
+    assert_true(total(&s) == 0);
+    unsetenv("CIO_STATS");
+    /* Bad input. */
+    cfg.stats = 2;
+    assert_int_equal(cio_run(main_short_spin, NULL, &cfg), CIO_EINVAL);
+    ASSERT_ERR(cio_worker_stats_get(0, NULL), CIO_EINVAL);
+    ASSERT_ERR(cio_worker_stats_get(-1, &s), CIO_EINVAL);
+    ASSERT_ERR(cio_worker_stats_get(1, &s), CIO_EINVAL);
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(worker_times_add_up_and_cover_what_happened),
+              cmocka_unit_test(worker_counts_move),
+              cmocka_unit_test(worker_times_can_be_switched_off))
