@@ -1019,6 +1019,8 @@ typedef struct cio_stats {
     uint64_t stacks_released; /* of stacks_cached, those whose memory went
                                  back to the system: they keep address
                                  space only (see CIO_STACK_DEFAULT) */
+    uint64_t pool_busy;       /* of pool_threads, those running a job */
+    uint64_t pool_queued;     /* jobs waiting for a pool thread now */
     uint64_t sync_objects;    /* channels, locks, wait groups, events,
                                  semaphores and task groups made and not
                                  yet freed, in the whole process, now (also

@@ -306,6 +306,58 @@ CIO_TEST(pool_grows_to_limit_and_shrinks_when_idle)
     cio_test_run_cfg(main_grow_shrink, NULL, &c, 0);
 }
 
+/* ---- busy and queued, as cio_stats reports them ------------------------------ */
+
+static atomic_int held_open;
+
+static void *hold_until_released(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&held_open))
+        nap(MS);
+    return NULL;
+}
+
+static void *hold_caller(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cio_blocking(hold_until_released, NULL, NULL, CIO_NEVER));
+    return NULL;
+}
+
+static int main_busy_queued(void *arg)
+{
+    (void)arg;
+    atomic_store(&held_open, 0);
+    cio_task t[5];
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cio_spawn(&t[i], hold_caller, NULL, NULL));
+    /* Two threads (the limit) take two jobs; three wait for them. */
+    cio_stats s;
+    int64_t until = cio_deadline_after(5000 * MS);
+    do {
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+        cio_stats_get(&s);
+    } while ((s.pool_busy != 2 || s.pool_queued != 3) && cio_now() < until);
+    CHECK_EQ(s.pool_busy, 2);
+    CHECK_EQ(s.pool_queued, 3);
+    CHECK_EQ(s.pool_threads, 2);
+    atomic_store(&held_open, 1);
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+    cio_stats_get(&s);
+    CHECK_EQ(s.pool_busy, 0);
+    CHECK_EQ(s.pool_queued, 0);
+    return 0;
+}
+
+CIO_TEST(pool_busy_and_queued_are_reported)
+{
+    (void)state;
+    cio_config c = pool_cfg(2, 2, 10000 * MS);
+    cio_test_run_cfg(main_busy_queued, NULL, &c, 0);
+}
+
 /* ---- faults and bad input ------------------------------------------------- */
 
 static int no_thread(pthread_t *t, const pthread_attr_t *a,
@@ -576,4 +628,5 @@ CIO_TEST_MAIN(cmocka_unit_test(pool_10000_jobs_from_1000_tasks),
               cmocka_unit_test(resolve_deadline_and_cancel),
               cmocka_unit_test(resolve_cancelled_by_shutdown),
               cmocka_unit_test(abandoned_job_is_freed_by_the_pool),
-              cmocka_unit_test(pool_idle_ns_max_returns))
+              cmocka_unit_test(pool_idle_ns_max_returns),
+              cmocka_unit_test(pool_busy_and_queued_are_reported))
