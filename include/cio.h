@@ -179,7 +179,26 @@ typedef struct cio_config {
                              CIO_NEVER: never */
     int stats;         /* time accounting per worker (cio_worker_stats):
                           1 on, -1 off; 0: on unless $CIO_STATS is "0" */
+    int64_t stall_ns;  /* a worker that runs one task this long without a
+                          switch is reported on stderr (see below);
+                          0: $CIO_STALL_MS (0: never) or 100 ms;
+                          -1 or CIO_NEVER: never */
 } cio_config;
+
+/* Stall reports. A task that computes for long without a waiting call
+ * holds its worker: the other tasks that can only run there wait (tasks
+ * not started yet, and those spawned with CIO_SPAWN_MIGRATE, are taken by
+ * the other workers meanwhile). A watchdog thread notices a worker that
+ * has run one task for cio_config.stall_ns without switching and writes,
+ * once per stall, one line naming the task, its worker and how long, and
+ * a backtrace of where the task is (glibc's backtrace(), taken on the
+ * worker's thread by a SIGURG the watchdog sends it; names of functions
+ * the program exports, addresses otherwise), e.g.
+ *     cio: stall: task "hog" has run on worker 1 for 100 ms without
+ *     waiting; where it is now:
+ * The runtime owns SIGURG for its duration when reports are on (the
+ * handler before is restored, and SIGURGs not sent by the watchdog go to
+ * it). */
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
 CIO_API void cio_config_init(cio_config *cfg);

@@ -86,6 +86,8 @@
 #define CIO__POOL_THREADS 64
 #define CIO__POOL_THREADS_MAX 4096
 #define CIO__POOL_IDLE_NS (10 * 1000000000LL)
+/* A task run this long without a switch is reported (cio_config.stall_ns). */
+#define CIO__STALL_NS (100 * 1000000LL)
 
 /* Sanitizer builds: the runtime tells them about every stack switch. */
 #if defined(__has_feature)

@@ -385,10 +385,28 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
         const char *env = getenv("CIO_STATS");
         stats = env && !strcmp(env, "0") ? -1 : 1;
     }
+    int64_t stall = cfg ? cfg->stall_ns : 0;
+    if (stall < -1)
+        return refuse_num("cio_config.stall_ns", (long long)stall,
+                          "0 (the default), a time in ns, or -1 (never)");
+    if (stall == 0) {
+        stall = CIO__STALL_NS;
+        const char *env = getenv("CIO_STALL_MS");
+        if (env && *env) {
+            char *end;
+            errno = 0;
+            long long ms = strtoll(env, &end, 10);
+            if (errno || *end || ms < 0 || ms > INT64_MAX / 1000000)
+                return refuse("CIO_STALL_MS", env,
+                              "a whole number of milliseconds (0: never)");
+            stall = ms * 1000000;
+        }
+    }
     struct cio__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return CIO_ENOMEM;
     rt->nworkers = nworkers;
+    rt->stall_ns = stall > 0 && stall != CIO_NEVER ? stall : 0;
     rt->stack_size = stack;
     rt->timing = stats > 0;
     if (rt->timing)
@@ -442,7 +460,8 @@ static void join_threads(struct cio__runtime *rt)
             pthread_join(rt->workers[i].thread, NULL);
 }
 
-int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
+int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
+             const struct cio__run_hooks *hooks)
 {
     if (!main)
         return CIO_EINVAL;
@@ -459,6 +478,7 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
         return CIO_EBUSY;
     }
     struct cio__worker *w0 = &rt->workers[0];
+    w0->thread = pthread_self(); /* worker 0 is the caller's thread */
     cio__overflow_catch();
     stack_t old_alt;
     int alt = cio__overflow_altstack_on(w0, &old_alt);
@@ -483,7 +503,11 @@ int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)
     /* Relaxed: not yet queued; the queue push publishes it. */
     atomic_fetch_or_explicit(&t->ctl, CIO__C_DETACHED, memory_order_relaxed);
     cio__sched_spawned(w0, t);
+    if (hooks && hooks->started)
+        hooks->started(rt);
     cio__sched_loop(w0);
+    if (hooks && hooks->ending)
+        hooks->ending(rt);
     join_threads(rt);
     if (alt == 0)
         cio__overflow_altstack_off(w0, &old_alt);

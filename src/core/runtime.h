@@ -66,6 +66,7 @@ struct cio__counters {
     _Atomic uint64_t phase_ticks[CIO__PHASES]; /* ticks spent in each */
     _Atomic uint64_t phase_mark;      /* tick count the current one began */
     _Atomic int phase;                /* CIO__PH_* now */
+    _Atomic int64_t stall_ns;         /* a stall to report (observe/) */
 };
 
 struct cio__worker {
@@ -117,6 +118,8 @@ struct cio__worker {
 struct cio__runtime {
     int nworkers;                     /* worker count */
     bool timing;                      /* workers account time per phase */
+    int64_t stall_ns;                 /* report a task run this long, 0:
+                                         never (observe/stall.c) */
     size_t stack_size;                /* default task stack */
     struct cio__worker *workers;      /* array of nworkers */
     _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
@@ -175,12 +178,16 @@ extern _Thread_local struct cio__worker *cio__tls_worker
  * and store per counter (cio__count), one tick read. */
 static inline void cio__phase(struct cio__worker *w, int next)
 {
-    if (!w->timing)
-        return;
-    uint64_t now = cio__os_ticks();
     /* Relaxed throughout: only the owner writes these; readers on other
-     * threads take a snapshot and may be off by one interval. */
+     * threads (the stall watchdog, snapshots) may be off by one interval.
+     * The phase itself is kept even with timing off: the watchdog reads
+     * it. */
     int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
+    if (!w->timing) {
+        atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
+        return;
+    }
+    uint64_t now = cio__os_ticks();
     cio__count(&w->c.phase_ticks[cur],
                now - atomic_load_explicit(&w->c.phase_mark,
                                           memory_order_relaxed));
@@ -203,6 +210,18 @@ static inline struct cio__task *cio__task_at_entry(void)
     return w ? w->cur : NULL;
 }
 extern struct cio__runtime *_Atomic cio__rt;
+
+/* What the layers above core do at a runtime's start (its workers run,
+ * main has not started) and end (every task has finished; the workers
+ * are still there): observe/'s stall watchdog. */
+struct cio__run_hooks {
+    void (*started)(struct cio__runtime *rt);
+    void (*ending)(struct cio__runtime *rt);
+};
+/* cio_run() itself, with the hooks of the layers above (observe/run.c
+ * passes them: core knows nothing of what they do). */
+int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
+             const struct cio__run_hooks *hooks);
 
 /* One worker's raw figures, for observe/: ticks per phase (the current
  * phase counted up to the moment of the snapshot) and counts. */

@@ -284,6 +284,12 @@ CIO_TEST(bad_configuration_names_setting_and_value)
     c.pool_threads = 5000;
     expect_refusal(&c, NULL, "cio_config.pool_threads = 5000: expected");
     cio_config_init(&c);
+    c.stats = 3;
+    expect_refusal(&c, NULL, "cio_config.stats = 3: expected 0");
+    cio_config_init(&c);
+    c.stall_ns = -5;
+    expect_refusal(&c, NULL, "cio_config.stall_ns = -5: expected 0");
+    cio_config_init(&c);
     c.pool_idle_ns = -1;
     expect_refusal(&c, NULL, "cio_config.pool_idle_ns = -1: expected");
     cio_config_init(&c);

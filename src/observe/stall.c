@@ -1,0 +1,201 @@
+/* Stall reports: a watchdog thread notices a worker that has run one task
+ * for cio_config.stall_ns without a switch, and has the worker report it.
+ *
+ * The watchdog only reads what core counts anyway (a worker's switches
+ * and its phase, both written by the worker alone); a worker whose
+ * switch count has not moved while it stayed in the running phase for
+ * the whole threshold is stalled. The report is written by the stalled
+ * worker's own thread, in a SIGURG handler the watchdog triggers with
+ * pthread_kill: only that thread may read its current task, and only
+ * there can backtrace() see where the task is. The handler runs on the
+ * worker's alternate signal stack (the task's may be nearly full) and
+ * makes only async-signal-safe calls (backtrace() is made safe by a
+ * first call at start, which loads what it needs).
+ */
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/runtime.h"
+#include "observe/observe.h"
+
+/* One runtime runs at a time (cio_run refuses a second), so one
+ * watchdog. */
+static struct {
+    struct cio__runtime *rt;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+    bool running;
+    struct sigaction old_urg;
+    uint64_t *seen_switches;  /* per worker: the count last seen */
+    int64_t *seen_at;         /* when it was first seen */
+    uint64_t *reported;       /* the count (+1) whose stall was reported */
+} wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void say(const char *s)
+{
+    ssize_t r = write(STDERR_FILENO, s, strlen(s));
+    (void)r;
+}
+
+static void say_num(int64_t n)
+{
+    char num[24];
+    size_t i = sizeof num - 1;
+    num[i] = 0;
+    if (n < 0)
+        n = 0;
+    do {
+        num[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n && i > 0);
+    say(&num[i]);
+}
+
+static void on_urg(int sig, siginfo_t *si, void *uctx)
+{
+    struct cio__worker *w = cio__tls_worker;
+    int64_t ns = w ? atomic_exchange_explicit(&w->c.stall_ns, 0,
+                                              memory_order_acquire)
+                   : 0;
+    if (!ns) {
+        /* Not the watchdog's: whoever handled SIGURG before. */
+        if (wd.old_urg.sa_flags & SA_SIGINFO) {
+            if (wd.old_urg.sa_sigaction)
+                wd.old_urg.sa_sigaction(sig, si, uctx);
+        } else if (wd.old_urg.sa_handler != SIG_DFL &&
+                   wd.old_urg.sa_handler != SIG_IGN) {
+            wd.old_urg.sa_handler(sig);
+        }
+        return;
+    }
+    struct cio__task *t = w->cur;
+    say("cio: stall: task \"");
+    say(t && t->name ? t->name : "task");
+    say("\" has run on worker ");
+    say_num(w->index);
+    say(" for ");
+    say_num(ns / 1000000);
+    say(" ms without waiting; where it is now:\n");
+    void *frames[48];
+    int n = backtrace(frames, 48);
+    /* Skip this handler's own frame and the signal trampoline's. */
+    if (n > 2)
+        backtrace_symbols_fd(frames + 2, n - 2, STDERR_FILENO);
+}
+
+static void check(struct cio__runtime *rt, int64_t now)
+{
+    for (int i = 0; i < rt->nworkers; i++) {
+        struct cio__worker *w = &rt->workers[i];
+        /* Relaxed: counters the worker alone writes; a stale read delays
+         * a report by one look at most. */
+        uint64_t sw = atomic_load_explicit(&w->c.switches,
+                                           memory_order_relaxed);
+        int ph = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
+        if (sw != wd.seen_switches[i] || ph != CIO__PH_RUN) {
+            wd.seen_switches[i] = sw;
+            wd.seen_at[i] = now;
+            continue;
+        }
+        if (now - wd.seen_at[i] < rt->stall_ns || wd.reported[i] == sw + 1)
+            continue;
+        wd.reported[i] = sw + 1; /* once per stall */
+        /* Release: pairs with the handler's acquire exchange. */
+        atomic_store_explicit(&w->c.stall_ns, now - wd.seen_at[i],
+                              memory_order_release);
+        pthread_kill(w->thread, SIGURG);
+    }
+}
+
+static void *watchdog(void *arg)
+{
+    struct cio__runtime *rt = arg;
+    cio__os_thread_name("cio-watchdog");
+    int64_t period = rt->stall_ns / 4;
+    if (period < 1000000)
+        period = 1000000;
+    pthread_mutex_lock(&wd.lock);
+    while (!wd.stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* the condition's clock */
+        ts = cio__os_ts(cio__os_ns(&ts) + period);
+        pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
+        if (!wd.stop) /* an early wake only makes an extra look */
+            check(rt, cio__os_now());
+    }
+    pthread_mutex_unlock(&wd.lock);
+    return NULL;
+}
+
+static void started(struct cio__runtime *rt)
+{
+    if (!rt->stall_ns)
+        return;
+    int n = rt->nworkers;
+    wd.seen_switches = calloc((size_t)n, sizeof *wd.seen_switches);
+    wd.seen_at = calloc((size_t)n, sizeof *wd.seen_at);
+    wd.reported = calloc((size_t)n, sizeof *wd.reported);
+    if (!wd.seen_switches || !wd.seen_at || !wd.reported)
+        goto fail; /* no reports this run: nothing else depends on them */
+    void *warm[1];
+    backtrace(warm, 1); /* loads the unwinder now, not in the handler */
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_urg;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, &wd.old_urg);
+    wd.rt = rt;
+    wd.stop = false;
+    /* The watchdog takes no signals meant for the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = cio__os.pthread_create(&wd.thread, NULL, watchdog, rt);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        wd.running = true;
+        return;
+    }
+    sigaction(SIGURG, &wd.old_urg, NULL);
+fail:
+    free(wd.seen_switches);
+    free(wd.seen_at);
+    free(wd.reported);
+    wd.seen_switches = NULL;
+    wd.seen_at = NULL;
+    wd.reported = NULL;
+}
+
+static void ending(struct cio__runtime *rt)
+{
+    (void)rt;
+    if (!wd.running)
+        return;
+    pthread_mutex_lock(&wd.lock);
+    wd.stop = true;
+    pthread_cond_signal(&wd.cond);
+    pthread_mutex_unlock(&wd.lock);
+    pthread_join(wd.thread, NULL);
+    wd.running = false;
+    /* The handler goes back; a report asked for just before still
+     * pending then is dropped (the old SIGURG action, normally to ignore
+     * it, gets it). */
+    sigaction(SIGURG, &wd.old_urg, NULL);
+    free(wd.seen_switches);
+    free(wd.seen_at);
+    free(wd.reported);
+    wd.seen_switches = NULL;
+    wd.seen_at = NULL;
+    wd.reported = NULL;
+}
+
+const struct cio__run_hooks cio__observe_hooks = {
+    .started = started,
+    .ending = ending,
+};
