@@ -133,6 +133,16 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+static void free_tables(void)
+{
+    free(wd.seen_switches);
+    free(wd.seen_at);
+    free(wd.reported);
+    wd.seen_switches = NULL;
+    wd.seen_at = NULL;
+    wd.reported = NULL;
+}
+
 static void started(struct cio__runtime *rt)
 {
     if (!rt->stall_ns)
@@ -164,12 +174,7 @@ static void started(struct cio__runtime *rt)
     }
     sigaction(SIGURG, &wd.old_urg, NULL);
 fail:
-    free(wd.seen_switches);
-    free(wd.seen_at);
-    free(wd.reported);
-    wd.seen_switches = NULL;
-    wd.seen_at = NULL;
-    wd.reported = NULL;
+    free_tables();
 }
 
 static void ending(struct cio__runtime *rt)
@@ -187,12 +192,7 @@ static void ending(struct cio__runtime *rt)
      * pending then is dropped (the old SIGURG action, normally to ignore
      * it, gets it). */
     sigaction(SIGURG, &wd.old_urg, NULL);
-    free(wd.seen_switches);
-    free(wd.seen_at);
-    free(wd.reported);
-    wd.seen_switches = NULL;
-    wd.seen_at = NULL;
-    wd.reported = NULL;
+    free_tables();
 }
 
 const struct cio__run_hooks cio__observe_hooks = {
