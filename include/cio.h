@@ -198,7 +198,10 @@ typedef struct cio_config {
  *     waiting; where it is now:
  * The runtime owns SIGURG for its duration when reports are on (the
  * handler before is restored, and SIGURGs not sent by the watchdog go to
- * it). */
+ * it). The signal interrupts what the stalled task is doing: a blocking
+ * system call it makes (sleep(), a blocking read) may return EINTR or
+ * early, as with any signal; errno is kept. A worker without its own
+ * signal stack is not reported. */
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
 CIO_API void cio_config_init(cio_config *cfg);

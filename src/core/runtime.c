@@ -202,28 +202,42 @@ static int last_nfigures;
 static void worker_figures(struct cio__worker *w,
                            struct cio__worker_figures *f)
 {
-    /* Relaxed: a snapshot of counters only their owner writes; the phase
-     * in progress is counted up to now, so the times add up to the time
-     * the worker has run. */
-    for (int p = 0; p < CIO__PHASES; p++)
-        f->ticks[p] = atomic_load_explicit(&w->c.phase_ticks[p],
-                                           memory_order_relaxed);
-    if (w->timing) {
+    /* The times as of one moment: the seqlock of cio__phase() (acquire
+     * loads and fence pair with its releases) gives ticks, mark and phase
+     * from one update; the phase in progress is then counted up to now,
+     * unless the worker's loop has ended (mark 0). */
+    for (;;) {
+        uint32_t s1 =
+            atomic_load_explicit(&w->c.phase_seq, memory_order_acquire);
+        if (s1 & 1) {
+            cio__os_relax();
+            continue;
+        }
+        for (int p = 0; p < CIO__PHASES; p++)
+            f->ticks[p] = atomic_load_explicit(&w->c.phase_ticks[p],
+                                               memory_order_relaxed);
         uint64_t mark =
             atomic_load_explicit(&w->c.phase_mark, memory_order_relaxed);
         int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&w->c.phase_seq, memory_order_relaxed) !=
+            s1)
+            continue;
         uint64_t now = cio__os_ticks();
-        if (mark && now > mark)
+        if (w->timing && mark && now > mark)
             f->ticks[cur] += now - mark;
+        break;
     }
     f->tasks_run = atomic_load_explicit(&w->c.switches, memory_order_relaxed);
     f->steals = atomic_load_explicit(&w->c.steals, memory_order_relaxed);
     f->inbox_tasks =
         atomic_load_explicit(&w->c.inbox_tasks, memory_order_relaxed);
-    uint32_t ring = atomic_load_explicit(&w->runq.tail, memory_order_relaxed) -
-                    atomic_load_explicit(&w->runq.head, memory_order_relaxed);
+    /* Head first: a later head can only make the difference smaller. */
+    uint32_t head = atomic_load_explicit(&w->runq.head, memory_order_acquire);
+    uint32_t tail = atomic_load_explicit(&w->runq.tail, memory_order_acquire);
+    uint32_t ring = tail - head;
     f->queued = atomic_load_explicit(&w->c.local_n, memory_order_relaxed) +
-                (ring < CIO__RUNQ_SIZE ? ring : CIO__RUNQ_SIZE) +
+                (ring <= CIO__RUNQ_SIZE ? ring : 0) +
                 (atomic_load_explicit(&w->lifo, memory_order_relaxed) != NULL);
 }
 
@@ -287,6 +301,10 @@ static void *worker_thread(void *p)
     snprintf(name, sizeof name, "cio-w%d", w->index);
     cio__os_thread_name(name);
     cio__overflow_altstack_on(w, NULL);
+    /* Relaxed: read by the stall watchdog only to decide whether it may
+     * signal this thread (observe/stall.c). */
+    atomic_store_explicit(&w->c.altstack_ok, w->altstack != NULL,
+                          memory_order_relaxed);
     cio__sched_loop(w);
     cio__overflow_altstack_off(w, NULL);
     return NULL;
@@ -482,6 +500,8 @@ int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
     cio__overflow_catch();
     stack_t old_alt;
     int alt = cio__overflow_altstack_on(w0, &old_alt);
+    atomic_store_explicit(&w0->c.altstack_ok, w0->altstack != NULL,
+                          memory_order_relaxed);
 
     struct main_call mc = {.fn = main, .arg = arg, .rt = rt};
     cio_spawn_opts o = {.name = "main", .flags = CIO_SPAWN_PIN, .worker = 0};

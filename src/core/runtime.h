@@ -64,9 +64,14 @@ struct cio__counters {
     _Atomic uint64_t inbox_tasks;     /* tasks other threads sent here */
     _Atomic uint64_t local_n;         /* tasks in `local` now */
     _Atomic uint64_t phase_ticks[CIO__PHASES]; /* ticks spent in each */
-    _Atomic uint64_t phase_mark;      /* tick count the current one began */
+    _Atomic uint64_t phase_mark;      /* tick count the current one began;
+                                         0 outside the worker's loop */
     _Atomic int phase;                /* CIO__PH_* now */
+    _Atomic uint32_t phase_seq;       /* odd while the owner updates the
+                                         three above (a seqlock) */
     _Atomic int64_t stall_ns;         /* a stall to report (observe/) */
+    _Atomic uint64_t stall_switches;  /* the switch count it was seen at */
+    _Atomic int altstack_ok;          /* its thread has a signal stack */
 };
 
 struct cio__worker {
@@ -188,11 +193,19 @@ static inline void cio__phase(struct cio__worker *w, int next)
         return;
     }
     uint64_t now = cio__os_ticks();
+    /* A seqlock, so a snapshot (worker_figures) never pairs the new ticks
+     * with the old mark or the reverse: odd while updating; the release
+     * fence orders the odd value before the updates, the release store
+     * of the even one after them (pairs with the reader's acquires). */
+    uint32_t seq = atomic_load_explicit(&w->c.phase_seq, memory_order_relaxed);
+    atomic_store_explicit(&w->c.phase_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
     cio__count(&w->c.phase_ticks[cur],
                now - atomic_load_explicit(&w->c.phase_mark,
                                           memory_order_relaxed));
     atomic_store_explicit(&w->c.phase_mark, now, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
+    atomic_store_explicit(&w->c.phase_seq, seq + 2, memory_order_release);
 }
 
 /* The calling thread's worker, read afresh: never inlined, so a caller that

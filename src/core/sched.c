@@ -313,6 +313,9 @@ void cio__sched_loop(struct cio__worker *w)
     while ((t = find_work(w)))
         cio__switch_run(w, t);
     cio__phase(w, CIO__PH_SCHED); /* the last interval counts too */
+    /* Outside the loop from here: snapshots stop counting (the runtime's
+     * teardown is nobody's phase). */
+    atomic_store_explicit(&w->c.phase_mark, 0, memory_order_relaxed);
     cio__tls_worker = NULL;
 }
 

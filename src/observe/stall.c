@@ -12,6 +12,7 @@
  * makes only async-signal-safe calls (backtrace() is made safe by a
  * first call at start, which loads what it needs).
  */
+#include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,7 +36,7 @@ static struct {
     uint64_t *seen_switches;  /* per worker: the count last seen */
     int64_t *seen_at;         /* when it was first seen */
     uint64_t *reported;       /* the count (+1) whose stall was reported */
-} wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} wd = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void say(const char *s)
 {
@@ -57,26 +58,12 @@ static void say_num(int64_t n)
     say(&num[i]);
 }
 
-static void on_urg(int sig, siginfo_t *si, void *uctx)
+/* Writes the report (in the SIGURG handler, on the stalled thread). */
+static void report(struct cio__worker *w, int64_t ns)
 {
-    struct cio__worker *w = cio__tls_worker;
-    int64_t ns = w ? atomic_exchange_explicit(&w->c.stall_ns, 0,
-                                              memory_order_acquire)
-                   : 0;
-    if (!ns) {
-        /* Not the watchdog's: whoever handled SIGURG before. */
-        if (wd.old_urg.sa_flags & SA_SIGINFO) {
-            if (wd.old_urg.sa_sigaction)
-                wd.old_urg.sa_sigaction(sig, si, uctx);
-        } else if (wd.old_urg.sa_handler != SIG_DFL &&
-                   wd.old_urg.sa_handler != SIG_IGN) {
-            wd.old_urg.sa_handler(sig);
-        }
-        return;
-    }
     struct cio__task *t = w->cur;
     say("cio: stall: task \"");
-    say(t && t->name ? t->name : "task");
+    say(t->name ? t->name : "task");
     say("\" has run on worker ");
     say_num(w->index);
     say(" for ");
@@ -84,9 +71,40 @@ static void on_urg(int sig, siginfo_t *si, void *uctx)
     say(" ms without waiting; where it is now:\n");
     void *frames[48];
     int n = backtrace(frames, 48);
-    /* Skip this handler's own frame and the signal trampoline's. */
-    if (n > 2)
-        backtrace_symbols_fd(frames + 2, n - 2, STDERR_FILENO);
+    /* Skip the handler's own frames and the signal trampoline's. */
+    if (n > 3)
+        backtrace_symbols_fd(frames + 3, n - 3, STDERR_FILENO);
+}
+
+static void on_urg(int sig, siginfo_t *si, void *uctx)
+{
+    int saved = errno; /* the interrupted task's */
+    struct cio__worker *w = cio__tls_worker;
+    int64_t ns = w ? atomic_exchange_explicit(&w->c.stall_ns, 0,
+                                              memory_order_acquire)
+                   : 0;
+    if (ns) {
+        /* Still the same stall? The task may have waited (or the worker
+         * be switching) since the watchdog looked: then say nothing
+         * rather than name the wrong task or unwind a switch. Relaxed:
+         * this thread's own counters. */
+        uint64_t sw = atomic_load_explicit(&w->c.switches,
+                                           memory_order_relaxed);
+        if (sw == atomic_load_explicit(&w->c.stall_switches,
+                                       memory_order_relaxed) &&
+            atomic_load_explicit(&w->c.phase, memory_order_relaxed) ==
+                CIO__PH_RUN &&
+            w->cur)
+            report(w, ns);
+    } else if (wd.old_urg.sa_flags & SA_SIGINFO) {
+        /* Not the watchdog's: whoever handled SIGURG before. */
+        if (wd.old_urg.sa_sigaction)
+            wd.old_urg.sa_sigaction(sig, si, uctx);
+    } else if (wd.old_urg.sa_handler != SIG_DFL &&
+               wd.old_urg.sa_handler != SIG_IGN) {
+        wd.old_urg.sa_handler(sig);
+    }
+    errno = saved;
 }
 
 static void check(struct cio__runtime *rt, int64_t now)
@@ -106,7 +124,14 @@ static void check(struct cio__runtime *rt, int64_t now)
         if (now - wd.seen_at[i] < rt->stall_ns || wd.reported[i] == sw + 1)
             continue;
         wd.reported[i] = sw + 1; /* once per stall */
-        /* Release: pairs with the handler's acquire exchange. */
+        /* Without its own signal stack, the handler would run on the
+         * task's, which may be nearly full: no report then. */
+        if (!atomic_load_explicit(&w->c.altstack_ok, memory_order_relaxed))
+            continue;
+        atomic_store_explicit(&w->c.stall_switches, sw,
+                              memory_order_relaxed);
+        /* Release: pairs with the handler's acquire exchange (and orders
+         * the switch count above before it). */
         atomic_store_explicit(&w->c.stall_ns, now - wd.seen_at[i],
                               memory_order_release);
         pthread_kill(w->thread, SIGURG);
@@ -122,9 +147,9 @@ static void *watchdog(void *arg)
         period = 1000000;
     pthread_mutex_lock(&wd.lock);
     while (!wd.stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts); /* the condition's clock */
-        ts = cio__os_ts(cio__os_ns(&ts) + period);
+        /* The condition waits on the monotonic clock (started()): a step
+         * of the wall clock does not suspend the watchdog. */
+        struct timespec ts = cio__os_ts(cio__os_now() + period);
         pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
         if (!wd.stop) /* an early wake only makes an extra look */
             check(rt, cio__os_now());
@@ -155,6 +180,11 @@ static void started(struct cio__runtime *rt)
         goto fail; /* no reports this run: nothing else depends on them */
     void *warm[1];
     backtrace(warm, 1); /* loads the unwinder now, not in the handler */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd.cond, &ca);
+    pthread_condattr_destroy(&ca);
     struct sigaction sa = {0};
     sa.sa_sigaction = on_urg;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
@@ -173,6 +203,7 @@ static void started(struct cio__runtime *rt)
         return;
     }
     sigaction(SIGURG, &wd.old_urg, NULL);
+    pthread_cond_destroy(&wd.cond);
 fail:
     free_tables();
 }
@@ -192,6 +223,7 @@ static void ending(struct cio__runtime *rt)
      * pending then is dropped (the old SIGURG action, normally to ignore
      * it, gets it). */
     sigaction(SIGURG, &wd.old_urg, NULL);
+    pthread_cond_destroy(&wd.cond);
     free_tables();
 }
 

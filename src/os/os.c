@@ -126,10 +126,27 @@ static pthread_once_t ticks_once = PTHREAD_ONCE_INIT;
 static uint64_t ticks_base;
 static int64_t ns_base;
 
+/* The clock between two counter reads, the counter taken as their
+ * middle: a preemption between the reads shows as a wide pair, and the
+ * narrowest of a few pairs is kept. */
+static void ticks_pair(uint64_t *ticks, int64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 4; i++) {
+        uint64_t t1 = cio__os_ticks();
+        int64_t n = cio__os_now();
+        uint64_t t2 = cio__os_ticks();
+        if (t2 - t1 < best) {
+            best = t2 - t1;
+            *ticks = t1 + (t2 - t1) / 2;
+            *ns = n;
+        }
+    }
+}
+
 static void ticks_take_base(void)
 {
-    ns_base = cio__os_now();
-    ticks_base = cio__os_ticks();
+    ticks_pair(&ticks_base, &ns_base);
 }
 
 void cio__os_ticks_start(void)
@@ -152,8 +169,11 @@ int64_t cio__os_ticks_ns(uint64_t ticks)
     int64_t dn;
     uint64_t dt;
     do {
-        dn = cio__os_now() - ns_base;
-        dt = cio__os_ticks() - ticks_base;
+        uint64_t t = 0;
+        int64_t n = 0;
+        ticks_pair(&t, &n);
+        dn = n - ns_base;
+        dt = t - ticks_base;
     } while (dn < 100000);
     return dt ? (int64_t)((unsigned __int128)ticks * (uint64_t)dn / dt) : 0;
 #else

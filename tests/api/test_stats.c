@@ -28,6 +28,11 @@ static int main_spin_and_sleep(void *arg)
     /* Over an interval both workers live through, each one's four times
      * grow by the interval's length: every moment is in one of them. */
     cio_worker_stats a[2], b[2];
+    /* Worker 1's loop may not have begun yet: wait until it has. */
+    do {
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+        CHECK_OK(cio_worker_stats_get(1, &a[1]));
+    } while (total(&a[1]) == 0);
     int64_t t1 = cio_now();
     for (int w = 0; w < 2; w++)
         CHECK_OK(cio_worker_stats_get(w, &a[w]));
