@@ -1065,6 +1065,9 @@ CIO_API void cio_stats_get(cio_stats *out);
  * virtual counter on aarch64) read at each of these transitions, about
  * 7 ns a read; a task switching straight to another (a yield, a channel
  * hand-off) is no transition. */
+/* Buckets of cio_worker_stats.turns. */
+#define CIO_TURN_BUCKETS 24
+
 typedef struct cio_worker_stats {
     int64_t run_ns;          /* running tasks */
     int64_t sched_ns;        /* between tasks */
@@ -1074,6 +1077,14 @@ typedef struct cio_worker_stats {
     uint64_t steals;         /* tasks it took from other workers */
     uint64_t wakes_received; /* tasks other threads woke onto it */
     uint64_t queued;         /* runnable tasks queued on it now */
+    /* Turns by length: a turn is the worker running tasks from leaving
+     * its scheduler to coming back (one task's run until it waits or
+     * yields, or several that hand the worker straight to each other).
+     * turns[0] counts turns under 2 us, turns[i] those of 2^i to
+     * 2^(i+1) us, the last also longer ones (log2 buckets, within the
+     * clock's rate: a turn near a boundary may land in its neighbour).
+     * The long tail is where a worker was held. 0 with stats off. */
+    uint64_t turns[CIO_TURN_BUCKETS];
 } cio_worker_stats;
 
 /* Fills `out` with worker `worker`'s figures (0 to cio_workers() - 1) in

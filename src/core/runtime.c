@@ -216,6 +216,9 @@ static void worker_figures(struct cio__worker *w,
         for (int p = 0; p < CIO__PHASES; p++)
             f->ticks[p] = atomic_load_explicit(&w->c.phase_ticks[p],
                                                memory_order_relaxed);
+        for (int b = 0; b < CIO__TURN_LOG2; b++)
+            f->turn_log2[b] = atomic_load_explicit(&w->c.turn_log2[b],
+                                                   memory_order_relaxed);
         uint64_t mark =
             atomic_load_explicit(&w->c.phase_mark, memory_order_relaxed);
         int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);

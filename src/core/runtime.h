@@ -33,6 +33,10 @@ enum {
     CIO__POST_EXIT,
 };
 
+/* Buckets of the turn histogram in ticks: 2^0 to 2^47 ticks (at 3 GHz
+ * about 13 hours; longer turns land in the last). */
+#define CIO__TURN_LOG2 48
+
 /* What a worker's thread is doing, for its time accounting: between
  * tasks (queues, timers, stealing), running a task, in the reactor
  * without sleeping (polling, dispatching events), asleep in the reactor. */
@@ -64,6 +68,9 @@ struct cio__counters {
     _Atomic uint64_t inbox_tasks;     /* tasks other threads sent here */
     _Atomic uint64_t local_n;         /* tasks in `local` now */
     _Atomic uint64_t phase_ticks[CIO__PHASES]; /* ticks spent in each */
+    _Atomic uint64_t turn_log2[CIO__TURN_LOG2]; /* turns (runs of tasks
+                                         between two visits of the
+                                         scheduler) by log2 of ticks */
     _Atomic uint64_t phase_mark;      /* tick count the current one began;
                                          0 outside the worker's loop */
     _Atomic int phase;                /* CIO__PH_* now */
@@ -200,9 +207,15 @@ static inline void cio__phase(struct cio__worker *w, int next)
     uint32_t seq = atomic_load_explicit(&w->c.phase_seq, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    cio__count(&w->c.phase_ticks[cur],
-               now - atomic_load_explicit(&w->c.phase_mark,
-                                          memory_order_relaxed));
+    uint64_t d = now - atomic_load_explicit(&w->c.phase_mark,
+                                            memory_order_relaxed);
+    cio__count(&w->c.phase_ticks[cur], d);
+    if (cur == CIO__PH_RUN) {
+        int b = 63 - __builtin_clzll(d | 1);
+        cio__count(&w->c.turn_log2[b < CIO__TURN_LOG2 ? b
+                                                      : CIO__TURN_LOG2 - 1],
+                   1);
+    }
     atomic_store_explicit(&w->c.phase_mark, now, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase_seq, seq + 2, memory_order_release);
@@ -240,6 +253,7 @@ int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
  * phase counted up to the moment of the snapshot) and counts. */
 struct cio__worker_figures {
     uint64_t ticks[CIO__PHASES];
+    uint64_t turn_log2[CIO__TURN_LOG2];
     uint64_t tasks_run, steals, inbox_tasks, queued;
 };
 /* Snapshots of the running runtime's workers (up to `max`), or, when none

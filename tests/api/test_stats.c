@@ -57,6 +57,15 @@ static int main_spin_and_sleep(void *arg)
     }
     /* The spinner's 150 ms were worker 1's, counted while running too. */
     CHECK(b[1].run_ns - a[1].run_ns >= 140 * MS);
+    /* ... and one turn of 150 ms: 2^17 to 2^18 us. */
+    CHECK(b[1].turns[17] - a[1].turns[17] == 1);
+    for (int w = 0; w < 2; w++) {
+        uint64_t turns = 0;
+        for (int i = 0; i < CIO_TURN_BUCKETS; i++)
+            turns += b[w].turns[i] - a[w].turns[i];
+        /* A turn runs one task or more: never more turns than runs. */
+        CHECK(turns >= 1 && turns <= b[w].tasks_run - a[w].tasks_run);
+    }
     return 0;
 }
 
@@ -163,6 +172,8 @@ CIO_TEST(worker_times_can_be_switched_off)
     cio_test_run_cfg(main_short_spin, NULL, &cfg, 0);
     assert_int_equal(cio_worker_stats_get(0, &s), 0);
     assert_true(total(&s) == 0);
+    for (int i = 0; i < CIO_TURN_BUCKETS; i++)
+        assert_true(s.turns[i] == 0);
     assert_true(s.tasks_run >= 2); /* the counts stay on */
     cfg.stats = 1;
     cio_test_run_cfg(main_short_spin, NULL, &cfg, 0);
