@@ -132,10 +132,7 @@ static inline bool runq_take(struct cio__worker *w, uint32_t h)
 /* A task left the local FIFO (owner only; see local_n). */
 static inline void local_taken(struct cio__worker *w)
 {
-    atomic_store_explicit(&w->c.local_n,
-                          atomic_load_explicit(&w->c.local_n,
-                                               memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+    cio__count(&w->c.local_n, (uint64_t)-1);
 }
 
 static inline bool runq_empty(struct cio__worker *w)

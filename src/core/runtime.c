@@ -244,23 +244,21 @@ static void worker_figures(struct cio__worker *w,
                 (atomic_load_explicit(&w->lifo, memory_order_relaxed) != NULL);
 }
 
-int cio__worker_figures_get(struct cio__worker_figures *out, int max)
+int cio__worker_figures_get(int worker, struct cio__worker_figures *out)
 {
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     if (rt) {
-        int n = rt->nworkers < max ? rt->nworkers : max;
-        for (int i = 0; i < n; i++)
-            worker_figures(&rt->workers[i], &out[i]);
         int all = rt->nworkers;
+        if (worker < all)
+            worker_figures(&rt->workers[worker], out);
         cio__rt_leave(rt, pinned);
         return all;
     }
     pthread_mutex_lock(&last_stats_lock);
-    int n = last_nfigures < max ? last_nfigures : max;
-    for (int i = 0; i < n && last_figures; i++)
-        out[i] = last_figures[i];
     int all = last_nfigures;
+    if (worker < all)
+        *out = last_figures[worker];
     pthread_mutex_unlock(&last_stats_lock);
     return all;
 }

@@ -256,11 +256,12 @@ struct cio__worker_figures {
     uint64_t turn_log2[CIO__TURN_LOG2];
     uint64_t tasks_run, steals, inbox_tasks, queued;
 };
-/* Snapshots of the running runtime's workers (up to `max`), or, when none
- * runs, of the last runtime's at its end. Returns the worker count (0
- * before any runtime ended; CIO_ENOMEM if the last figures could not be
- * kept). Thread-safe (pins the runtime it reads). */
-int cio__worker_figures_get(struct cio__worker_figures *out, int max);
+/* A snapshot of worker `worker` (>= 0) of the running runtime, or, when
+ * none runs, of the last runtime's at its end, in *out if that worker
+ * exists. Returns the worker count (0 before any runtime ended;
+ * CIO_ENOMEM if the last figures could not be kept). Thread-safe (pins
+ * the runtime it reads). */
+int cio__worker_figures_get(int worker, struct cio__worker_figures *out);
 
 void cio__runtime_task_exited(struct cio__worker *w, bool is_main);
 bool cio__runtime_all_done(struct cio__runtime *rt);

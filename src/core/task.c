@@ -232,8 +232,7 @@ int cio__park(struct cio__task *t, int64_t deadline)
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_seq_cst);
     if ((c & (CIO__C_CANCELLED | CIO__C_SHIELDED)) == CIO__C_CANCELLED)
         return CIO__WAKE_CANCEL;
-    if (t->shield_depth && t->shield_deadline < deadline)
-        deadline = t->shield_deadline;
+    deadline = cio__shield_cap(t, deadline);
     bool timed = deadline != CIO_NEVER;
     if (timed) {
         /* The coarse clock answers "surely ahead" for most deadlines; the
@@ -682,11 +681,7 @@ int cio_shield_begin(cio_shield *s, int64_t deadline)
     if (!s)
         return CIO_EINVAL;
     struct cio__shield_save save;
-    /* A shield inside another keeps the outer one's deadline if that is
-     * sooner: a library's shield cannot outlast its caller's budget. */
-    if (self->shield_depth && self->shield_deadline < deadline)
-        deadline = self->shield_deadline;
-    cio__shield_enter(self, deadline, &save);
+    cio__shield_enter(self, cio__shield_cap(self, deadline), &save);
     s->saved = save.deadline;
     s->depth = self->shield_depth;
     return 0;

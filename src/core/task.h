@@ -180,6 +180,15 @@ struct cio__shield_save {
 };
 void cio__shield_enter(struct cio__task *t, int64_t deadline,
                        struct cio__shield_save *save);
+/* `deadline` capped by the shield `t` is in, if any: a shield inside
+ * another cannot outlast the outer one's budget. */
+static inline int64_t cio__shield_cap(const struct cio__task *t,
+                                      int64_t deadline)
+{
+    return t->shield_depth && t->shield_deadline < deadline
+               ? t->shield_deadline
+               : deadline;
+}
 void cio__shield_leave(struct cio__task *t,
                        const struct cio__shield_save *save);
 

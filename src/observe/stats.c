@@ -1,24 +1,18 @@
 /* Figures per worker, in the units a person reads (observe/ sits above
  * core: core only counts, in ticks and plain counters, at its transition
  * points; this turns them into nanoseconds and the public struct). */
-#include <stdlib.h>
-
 #include "core/runtime.h"
 #include "os/os.h"
 
 int cio_worker_stats_get(int worker, cio_worker_stats *out)
 {
-    if (!out || worker < 0 || worker >= CIO__WORKERS_MAX)
+    if (!out || worker < 0)
         return CIO_EINVAL;
-    struct cio__worker_figures *f = calloc((size_t)worker + 1, sizeof *f);
-    if (!f)
-        return CIO_ENOMEM;
-    int n = cio__worker_figures_get(f, worker + 1);
-    if (n < 0 || worker >= n) {
-        free(f);
+    struct cio__worker_figures f;
+    int n = cio__worker_figures_get(worker, &f);
+    if (n < 0 || worker >= n)
         return n < 0 ? n : n == 0 ? CIO_ESRCH : CIO_EINVAL;
-    }
-    struct cio__worker_figures *w = &f[worker];
+    const struct cio__worker_figures *w = &f;
     *out = (cio_worker_stats){
         .run_ns = cio__os_ticks_ns(w->ticks[CIO__PH_RUN]),
         .sched_ns = cio__os_ticks_ns(w->ticks[CIO__PH_SCHED]),
@@ -40,6 +34,5 @@ int cio_worker_stats_get(int worker, cio_worker_stats *out)
             i = CIO_TURN_BUCKETS - 1;
         out->turns[i] += w->turn_log2[b];
     }
-    free(f);
     return 0;
 }

@@ -22,7 +22,7 @@
 #include "sync/waitq.h"
 
 struct cio_chan {
-    cio__spin lock;    /* guards everything below */
+    cio__spin lock;          /* guards everything below */
     size_t esize;            /* bytes per element */
     size_t cap;              /* ring capacity, 0: unbuffered */
     size_t head;             /* oldest element's slot */

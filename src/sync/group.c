@@ -25,7 +25,7 @@ struct member {
 };
 
 struct cio_group {
-    cio__spin lock;      /* guards the rest */
+    cio__spin lock;            /* guards the rest */
     unsigned flags;            /* CIO_GROUP_* */
     int limit;                 /* most members at once, 0: no limit */
     int64_t deadline;
@@ -267,12 +267,7 @@ int cio_group_wait(cio_group *g, int64_t deadline)
              * waits (in a shield, up to its deadline) for the members to
              * end, so none outlives the scope that made it. */
             cancel_locked(g, CIO_ECANCELED);
-            cio__shield_enter(self,
-                              self->shield_depth &&
-                                      self->shield_deadline < deadline
-                                  ? self->shield_deadline
-                                  : deadline,
-                              &save);
+            cio__shield_enter(self, cio__shield_cap(self, deadline), &save);
             shielded = true;
             rc = CIO_ECANCELED;
         }

@@ -44,12 +44,9 @@ enum { WOKE = CLOSED + 1 };
 #define SPINS 8
 #define BACKOFF_MAX 64
 
-#define container_of(p, type, member)                                         \
-    ((type *)(void *)((char *)(p)-offsetof(type, member)))
-
 struct cio_mutex {
     _Atomic uint32_t word;          /* LOCKED | WAITERS | WOKEN | STARVING */
-    cio__spin lock;           /* guards the queue; see above */
+    cio__spin lock;                 /* guards the queue; see above */
     struct wqueue waiters;          /* oldest first */
     _Atomic(const void *) owner;    /* holder's identity (see who()) */
     struct cio__held held;          /* in the holding task's list */
@@ -101,6 +98,15 @@ static int acquired(struct cio_mutex *m, struct cio__task *self)
     return 0;
 }
 
+/* The queue may have emptied (queue lock held): then nobody waits, and
+ * nobody starves. */
+static void queue_left(struct cio_mutex *m)
+{
+    if (!m->waiters.head)
+        atomic_fetch_and_explicit(&m->word, ~(uint32_t)(WAITERS | STARVING),
+                                  memory_order_relaxed);
+}
+
 /* Hands the WOKEN role on (queue lock held): the caller was woken to
  * compete and leaves without the lock. If the lock is free and a waiter
  * remains, that one is woken instead; otherwise the next unlock wakes. */
@@ -110,17 +116,13 @@ static void pass_woken(struct cio_mutex *m)
     /* Mutex waiters never give up without the queue lock (lock_slow), so
      * the head can be taken without the claim protocol of waitq.h. */
     struct waiter *next = !(w & LOCKED) ? m->waiters.head : NULL;
-    if (next)
-        wq_unlink(&m->waiters, next);
     if (!next) {
         atomic_fetch_and_explicit(&m->word, ~(uint32_t)WOKEN,
                                   memory_order_relaxed);
         return;
     }
-    if (!m->waiters.head)
-        atomic_fetch_and_explicit(&m->word,
-                                  ~(uint32_t)(WAITERS | STARVING),
-                                  memory_order_relaxed);
+    wq_unlink(&m->waiters, next);
+    queue_left(m);
     finish(next, WOKE);
 }
 
@@ -217,19 +219,10 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
             backoff = 1;
             continue;
         }
-        if (must && reason >= 0) { /* a stray cancel wake: wait again */
-            if (!m->waiters.head)
-                atomic_fetch_and_explicit(&m->word,
-                                      ~(uint32_t)(WAITERS | STARVING),
-                                          memory_order_relaxed);
-            cio__spin_unlock(&m->lock);
-            continue;
-        }
-        if (!m->waiters.head)
-            atomic_fetch_and_explicit(&m->word,
-                                      ~(uint32_t)(WAITERS | STARVING),
-                                      memory_order_relaxed);
+        queue_left(m);
         cio__spin_unlock(&m->lock);
+        if (must && reason >= 0)
+            continue; /* a stray cancel wake: wait again */
         return cio__wait_error(reason == CIO__WAKE_OK ? CIO__WAKE_TIMEOUT
                                                       : reason);
     }
@@ -267,6 +260,17 @@ int cio_mutex_try_lock(cio_mutex *m)
 }
 
 /* Releases `m`, held by the caller (whose identity is already cleared). */
+static void release(struct cio_mutex *m);
+
+/* The caller, holding `m`, lets it go. */
+static void let_go(struct cio_mutex *m, struct cio__task *self)
+{
+    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
+    if (self)
+        cio__held_remove(self, &m->held);
+    release(m);
+}
+
 static void release(struct cio_mutex *m)
 {
     uint32_t w = LOCKED;
@@ -312,17 +316,14 @@ int cio_mutex_unlock(cio_mutex *m)
     struct cio__task *self = cio__task_at_entry();
     if (atomic_load_explicit(&m->owner, memory_order_relaxed) != who(self))
         return CIO_EPERM;
-    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
-    if (self)
-        cio__held_remove(self, &m->held);
-    release(m);
+    let_go(m, self);
     return 0;
 }
 
 /* The holding task ended: the next holder learns it (CIO_EOWNERDEAD). */
 static void abandon(struct cio__held *h)
 {
-    struct cio_mutex *m = container_of(h, struct cio_mutex, held);
+    struct cio_mutex *m = cio__container_of(h, struct cio_mutex, held);
     m->abandoned = true;
     atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
     release(m);
@@ -345,7 +346,7 @@ int cio_mutex_free(cio_mutex **mp)
 /* ---- condition variables ------------------------------------------------ */
 
 struct cio_cond {
-    cio__spin lock;   /* guards the queue */
+    cio__spin lock;         /* guards the queue */
     struct wqueue waiters;  /* oldest first */
 };
 
@@ -393,10 +394,7 @@ int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
     struct waiter rec;
     wq_enqueue(&c->waiters, &rec, self);
     cio__spin_unlock(&c->lock);
-    atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
-    if (self)
-        cio__held_remove(self, &m->held);
-    release(m);
+    let_go(m, self);
     int state = wq_outcome(&c->lock, &c->waiters, &rec, deadline, NULL,
                            NULL);
     int rc = relock(m, self);
@@ -451,7 +449,7 @@ int cio_cond_free(cio_cond **cp)
 enum { READ = 1, WRITE = 2 };
 
 struct cio_rwlock {
-    cio__spin lock;   /* guards the rest */
+    cio__spin lock;         /* guards the rest */
     long readers;           /* readers holding it */
     const void *writer;     /* the writer holding it, or NULL */
     struct wqueue waiters;  /* oldest first; `kind` READ or WRITE */

@@ -11,7 +11,7 @@
 #include "sync/waitq.h"
 
 struct cio_sem {
-    cio__spin lock;   /* guards the rest */
+    cio__spin lock;         /* guards the rest */
     long permits;           /* free permits; 0 while tasks wait */
     struct wqueue waiters;  /* tasks in cio_sem_acquire(), oldest first */
 };

@@ -186,16 +186,16 @@ static inline struct waiter *wq_pop(struct wqueue *q)
     return NULL;
 }
 
-/* Completes a claimed record with `state` (lock held). After the store of
- * `woken` the waiter may return at any moment, so what the wake needs is
- * read before it, and neither the record nor the waiter's stack is touched
- * after it (a futex wake only names an address). */
 #ifdef CIO_TESTING
 /* Called by finish() between the store of `woken` and the wake, so a
  * test can make the woken task and its runtime end exactly there. */
 extern void (*cio__test_finish_gap)(void);
 #endif
 
+/* Completes a claimed record with `state` (lock held). After the store of
+ * `woken` the waiter may return at any moment, so what the wake needs is
+ * read before it, and neither the record nor the waiter's stack is touched
+ * after it (a futex wake only names an address). */
 static inline void finish(struct waiter *w, int state)
 {
     struct sleeper *s = w->sel ? &w->sel->who : &w->who;

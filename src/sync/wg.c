@@ -10,13 +10,13 @@
 #include "sync/waitq.h"
 
 struct cio_wg {
-    cio__spin lock;   /* guards the rest */
+    cio__spin lock;         /* guards the rest */
     long count;             /* tasks (or anything) still to finish */
     struct wqueue waiters;  /* tasks in cio_wg_wait() */
 };
 
 struct cio_event {
-    cio__spin lock;   /* guards the rest */
+    cio__spin lock;         /* guards the rest */
     bool set;
     struct wqueue waiters;  /* tasks in cio_event_wait() */
 };

@@ -336,12 +336,12 @@ static void *parent_main(void *arg)
     return NULL;
 }
 
-static int main_parent_cancelled(void *arg)
+/* Main: runs `arg` (a parent task's body), cancels it 3 ms in, joins it. */
+static int main_cancel_parent(void *arg)
 {
-    (void)arg;
     reset();
     cio_task p;
-    CHECK_OK(cio_spawn(&p, parent_main, NULL, NULL));
+    CHECK_OK(cio_spawn(&p, (cio_task_fn *)arg, NULL, NULL));
     CHECK_OK(cio_sleep_until(cio_deadline_after(3 * MS)));
     CHECK_OK(cio_cancel(p));
     CHECK_OK(cio_join(p, NULL, CIO_NEVER));
@@ -351,7 +351,7 @@ static int main_parent_cancelled(void *arg)
 CIO_TEST(cancelled_waiter_cancels_its_group_and_waits)
 {
     (void)state;
-    cio_test_run(main_parent_cancelled, NULL, 2, 0);
+    cio_test_run(main_cancel_parent, (void *)parent_main, 2, 0);
 }
 
 /* A task that cleans up for longer than its group's waiter may wait. */
@@ -384,22 +384,10 @@ static void *impatient_parent(void *arg)
     return NULL;
 }
 
-static int main_cancelled_then_late(void *arg)
-{
-    (void)arg;
-    reset();
-    cio_task p;
-    CHECK_OK(cio_spawn(&p, impatient_parent, NULL, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(3 * MS)));
-    CHECK_OK(cio_cancel(p));
-    CHECK_OK(cio_join(p, NULL, CIO_NEVER));
-    return 0;
-}
-
 CIO_TEST(cancelled_waiter_reports_its_deadline)
 {
     (void)state;
-    cio_test_run(main_cancelled_then_late, NULL, 2, 0);
+    cio_test_run(main_cancel_parent, (void *)impatient_parent, 2, 0);
 }
 
 static int main_group_bad(void *arg)
