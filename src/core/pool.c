@@ -89,6 +89,10 @@ static void unlink_job(struct cio__pool *p, struct cio__job *j)
     p->queued--;
 }
 
+#ifdef CIO_TESTING
+void (*cio__test_pool_after_wake)(void);
+#endif
+
 static void *pool_main(void *arg)
 {
     struct cio__pool_thread *th = arg;
@@ -110,12 +114,16 @@ static void *pool_main(void *arg)
             break; /* idle too long, or the runtime is ending */
         unlink_job(p, j);
         j->state = CIO__JOB_RUNNING;
+        p->running++;
         pthread_mutex_unlock(&p->lock);
 
         void *result = j->fn(j->arg);
 
         pthread_mutex_lock(&p->lock);
         atomic_fetch_add_explicit(&p->jobs_run, 1, memory_order_relaxed);
+        /* Before the wake: a caller that saw its job end must not see the
+         * thread still busy with it. */
+        p->running--;
         j->result = result;
         if (j->state == CIO__JOB_ABANDONED) {
             pthread_mutex_unlock(&p->lock);
@@ -130,6 +138,10 @@ static void *pool_main(void *arg)
         j->state = CIO__JOB_DONE;
         pthread_mutex_unlock(&p->lock);
         cio__wake(t, seq, CIO__WAKE_OK);
+#ifdef CIO_TESTING
+        if (cio__test_pool_after_wake)
+            cio__test_pool_after_wake();
+#endif
         pthread_mutex_lock(&p->lock);
     }
     /* Leave the live list for the exited one: whoever starts the next

@@ -38,6 +38,7 @@ struct cio__pool {
     int64_t idle_ns;              /* idle time before a thread exits */
     int threads;                  /* threads alive */
     int idle;                     /* of them, waiting for jobs */
+    int running;                  /* of them, running a job (busy) */
     int queued;                   /* jobs in the queue */
     bool stop;                    /* runtime ending: threads exit */
     struct cio__pool_thread *live;   /* threads alive */
@@ -52,5 +53,10 @@ void cio__pool_fini(struct cio__pool *p);
  * Returns 0 (job->result valid), CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EAGAIN. */
 int cio__pool_run(struct cio__task *self, struct cio__job *job, bool abandon,
                   int64_t deadline);
+
+#ifdef CIO_TESTING
+/* Called by a pool thread right after it woke a job's caller. */
+extern void (*cio__test_pool_after_wake)(void);
+#endif
 
 #endif /* CIO_CORE_POOL_H */

@@ -185,7 +185,7 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     if (rt->pool_inited) {
         pthread_mutex_lock(&rt->pool.lock);
         s->pool_threads = (uint64_t)rt->pool.threads;
-        s->pool_busy = (uint64_t)(rt->pool.threads - rt->pool.idle);
+        s->pool_busy = (uint64_t)rt->pool.running;
         s->pool_queued = (uint64_t)rt->pool.queued;
         pthread_mutex_unlock(&rt->pool.lock);
     }

@@ -367,6 +367,38 @@ CIO_TEST(thread_waker_pins_the_runtime_it_wakes_into)
     cio_test_check_teardown();
 }
 
+/* A pool thread that is slow to come back after waking its caller: the
+ * caller, whose job is done, must not see the thread still busy. */
+static void slow_after_wake(void)
+{
+    usleep(30 * 1000);
+}
+
+static void *no_work(void *arg)
+{
+    return arg;
+}
+
+static int main_busy_after_wake(void *arg)
+{
+    (void)arg;
+    cio__test_pool_after_wake = slow_after_wake;
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cio_blocking(no_work, NULL, NULL, CIO_NEVER));
+        cio_stats s;
+        cio_stats_get(&s);
+        CHECK_EQ(s.pool_busy, 0);
+    }
+    cio__test_pool_after_wake = NULL;
+    return 0;
+}
+
+CIO_TEST(pool_thread_not_busy_once_its_caller_is_woken)
+{
+    (void)state;
+    cio_test_run(main_busy_after_wake, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(thread_creation_failure),
               cmocka_unit_test(kernel_object_failure),
@@ -376,4 +408,5 @@ CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
               cmocka_unit_test(number_reused_during_close_is_usable),
               cmocka_unit_test(rejoin_while_task_ends_is_woken),
               cmocka_unit_test(join_past_deadline_does_not_register),
-              cmocka_unit_test(thread_waker_pins_the_runtime_it_wakes_into))
+              cmocka_unit_test(thread_waker_pins_the_runtime_it_wakes_into),
+              cmocka_unit_test(pool_thread_not_busy_once_its_caller_is_woken))
