@@ -382,21 +382,22 @@ static void *no_work(void *arg)
 static int main_busy_after_wake(void *arg)
 {
     (void)arg;
-    cio__test_pool_after_wake = slow_after_wake;
     for (int i = 0; i < 3; i++) {
         CHECK_OK(cio_blocking(no_work, NULL, NULL, CIO_NEVER));
         cio_stats s;
         cio_stats_get(&s);
         CHECK_EQ(s.pool_busy, 0);
     }
-    cio__test_pool_after_wake = NULL;
     return 0;
 }
 
 CIO_TEST(pool_thread_not_busy_once_its_caller_is_woken)
 {
     (void)state;
+    /* Set and cleared while no pool thread exists (they read it). */
+    cio__test_pool_after_wake = slow_after_wake;
     cio_test_run(main_busy_after_wake, NULL, 2, 0);
+    cio__test_pool_after_wake = NULL;
 }
 
 CIO_TEST_MAIN(cmocka_unit_test(stack_mmap_failure_reported_at_join),
