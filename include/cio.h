@@ -177,8 +177,10 @@ typedef struct cio_config {
     int pool_threads;  /* most threads of the blocking pool; 0: 64 */
     int64_t pool_idle_ns; /* a pool thread idle this long exits; 0: 10 s;
                              CIO_NEVER: never */
-    int stats;         /* time accounting per worker (cio_worker_stats):
-                          1 on, -1 off; 0: on unless $CIO_STATS is "0" */
+    int stats;         /* time accounting (cio_worker_stats,
+                          cio_task_stats): 1 on, 2 exact per run (a clock
+                          read at every switch and wake), -1 off;
+                          0: $CIO_STATS ("0", "1" or "2"), else on */
     int64_t stall_ns;  /* a worker that runs one task this long without a
                           switch is reported on stderr (see below);
                           0: $CIO_STALL_MS (0: never) or 100 ms;
@@ -1085,6 +1087,12 @@ typedef struct cio_worker_stats {
      * clock's rate: a turn near a boundary may land in its neighbour).
      * The long tail is where a worker was held. 0 with stats off. */
     uint64_t turns[CIO_TURN_BUCKETS];
+    /* Scheduling delays of the tasks it ran: from a task's wake (or
+     * spawn) to the start of its run, in the buckets of `turns`. A long
+     * tail means tasks were ready and waited for this worker: add
+     * workers, or find what holds it (turns, stall reports). How exact:
+     * see cio_task_stats. 0 with stats off. */
+    uint64_t delays[CIO_TURN_BUCKETS];
 } cio_worker_stats;
 
 /* Fills `out` with worker `worker`'s figures (0 to cio_workers() - 1) in
@@ -1094,6 +1102,95 @@ typedef struct cio_worker_stats {
  * Thread-safe, also while a runtime starts or ends; figures of a running
  * runtime are read without stopping it. */
 CIO_API int cio_worker_stats_get(int worker, cio_worker_stats *out);
+
+/* What a waiting task waits on (cio_task_stats.wait_on). */
+typedef enum cio_wait_on {
+    CIO_WAIT_NOTHING = 0, /* not waiting */
+    CIO_WAIT_TIMER,       /* cio_sleep_until() */
+    CIO_WAIT_FD,          /* a descriptor (wait_fd): cio_wait_fd(), the
+                             socket calls */
+    CIO_WAIT_JOIN,        /* another task to end (wait_task) */
+    CIO_WAIT_POOL,        /* a blocking-pool job: cio_blocking(),
+                             cio_resolve() */
+    CIO_WAIT_CHAN,        /* a channel send or receive (wait_obj: the
+                             cio_chan) */
+    CIO_WAIT_SELECT,      /* cio_select() over several channels */
+    CIO_WAIT_MUTEX,       /* wait_obj: the cio_mutex */
+    CIO_WAIT_COND,        /* wait_obj: the cio_cond */
+    CIO_WAIT_RWLOCK,      /* wait_obj: the cio_rwlock */
+    CIO_WAIT_SEM,         /* wait_obj: the cio_sem */
+    CIO_WAIT_WAITGROUP,   /* wait_obj: the cio_wg */
+    CIO_WAIT_EVENT,       /* wait_obj: the cio_event */
+    CIO_WAIT_GROUP,       /* a task group: its end, or room to spawn in it
+                             (wait_obj: the cio_group) */
+} cio_wait_on;
+
+/* A task's state (cio_task_stats.state). */
+typedef enum cio_task_state {
+    CIO_TASK_READY,   /* runnable: spawned, woken or yielded, waiting for
+                         a worker */
+    CIO_TASK_RUNNING, /* a worker runs it now */
+    CIO_TASK_WAITING, /* parked until what it waits on happens */
+    CIO_TASK_DONE,    /* its function returned; not yet joined */
+} cio_task_state;
+
+/* One task's figures.
+ *
+ * How exact the times are depends on cio_config.stats. On (the default),
+ * a worker reads the clock only where it already does for its own
+ * figures (entering and leaving a task from its scheduler, the reactor)
+ * and where a wait begins or ends; a run that hands the worker straight
+ * to another task (a cio_yield to another started task of the worker, a
+ * park right after waking one: "direct hand-offs") makes no clock read,
+ * so the runs of such a chain are counted with the run that ends it, and
+ * a wake or park inside it is placed at the chain's start (the turn
+ * histogram, cio_worker_stats.turns, bounds that error). At level 2
+ * (CIO_STATS=2) every switch and wake reads the clock: every run exact,
+ * at a cost measured in docs/benchmarks.md. Off, the times are 0. */
+typedef struct cio_task_stats {
+    cio_task task;        /* its handle */
+    const char *name;     /* as given at spawn, or "task" */
+    int state;            /* cio_task_state */
+    int worker;           /* running it, or the last that ran it; -1
+                             before its first run */
+    int wait_on;          /* while CIO_TASK_WAITING: cio_wait_on */
+    int wait_fd;          /* CIO_WAIT_FD: the descriptor; else -1 */
+    const void *wait_obj; /* the sync object waited on, or NULL */
+    cio_task wait_task;   /* CIO_WAIT_JOIN: the task it joins */
+    int64_t wait_ns;      /* while waiting: for how long so far */
+    int64_t run_ns;       /* time it ran */
+    int64_t ready_ns;     /* time runnable after a wake or its spawn until
+                             it ran (its scheduling delay, summed; the
+                             wait of a task that yielded is not counted) */
+    int64_t blocked_ns;   /* time parked until woken, summed (a wait in
+                             progress is in wait_ns, not here) */
+    uint64_t runs;        /* times it was resumed (switches into it) */
+    size_t stack_size;    /* its stack (0 before its first run) */
+    size_t stack_used;    /* bytes of its stack in memory, from the top to
+                             the deepest page touched (page-granular, read
+                             from the kernel's page residency): on a stack
+                             reused from an ended task, also what that one
+                             touched, so an upper bound; a stack whose pages
+                             went back to the system starts afresh. For
+                             sizing stacks from evidence. */
+} cio_task_stats;
+
+/* Fills `out` with the figures of task `t`. Returns 0, CIO_EINVAL (NULL
+ * out), CIO_ESRCH (`t` names no live task: zero, joined, or from another
+ * runtime). Thread-safe (a task, or any thread while a runtime runs);
+ * read without stopping the task, so the fields are a near-instant, not
+ * an atomic snapshot. */
+CIO_API int cio_task_stats_get(cio_task t, cio_task_stats *out);
+
+/* Calls fn(stats, arg) for every live task (spawned and not yet freed: a
+ * task that is done but not joined is listed as CIO_TASK_DONE) of the
+ * running runtime, in no particular order, until fn returns non-zero.
+ * Tasks spawned or freed meanwhile may or may not be listed. Returns
+ * fn's non-zero value, or 0 once every task was visited, or CIO_EINVAL
+ * (NULL fn), CIO_ESRCH (no runtime runs). fn may call any cio function
+ * the calling thread may call (no lock is held). Thread-safe. */
+CIO_API int cio_task_each(int (*fn)(const cio_task_stats *s, void *arg),
+                          void *arg);
 
 #ifdef __cplusplus
 }

@@ -65,7 +65,9 @@ static const char *interrupted_sp(void *uctx)
 static const struct cio__task *overflowed(const struct cio__worker *w,
                                           const void *addr, const char *sp)
 {
-    const struct cio__task *cur = w->cur, *leaving = w->leaving;
+    const struct cio__task *cur =
+        atomic_load_explicit(&w->cur, memory_order_relaxed);
+    const struct cio__task *leaving = w->leaving;
     if (cur && cio__stack_in_guard(&cur->stack, addr))
         return cur;
     if (leaving && sp && cio__stack_in_guard(&leaving->stack, addr)) {

@@ -195,6 +195,7 @@ static void wait_done(struct cio__task *self, struct cio__pool *p,
             return;
         }
         j->seq = cio__wait_begin(self);
+        cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
         pthread_mutex_unlock(&p->lock);
         cio__park_uncancellable(self);
     }
@@ -208,6 +209,7 @@ int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
     j->state = CIO__JOB_QUEUED;
     j->next = NULL;
     j->seq = cio__wait_begin(self);
+    cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
 
     pthread_mutex_lock(&p->lock);
     j->prev = p->tail;

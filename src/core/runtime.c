@@ -231,6 +231,9 @@ static void worker_figures(struct cio__worker *w,
             f->ticks[cur] += now - mark;
         break;
     }
+    for (int b = 0; b < CIO__TURN_LOG2; b++)
+        f->delay_log2[b] = atomic_load_explicit(&w->c.delay_log2[b],
+                                                memory_order_relaxed);
     f->tasks_run = atomic_load_explicit(&w->c.switches, memory_order_relaxed);
     f->steals = atomic_load_explicit(&w->c.steals, memory_order_relaxed);
     f->inbox_tasks =
@@ -397,12 +400,19 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
         return refuse_num("cio_config.pool_idle_ns", (long long)pool_idle,
                           "0 (the default) or a positive time in ns");
     int stats = cfg ? cfg->stats : 0;
-    if (stats < -1 || stats > 1)
+    if (stats < -1 || stats > 2)
         return refuse_num("cio_config.stats", stats,
-                          "0 (the default), 1 (on) or -1 (off)");
+                          "0 (the default), 1 (on), 2 (exact per run) or "
+                          "-1 (off)");
     if (stats == 0) {
         const char *env = getenv("CIO_STATS");
-        stats = env && !strcmp(env, "0") ? -1 : 1;
+        stats = 1;
+        if (env && *env) {
+            if (strcmp(env, "0") && strcmp(env, "1") && strcmp(env, "2"))
+                return refuse("CIO_STATS", env,
+                              "0 (off), 1 (on) or 2 (exact per run)");
+            stats = *env == '0' ? -1 : *env - '0';
+        }
     }
     int64_t stall = cfg ? cfg->stall_ns : 0;
     if (stall < -1)
@@ -428,6 +438,7 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     rt->stall_ns = stall > 0 && stall != CIO_NEVER ? stall : 0;
     rt->stack_size = stack;
     rt->timing = stats > 0;
+    rt->exact = stats > 1;
     if (rt->timing)
         cio__os_ticks_start();
     pthread_mutex_init(&rt->global_lock, NULL);

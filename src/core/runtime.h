@@ -71,6 +71,9 @@ struct cio__counters {
     _Atomic uint64_t turn_log2[CIO__TURN_LOG2]; /* turns (runs of tasks
                                          between two visits of the
                                          scheduler) by log2 of ticks */
+    _Atomic uint64_t delay_log2[CIO__TURN_LOG2]; /* scheduling delays
+                                         (wake or spawn to run) of tasks
+                                         it ran, by log2 of ticks */
     _Atomic uint64_t phase_mark;      /* tick count the current one began;
                                          0 outside the worker's loop */
     _Atomic int phase;                /* CIO__PH_* now */
@@ -86,7 +89,9 @@ struct cio__worker {
     int index;                        /* position in rt->workers */
     struct cio__runtime *rt;          /* runtime it belongs to */
     void *sched_sp;                   /* scheduler context's stack pointer */
-    struct cio__task *cur;            /* task running now, or NULL */
+    struct cio__task *_Atomic cur;    /* task running now, or NULL (owner
+                                         writes, relaxed; others read it
+                                         to tell a running task) */
     struct cio__task *leaving;        /* task a direct yield or park left
                                          last: its stack may still be in
                                          use (overflow.c) */
@@ -99,6 +104,10 @@ struct cio__worker {
     int budget;                       /* I/O calls left before cur yields */
     bool polling;                     /* dispatching reactor events */
     bool timing;                      /* accounts time per phase */
+    bool exact;                       /* reads the clock at every switch
+                                         and wake (rt->exact) */
+    uint64_t run_mark;                /* when the running task's run began
+                                         (ticks; see cio__stamp) */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
     uint32_t nfree;                   /* descriptors in free_tasks */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
@@ -130,6 +139,8 @@ struct cio__worker {
 struct cio__runtime {
     int nworkers;                     /* worker count */
     bool timing;                      /* workers account time per phase */
+    bool exact;                       /* and read the clock at every switch
+                                         and wake (cio_config.stats 2) */
     int64_t stall_ns;                 /* report a task run this long, 0:
                                          never (observe/stall.c) */
     size_t stack_size;                /* default task stack */
@@ -185,10 +196,18 @@ static inline void cio__count(_Atomic uint64_t *c, uint64_t n)
  * which the PIC default would use on every task switch. */
 extern _Thread_local struct cio__worker *cio__tls_worker
     __attribute__((tls_model("initial-exec")));
+/* Bucket of a log2 histogram of ticks (turns, delays). */
+static inline int cio__log2_bucket(uint64_t d)
+{
+    int b = 63 - __builtin_clzll(d | 1);
+    return b < CIO__TURN_LOG2 ? b : CIO__TURN_LOG2 - 1;
+}
+
 /* The worker's thread enters phase `next` (CIO__PH_*): the time since the
  * last transition goes to the phase it was in. Owner only; a plain load
- * and store per counter (cio__count), one tick read. */
-static inline void cio__phase(struct cio__worker *w, int next)
+ * and store per counter (cio__count), one tick read. Returns that read
+ * (0 with timing off), which the task figures share. */
+static inline uint64_t cio__phase(struct cio__worker *w, int next)
 {
     /* Relaxed throughout: only the owner writes these; readers on other
      * threads (the stall watchdog, snapshots) may be off by one interval.
@@ -197,7 +216,7 @@ static inline void cio__phase(struct cio__worker *w, int next)
     int cur = atomic_load_explicit(&w->c.phase, memory_order_relaxed);
     if (!w->timing) {
         atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
-        return;
+        return 0;
     }
     uint64_t now = cio__os_ticks();
     /* A seqlock, so a snapshot (worker_figures) never pairs the new ticks
@@ -210,15 +229,51 @@ static inline void cio__phase(struct cio__worker *w, int next)
     uint64_t d = now - atomic_load_explicit(&w->c.phase_mark,
                                             memory_order_relaxed);
     cio__count(&w->c.phase_ticks[cur], d);
-    if (cur == CIO__PH_RUN) {
-        int b = 63 - __builtin_clzll(d | 1);
-        cio__count(&w->c.turn_log2[b < CIO__TURN_LOG2 ? b
-                                                      : CIO__TURN_LOG2 - 1],
-                   1);
-    }
+    if (cur == CIO__PH_RUN)
+        cio__count(&w->c.turn_log2[cio__log2_bucket(d)], 1);
     atomic_store_explicit(&w->c.phase_mark, now, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase, next, memory_order_relaxed);
     atomic_store_explicit(&w->c.phase_seq, seq + 2, memory_order_release);
+    return now;
+}
+
+/* A tick stamp for a task figure at a point with no clock read of its
+ * own (a wake, a park or a direct hand-off on `w`'s thread): exact at
+ * level 2 (rt->exact); otherwise the worker's last phase transition (the
+ * start of the turn in progress, or of the scheduler's phase), which
+ * costs a load instead of a clock read (about 7 to 14 ns). 0 with timing
+ * off: figures with a 0 stamp are not counted. */
+static inline uint64_t cio__stamp(struct cio__worker *w)
+{
+    if (w->exact)
+        return cio__os_ticks();
+    /* Relaxed: the owner's own write. */
+    return atomic_load_explicit(&w->c.phase_mark, memory_order_relaxed);
+}
+
+/* A wake (or spawn) of `t` not yet followed by a run, seen when the run
+ * begins at `now` (0: unmeasured): its blocked time, scheduling delay. */
+void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t now);
+
+/* A run of `t` begins on `w` at `now` (ticks; 0: unmeasured). Owner only
+ * (the worker about to run `t`). */
+static inline void cio__fig_run_begins(struct cio__worker *w,
+                                       struct cio__task *t, uint64_t now)
+{
+    cio__count(&t->runs, 1);
+    w->run_mark = now;
+    /* Relaxed: the waker's store is ordered before this by the queue that
+     * handed `t` here (see struct cio__task_fig). */
+    if (atomic_load_explicit(&t->fig.woken_at, memory_order_relaxed))
+        cio__fig_woken(w, t, now);
+}
+
+/* The run of `t` that began at w->run_mark ends at `now`. Owner only. */
+static inline void cio__fig_run_ends(struct cio__worker *w,
+                                     struct cio__task *t, uint64_t now)
+{
+    if (now > w->run_mark && w->run_mark)
+        cio__count(&t->fig.run, now - w->run_mark);
 }
 
 /* The calling thread's worker, read afresh: never inlined, so a caller that
@@ -233,7 +288,7 @@ struct cio__worker *cio__current_worker(void);
 static inline struct cio__task *cio__task_at_entry(void)
 {
     struct cio__worker *w = cio__tls_worker;
-    return w ? w->cur : NULL;
+    return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
 }
 extern struct cio__runtime *_Atomic cio__rt;
 
@@ -254,6 +309,7 @@ int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
 struct cio__worker_figures {
     uint64_t ticks[CIO__PHASES];
     uint64_t turn_log2[CIO__TURN_LOG2];
+    uint64_t delay_log2[CIO__TURN_LOG2];
     uint64_t tasks_run, steals, inbox_tasks, queued;
 };
 /* A snapshot of worker `worker` (>= 0) of the running runtime, or, when

@@ -54,7 +54,7 @@ __attribute__((noinline)) struct cio__task *cio__task_current(void)
 {
     struct cio__worker *w = cio__tls_worker;
     __asm__ volatile("" : "+r"(w));
-    return w ? w->cur : NULL;
+    return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
 }
 
 void cio__sched_ready(struct cio__worker *waker, struct cio__task *t,
@@ -325,6 +325,7 @@ int cio__worker_init(struct cio__runtime *rt, struct cio__worker *w, int i)
     w->index = i;
     w->rt = rt;
     w->timing = rt->timing;
+    w->exact = rt->exact;
     w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
     cio__fifo_init(&w->local);
     cio__fifo_init(&w->free_tasks);

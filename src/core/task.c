@@ -210,6 +210,116 @@ void cio__task_table_fini(struct cio__runtime *rt)
     rt->chunks = NULL;
 }
 
+/* ---- figures ------------------------------------------------------------ */
+
+/* A new task's figures: none yet, runnable since `now` (its spawn). */
+static void fig_reset(struct cio__task *t, uint64_t now)
+{
+    /* Relaxed throughout: see struct cio__task_fig; the spawn's queueing
+     * orders these before the task's first run. */
+    atomic_store_explicit(&t->runs, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.run, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.ready, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.blocked, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.park_at, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.woken_at, now, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.wait_kind, CIO_WAIT_NOTHING,
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->fig.wait_obj, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.stack_lo, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.stack_size, 0, memory_order_relaxed);
+}
+
+void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t now)
+{
+    uint64_t woken = atomic_load_explicit(&t->fig.woken_at,
+                                          memory_order_relaxed);
+    atomic_store_explicit(&t->fig.woken_at, 0, memory_order_relaxed);
+    if (!now)
+        return;
+    uint64_t parked = atomic_load_explicit(&t->fig.park_at,
+                                           memory_order_relaxed);
+    if (parked && woken > parked)
+        cio__count(&t->fig.blocked, woken - parked);
+    /* Stamps of different threads, or a stamp placed at the start of a
+     * turn (cio__stamp): a wake may seem to come after the run. */
+    uint64_t d = now > woken ? now - woken : 0;
+    cio__count(&t->fig.ready, d);
+    cio__count(&w->c.delay_log2[cio__log2_bucket(d)], 1);
+}
+
+/* The stamp of a wake of `t` by the calling thread, whose worker is `w`
+ * (NULL: a thread that is not one): a plain thread reads the clock, if
+ * the runtime measures time. */
+static uint64_t wake_stamp(struct cio__worker *w, struct cio__task *t)
+{
+    if (w)
+        return cio__stamp(w);
+    /* `t->worker` was written before the park's commit, which the waker's
+     * winning CAS acquired. */
+    return t->worker && t->worker->timing ? cio__os_ticks() : 0;
+}
+
+uint32_t cio__task_slots(struct cio__runtime *rt)
+{
+    /* Acquire: pairs with the table's growth (slot_ptr reads the chunk). */
+    return atomic_load_explicit(&rt->nchunks, memory_order_acquire) *
+           CIO__TASK_CHUNK;
+}
+
+int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
+                          struct cio__task_figures *out)
+{
+    struct cio__task *t = slot_ptr(rt, slot);
+    if (!t)
+        return CIO_ESRCH;
+    /* Read while the task runs on: the control word is read before and
+     * after (acquire, pairing with the releases that free and reuse the
+     * slot), and a change of generation between them means the fields
+     * may be a new task's. */
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
+    if (!(c & CIO__C_ALIVE) || (gen && CIO__CGEN(c) != gen))
+        return CIO_ESRCH;
+    out->handle = (cio_task){((uint64_t)CIO__CGEN(c) << 32) | slot};
+    out->name = __atomic_load_n(&t->name, __ATOMIC_RELAXED);
+    out->worker = atomic_load_explicit(&t->last, memory_order_relaxed);
+    out->state = CIO_TASK_READY;
+    if (c & CIO__C_DONE) {
+        out->state = CIO_TASK_DONE;
+    } else {
+        for (int i = 0; i < rt->nworkers; i++)
+            /* Relaxed: a glance; the owner writes it at each switch. */
+            if (atomic_load_explicit(&rt->workers[i].cur,
+                                     memory_order_relaxed) == t) {
+                out->state = CIO_TASK_RUNNING;
+                out->worker = i;
+            }
+        if (out->state != CIO_TASK_RUNNING &&
+            CIO__WSTATE(atomic_load_explicit(
+                &t->wait, memory_order_relaxed)) == CIO__W_WAITING)
+            out->state = CIO_TASK_WAITING;
+    }
+    /* Relaxed: figures, each a whole value (struct cio__task_fig). */
+    out->wait_kind =
+        atomic_load_explicit(&t->fig.wait_kind, memory_order_relaxed);
+    out->wait_obj = atomic_load_explicit(&t->fig.wait_obj, memory_order_relaxed);
+    out->park_at = atomic_load_explicit(&t->fig.park_at, memory_order_relaxed);
+    out->run = atomic_load_explicit(&t->fig.run, memory_order_relaxed);
+    out->ready = atomic_load_explicit(&t->fig.ready, memory_order_relaxed);
+    out->blocked = atomic_load_explicit(&t->fig.blocked, memory_order_relaxed);
+    out->runs = atomic_load_explicit(&t->runs, memory_order_relaxed);
+    out->stack_lo = atomic_load_explicit(&t->fig.stack_lo, memory_order_relaxed);
+    out->stack_size =
+        atomic_load_explicit(&t->fig.stack_size, memory_order_relaxed);
+    /* Acquire: orders the reads above before this one (a slot freed and
+     * reused meanwhile shows a new generation, or none). */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t c2 = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    if (CIO__CGEN(c2) != CIO__CGEN(c) || !(c2 & CIO__C_ALIVE))
+        return CIO_ESRCH;
+    return 0;
+}
+
 /* ---- wait / wake -------------------------------------------------------- */
 
 uint64_t cio__wait_begin(struct cio__task *t)
@@ -290,7 +400,12 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
             if (atomic_compare_exchange_weak_explicit(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY),
                     memory_order_acq_rel, memory_order_relaxed)) {
-                cio__sched_ready(cio__current_worker(), t, lifo);
+                struct cio__worker *waker = cio__current_worker();
+                /* Relaxed: the queueing below orders it before the run
+                 * that reads it (struct cio__task_fig). */
+                atomic_store_explicit(&t->fig.woken_at, wake_stamp(waker, t),
+                                      memory_order_relaxed);
+                cio__sched_ready(waker, t, lifo);
                 return true;
             }
             break;
@@ -337,11 +452,14 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
         t->home = o->worker;
     }
     atomic_store_explicit(&t->flags, tf, memory_order_relaxed);
-    t->last = -1;
+    atomic_store_explicit(&t->last, -1, memory_order_relaxed);
+    fig_reset(t, cio__stamp(w));
     t->fn = fn;
     t->arg = arg;
     t->result = NULL;
-    t->name = o ? o->name : NULL;
+    /* Atomic: cio_task_name() and the figures read it from any thread,
+     * racing with a reuse of the slot (they check the generation after). */
+    __atomic_store_n(&t->name, o ? o->name : NULL, __ATOMIC_RELAXED);
     t->start_err = 0;
     t->saved_errno = 0;
     t->stack_req = (size_t)cls;
@@ -504,6 +622,7 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
     if (reason >= 0)
         goto give_back;
     uint64_t seq = cio__wait_begin(self);
+    cio__wait_on(self, CIO_WAIT_JOIN, (uintptr_t)cio__task_handle(t).id);
     /* Relaxed: published by the CAS that sets JOINWAIT below. */
     atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
     atomic_store_explicit(&t->joiner_seq, seq, memory_order_relaxed);
@@ -633,6 +752,7 @@ int cio_sleep_until(int64_t deadline)
         return CIO_ECANCELED;
     for (;;) {
         cio__wait_begin(self);
+        cio__wait_on(self, CIO_WAIT_TIMER, 0);
         int reason = cio__park(self, deadline);
         if (reason == CIO__WAKE_CANCEL)
             return CIO_ECANCELED;
@@ -716,7 +836,9 @@ const char *cio_task_name(cio_task h)
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     struct cio__task *t = cio__task_lookup(rt, h);
-    const char *name = !t ? NULL : t->name ? t->name : "task";
+    const char *name = t ? __atomic_load_n(&t->name, __ATOMIC_RELAXED) : NULL;
+    if (t && !name)
+        name = "task";
     cio__rt_leave(rt, pinned);
     return name;
 }

@@ -87,6 +87,26 @@ struct cio__held {
     void (*abandon)(struct cio__held *h);
 };
 
+/* A task's figures (observe/ reads them, any thread: relaxed atomics).
+ * Written by the worker running the task, except `woken_at`, which the
+ * waker that won a wait writes while the task is parked (the queue that
+ * hands the task on orders it before the next run reads it). Times are
+ * cio__os_ticks() stamps and sums; what each stamp is worth depends on
+ * the accounting level (runtime.h, cio__stamp). */
+struct cio__task_fig {
+    _Atomic uint64_t run;         /* ticks running */
+    _Atomic uint64_t ready;       /* ticks from wakes (and the spawn) to
+                                     the runs that followed */
+    _Atomic uint64_t blocked;     /* ticks parked until woken */
+    _Atomic uint64_t park_at;     /* when its last park began */
+    _Atomic uint64_t woken_at;    /* a wake (or its spawn) not yet followed
+                                     by a run; 0: none */
+    _Atomic uintptr_t wait_obj;   /* what its last wait was on */
+    _Atomic int wait_kind;        /* CIO_WAIT_* of that wait */
+    _Atomic uintptr_t stack_lo;   /* its stack while it has one, else 0 */
+    _Atomic size_t stack_size;
+};
+
 struct cio__task {
     void *sp;                     /* saved stack pointer while switched out */
     struct cio__snode qnode;      /* run-queue link */
@@ -95,7 +115,9 @@ struct cio__task {
     uint32_t slot;                /* index in the task table */
     _Atomic uint32_t flags;       /* CIO__T_*: cio__task_flags() */
     int home;                     /* home worker, -1 before the first run */
-    int last;                     /* worker that ran it last, -1 if none */
+    _Atomic int last;             /* worker that ran it last, -1 if none
+                                     (owner writes; relaxed) */
+    _Atomic uint64_t runs;        /* times resumed (owner writes) */
     _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
                                      (ring slots keep their own, runq.tix) */
     struct cio__worker *worker;   /* worker running it (valid while running) */
@@ -115,6 +137,7 @@ struct cio__task {
     int shield_depth;             /* nested shields it is in */
     int64_t shield_deadline;      /* deadline of its innermost shield */
     _Atomic int queued;           /* self-check: runnable, not yet run */
+    struct cio__task_fig fig;     /* figures (observe/) */
 #if CIO_HAVE_ASAN
     void *asan_fake;              /* ASan fake-stack save slot */
 #endif
@@ -203,6 +226,28 @@ void cio__task_finish(struct cio__worker *w, struct cio__task *t);
  * task done, so a test can make a joiner come and go exactly there. */
 extern void (*cio__test_finish_window)(struct cio__task *t);
 #endif
+/* A task's figures as core keeps them (observe/ makes cio_task_stats of
+ * them): ticks, counts and what it waits on. */
+struct cio__task_figures {
+    cio_task handle;
+    const char *name;       /* as given at spawn, or NULL */
+    int state;              /* CIO_TASK_* */
+    int worker;             /* running it, or the last that ran it, or -1 */
+    int wait_kind;          /* CIO_WAIT_* while waiting */
+    uintptr_t wait_obj;
+    uint64_t park_at;       /* while waiting: when the wait began */
+    uint64_t run, ready, blocked, runs;
+    uintptr_t stack_lo;     /* 0 without a stack */
+    size_t stack_size;
+};
+/* Figures of the task in `slot` (an index into the task table) if a task
+ * lives there: 0, or CIO_ESRCH (no live task, or its slot was reused
+ * while being read). `gen`: the generation it must have, 0 for any.
+ * Any thread holding `rt` (cio__rt_enter). */
+int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
+                          struct cio__task_figures *out);
+/* Slots the task table has now (some hold no live task). */
+uint32_t cio__task_slots(struct cio__runtime *rt);
 void cio__task_cancel_all(struct cio__runtime *rt);
 int cio__task_cancel(struct cio__task *t, uint32_t gen);
 void cio__task_table_fini(struct cio__runtime *rt);
@@ -219,6 +264,14 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
  *     reason = cio__park(t, deadline);
  * Wakers call cio__wake(t, seq, reason) from any thread. */
 uint64_t cio__wait_begin(struct cio__task *t);
+/* Says what the wait `t` is about to make is on (CIO_WAIT_*, and the
+ * object: a descriptor number, a task handle, a sync object's address),
+ * for the figures. Owner only. */
+static inline void cio__wait_on(struct cio__task *t, int kind, uintptr_t obj)
+{
+    atomic_store_explicit(&t->fig.wait_kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&t->fig.wait_obj, obj, memory_order_relaxed);
+}
 /* The error a wait that ended for `reason` reports: CIO_ETIMEDOUT for a
  * passed deadline, CIO_ECANCELED for a cancel, an error from cio__park
  * (< 0) as it is. Not for CIO__WAKE_OK. */

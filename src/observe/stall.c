@@ -61,7 +61,8 @@ static void say_num(int64_t n)
 /* Writes the report (in the SIGURG handler, on the stalled thread). */
 static void report(struct cio__worker *w, int64_t ns)
 {
-    struct cio__task *t = w->cur;
+    struct cio__task *t =
+        atomic_load_explicit(&w->cur, memory_order_relaxed);
     say("cio: stall: task \"");
     say(t->name ? t->name : "task");
     say("\" has run on worker ");
@@ -94,7 +95,7 @@ static void on_urg(int sig, siginfo_t *si, void *uctx)
                                        memory_order_relaxed) &&
             atomic_load_explicit(&w->c.phase, memory_order_relaxed) ==
                 CIO__PH_RUN &&
-            w->cur)
+            atomic_load_explicit(&w->cur, memory_order_relaxed))
             report(w, ns);
     } else if (wd.old_urg.sa_flags & SA_SIGINFO) {
         /* Not the watchdog's: whoever handled SIGURG before. */

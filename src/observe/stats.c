@@ -4,6 +4,22 @@
 #include "core/runtime.h"
 #include "os/os.h"
 
+/* Log2 buckets of ticks to those of microseconds: a bucket of
+ * [2^b, 2^(b+1)) ticks goes where its middle falls in microseconds. */
+static void rebucket(const uint64_t ticks[CIO__TURN_LOG2],
+                     uint64_t out[CIO_TURN_BUCKETS])
+{
+    for (int b = 0; b < CIO__TURN_LOG2; b++) {
+        if (!ticks[b])
+            continue;
+        int64_t us = cio__os_ticks_ns(((uint64_t)3 << b) / 2) / 1000;
+        int i = us < 2 ? 0 : 63 - __builtin_clzll((uint64_t)us);
+        if (i >= CIO_TURN_BUCKETS)
+            i = CIO_TURN_BUCKETS - 1;
+        out[i] += ticks[b];
+    }
+}
+
 int cio_worker_stats_get(int worker, cio_worker_stats *out)
 {
     if (!out || worker < 0)
@@ -23,16 +39,7 @@ int cio_worker_stats_get(int worker, cio_worker_stats *out)
         .wakes_received = w->inbox_tasks,
         .queued = w->queued,
     };
-    /* Ticks to microseconds per bucket: a bucket of [2^b, 2^(b+1))
-     * ticks goes where its middle falls in microseconds. */
-    for (int b = 0; b < CIO__TURN_LOG2; b++) {
-        if (!w->turn_log2[b])
-            continue;
-        int64_t us = cio__os_ticks_ns(((uint64_t)3 << b) / 2) / 1000;
-        int i = us < 2 ? 0 : 63 - __builtin_clzll((uint64_t)us);
-        if (i >= CIO_TURN_BUCKETS)
-            i = CIO_TURN_BUCKETS - 1;
-        out->turns[i] += w->turn_log2[b];
-    }
+    rebucket(w->turn_log2, out->turns);
+    rebucket(w->delay_log2, out->delays);
     return 0;
 }

@@ -201,7 +201,7 @@ static int op(struct cio_chan *ch, void *elem, int64_t deadline, bool send,
     struct waiter w; /* not zeroed: wq_enqueue sets what a channel reads */
     w.elem = elem;
     int state = wq_wait(&ch->lock, send ? &ch->senders : &ch->receivers, &w,
-                        self, deadline);
+                        self, CIO_WAIT_CHAN, ch, deadline);
     return state == DONE ? 0 : state == CLOSED ? CIO_ECLOSED : state;
 }
 
@@ -342,7 +342,7 @@ static int select_wait(cio_case *cases, int n, cio_chan **locks, int k,
 {
     struct select_state st;
     atomic_init(&st.winner, -1);
-    sleeper_init(&st.who, self);
+    sleeper_init(&st.who, self, CIO_WAIT_SELECT, NULL);
     for (int i = 0; i < n; i++) {
         w[i] = (struct waiter){.elem = cases[i].elem, .state = PENDING,
                                .sel = &st, .index = i};

@@ -199,7 +199,7 @@ int cio_group_spawn(cio_group *g, cio_group_fn *fn, void *arg,
             return CIO_ECANCELED;
         }
         struct waiter w;
-        wq_enqueue(&g->spawners, &w, self);
+        wq_enqueue(&g->spawners, &w, self, CIO_WAIT_GROUP, g);
         cio__spin_unlock(&g->lock);
         int state = wq_outcome(&g->lock, &g->spawners, &w, CIO_NEVER, NULL,
                                NULL);
@@ -272,7 +272,7 @@ int cio_group_wait(cio_group *g, int64_t deadline)
             rc = CIO_ECANCELED;
         }
         struct waiter w;
-        wq_enqueue(&g->waiters, &w, self);
+        wq_enqueue(&g->waiters, &w, self, CIO_WAIT_GROUP, g);
         cio__spin_unlock(&g->lock);
         int state = wq_park_outcome(&g->lock, &g->waiters, &w, deadline);
         if (state == DONE) {

@@ -192,7 +192,7 @@ static int lock_slow(struct cio_mutex *m, struct cio__task *self,
         }
         woken = false;
         rec.state = PENDING;
-        sleeper_init(&rec.who, self);
+        sleeper_init(&rec.who, self, CIO_WAIT_MUTEX, m);
         cio__spin_unlock(&m->lock);
         int reason = sleeper_park(&rec.who, must ? CIO_NEVER : deadline);
         cio__spin_lock(&m->lock);
@@ -392,7 +392,7 @@ int cio_cond_wait(cio_cond *c, cio_mutex *m, int64_t deadline)
     /* Queued before the mutex is let go: a signal sent by whoever takes
      * the mutex next finds this waiter. */
     struct waiter rec;
-    wq_enqueue(&c->waiters, &rec, self);
+    wq_enqueue(&c->waiters, &rec, self, CIO_WAIT_COND, c);
     cio__spin_unlock(&c->lock);
     let_go(m, self);
     int state = wq_outcome(&c->lock, &c->waiters, &rec, deadline, NULL,
@@ -517,7 +517,7 @@ static int rw_lock(cio_rwlock *l, int kind, int64_t deadline)
     struct waiter w;
     w.kind = kind;
     w.elem = (void *)who(self);
-    wq_enqueue(&l->waiters, &w, self);
+    wq_enqueue(&l->waiters, &w, self, CIO_WAIT_RWLOCK, l);
     cio__spin_unlock(&l->lock);
     /* Leaving the queue may let those behind in (a writer at the head
      * that gave up lets the readers after it enter). */

@@ -55,7 +55,8 @@ int cio_sem_acquire(cio_sem *s, int64_t deadline)
         s->permits--;
     /* A permit handed to a waiter is its task's even if its deadline or a
      * cancel came at the same time: the call then succeeds. */
-    return sync_wait_until(&s->lock, &s->waiters, free_permit, deadline);
+    return sync_wait_until(&s->lock, &s->waiters, free_permit, CIO_WAIT_SEM,
+                           s, deadline);
 }
 
 int cio_sem_release(cio_sem *s)

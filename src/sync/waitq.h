@@ -52,11 +52,17 @@ struct sleeper {
     _Atomic uint32_t woken;  /* 1 once the finisher is done with the record */
 };
 
-/* Starts a wait of `self` (NULL: the calling plain thread). */
-static inline void sleeper_init(struct sleeper *s, struct cio__task *self)
+/* Starts a wait of `self` (NULL: the calling plain thread) on `obj`, a
+ * sync object of kind `what` (CIO_WAIT_*, for the task's figures). */
+static inline void sleeper_init(struct sleeper *s, struct cio__task *self,
+                                int what, const void *obj)
 {
     s->task = self;
-    s->seq = self ? cio__wait_begin(self) : 0;
+    s->seq = 0;
+    if (self) {
+        s->seq = cio__wait_begin(self);
+        cio__wait_on(self, what, (uintptr_t)obj);
+    }
     atomic_init(&s->woken, 0);
 }
 
@@ -225,14 +231,16 @@ static inline void finish(struct waiter *w, int state)
         cio__rt_leave(rt, pinned);
 }
 
-/* Queues `w` on `q` (lock held) as a wait of `self` (NULL: a thread). */
+/* Queues `w` on `q` (lock held) as a wait of `self` (NULL: a thread) on
+ * `obj`, of kind `what` (see sleeper_init). */
 static inline void wq_enqueue(struct wqueue *q, struct waiter *w,
-                              struct cio__task *self)
+                              struct cio__task *self, int what,
+                              const void *obj)
 {
     w->state = PENDING;
     w->sel = NULL;
     atomic_init(&w->claim, OPEN);
-    sleeper_init(&w->who, self);
+    sleeper_init(&w->who, self, what, obj);
     wq_push(q, w);
 }
 
@@ -279,13 +287,14 @@ static inline int wq_outcome(cio__spin *lock, struct wqueue *q,
 
 /* Queues `w` on `q` and waits until someone completes it (`lock`, which
  * guards `q`, held on entry and released on return); `self` is the
- * calling task, NULL for a plain thread. Returns the state the record was
- * completed with (DONE, CLOSED), or CIO_ETIMEDOUT or CIO_ECANCELED. */
+ * calling task, NULL for a plain thread; `what` and `obj` as for
+ * wq_enqueue. Returns the state the record was completed with (DONE,
+ * CLOSED), or CIO_ETIMEDOUT or CIO_ECANCELED. */
 static inline int wq_wait(cio__spin *lock, struct wqueue *q,
                           struct waiter *w, struct cio__task *self,
-                          int64_t deadline)
+                          int what, const void *obj, int64_t deadline)
 {
-    wq_enqueue(q, w, self);
+    wq_enqueue(q, w, self, what, obj);
     cio__spin_unlock(lock);
     return wq_outcome(lock, q, w, deadline, NULL, NULL);
 }
@@ -303,7 +312,8 @@ static inline bool wait_refused(struct cio__task *self)
  * is true of the object; 0, or the error that ended the wait. A task
  * parks; a plain thread sleeps. */
 static inline int sync_wait_until(cio__spin *lock, struct wqueue *q,
-                                  bool ready, int64_t deadline)
+                                  bool ready, int what, const void *obj,
+                                  int64_t deadline)
 {
     if (ready) {
         cio__spin_unlock(lock);
@@ -315,7 +325,7 @@ static inline int sync_wait_until(cio__spin *lock, struct wqueue *q,
         return CIO_ECANCELED;
     }
     struct waiter w;
-    int state = wq_wait(lock, q, &w, self, deadline);
+    int state = wq_wait(lock, q, &w, self, what, obj, deadline);
     return state == DONE ? 0 : state;
 }
 

@@ -67,7 +67,8 @@ int cio_wg_wait(cio_wg *wg, int64_t deadline)
     if (!wg)
         return CIO_EINVAL;
     cio__spin_lock(&wg->lock);
-    return sync_wait_until(&wg->lock, &wg->waiters, wg->count == 0, deadline);
+    return sync_wait_until(&wg->lock, &wg->waiters, wg->count == 0,
+                           CIO_WAIT_WAITGROUP, wg, deadline);
 }
 
 int cio_wg_free(cio_wg **wg)
@@ -119,7 +120,8 @@ int cio_event_wait(cio_event *e, int64_t deadline)
     if (!e)
         return CIO_EINVAL;
     cio__spin_lock(&e->lock);
-    return sync_wait_until(&e->lock, &e->waiters, e->set, deadline);
+    return sync_wait_until(&e->lock, &e->waiters, e->set, CIO_WAIT_EVENT, e,
+                           deadline);
 }
 
 int cio_event_free(cio_event **e)

@@ -194,7 +194,7 @@ CIO_TEST(worker_times_can_be_switched_off)
     assert_true(total(&s) == 0);
     unsetenv("CIO_STATS");
     /* Bad input. */
-    cfg.stats = 2;
+    cfg.stats = 3;
     assert_int_equal(cio_run(main_short_spin, NULL, &cfg), CIO_EINVAL);
     ASSERT_ERR(cio_worker_stats_get(0, NULL), CIO_EINVAL);
     ASSERT_ERR(cio_worker_stats_get(-1, &s), CIO_EINVAL);
