@@ -253,19 +253,26 @@ static inline uint64_t cio__stamp(struct cio__worker *w)
 
 /* A wake (or spawn) of `t` not yet followed by a run, seen when the run
  * begins at `now` (0: unmeasured): its blocked time, scheduling delay. */
-void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t now);
+void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t runs,
+                    uint64_t now);
 
 /* A run of `t` begins on `w` at `now` (ticks; 0: unmeasured). Owner only
  * (the worker about to run `t`). */
 static inline void cio__fig_run_begins(struct cio__worker *w,
                                        struct cio__task *t, uint64_t now)
 {
-    cio__count(&t->runs, 1);
-    w->run_mark = now;
     /* Relaxed: the waker's store is ordered before this by the queue that
      * handed `t` here (see struct cio__task_fig). */
-    if (atomic_load_explicit(&t->fig.woken_at, memory_order_relaxed))
-        cio__fig_woken(w, t, now);
+    uint64_t r = atomic_load_explicit(&t->runs, memory_order_relaxed);
+    w->run_mark = now;
+    if (!(r & (CIO__RUNS_WOKEN | CIO__RUNS_NEW))) {
+        atomic_store_explicit(&t->runs, r + 1, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&t->runs,
+                          r & CIO__RUNS_NEW ? 1 : (r + 1) & ~CIO__RUNS_WOKEN,
+                          memory_order_relaxed);
+    cio__fig_woken(w, t, r, now);
 }
 
 /* The run of `t` that began at w->run_mark ends at `now`. Owner only. */
@@ -273,7 +280,7 @@ static inline void cio__fig_run_ends(struct cio__worker *w,
                                      struct cio__task *t, uint64_t now)
 {
     if (now > w->run_mark && w->run_mark)
-        cio__count(&t->fig.run, now - w->run_mark);
+        cio__count(&cio__fig(t)->run, now - w->run_mark);
 }
 
 /* The calling thread's worker, read afresh: never inlined, so a caller that

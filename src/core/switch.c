@@ -130,7 +130,6 @@ static inline void switch_direct(struct cio__worker *w, struct cio__task *t,
         cio__count(&w->c.migrations, 1);
     atomic_store_explicit(&u->last, w->index, memory_order_relaxed);
     u->worker = w;
-    cio__fig_run_ends(w, t, now);
     cio__fig_run_begins(w, u, now);
     /* `cur` names `u` before this task's stack is left: the fault handler
      * also looks at `leaving`, so an overflow in the switch itself is
@@ -165,7 +164,14 @@ void cio__sched_yield(struct cio__task *t)
     local_put(w, t);
     w->tick++;
     w->lifo_runs = 0; /* as pop_own() taking from the queue */
-    switch_direct(w, t, u, cio__stamp(w));
+    /* Below level 2 a hand-off reads no clock: `t`'s run goes on in
+     * `u`'s (cio_task_stats says so). */
+    uint64_t now = w->run_mark;
+    if (w->exact) {
+        now = cio__os_ticks();
+        cio__fig_run_ends(w, t, now);
+    }
+    switch_direct(w, t, u, now);
 }
 
 /* Parks `t` and, when the scheduler's next pick would be the task in the
@@ -203,9 +209,14 @@ void cio__sched_park(struct cio__task *t)
         cio__sched_switch_out(t, CIO__POST_PARK);
         return;
     }
-    /* Before the commit, which publishes it to the waker's side. */
-    uint64_t now = cio__stamp(w);
-    atomic_store_explicit(&t->fig.park_at, now, memory_order_relaxed);
+    /* As for a direct yield; before the commit, which publishes it to the
+     * waker's side. */
+    uint64_t now = w->run_mark;
+    if (w->exact)
+        now = cio__os_ticks();
+    if (now)
+        atomic_store_explicit(&cio__fig(t)->park_at, now,
+                              memory_order_relaxed);
     uint64_t v = atomic_load_explicit(&t->wait, memory_order_acquire);
     /* As commit_park(): release on success, so the waker that queues `t`
      * sees what it wrote; acquire on failure, where a wake came first
@@ -219,6 +230,8 @@ void cio__sched_park(struct cio__task *t)
     }
     w->lifo_runs++;
     w->tick++;
+    if (w->exact)
+        cio__fig_run_ends(w, t, now);
     switch_direct(w, t, u, now);
 }
 
@@ -231,10 +244,7 @@ static bool start(struct cio__worker *w, struct cio__task *t)
         return false;
     }
     t->sp = cio__ctx_init(t->stack.lo + t->stack.size, task_entry, t);
-    atomic_store_explicit(&t->fig.stack_size, t->stack.size,
-                          memory_order_relaxed);
-    atomic_store_explicit(&t->fig.stack_lo, (uintptr_t)t->stack.lo,
-                          memory_order_relaxed);
+
 #if CIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -250,7 +260,7 @@ static void ended(struct cio__worker *w, struct cio__task *t)
     if (is_main && t->start_err < 0)
         w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
-    atomic_store_explicit(&t->fig.stack_lo, 0, memory_order_relaxed);
+
 #if CIO_HAVE_TSAN
     if (cio__task_flags(t) & CIO__T_STARTED)
         __tsan_destroy_fiber(t->tsan_fiber);
@@ -327,7 +337,9 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
         break;
     case CIO__POST_PARK:
         /* Before the commit, which publishes it to the waker's side. */
-        atomic_store_explicit(&t->fig.park_at, now, memory_order_relaxed);
+        if (now)
+            atomic_store_explicit(&cio__fig(t)->park_at, now,
+                                  memory_order_relaxed);
         commit_park(w, t);
         break;
     case CIO__POST_EXIT:

@@ -93,7 +93,10 @@ static int grow_table(struct cio__worker *w)
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
     }
-    struct cio__task *chunk = calloc(CIO__TASK_CHUNK, sizeof *chunk);
+    /* The descriptors, then their figures (cio__fig). */
+    struct cio__task *chunk =
+        calloc(1, CIO__TASK_CHUNK * (sizeof *chunk +
+                                     sizeof(struct cio__task_fig)));
     if (!chunk) {
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
@@ -212,39 +215,43 @@ void cio__task_table_fini(struct cio__runtime *rt)
 
 /* ---- figures ------------------------------------------------------------ */
 
-/* A new task's figures: none yet, runnable since `now` (its spawn). */
-static void fig_reset(struct cio__task *t, uint64_t now)
+/* A new task: no runs yet, runnable since now. Its figures are reset at
+ * its first run (cio__fig_woken), not here; without timing they are never
+ * written and stay 0. Relaxed: the spawn's queueing orders it before the
+ * task's first run. */
+static void fig_reset(struct cio__worker *w, struct cio__task *t)
 {
-    /* Relaxed throughout: see struct cio__task_fig; the spawn's queueing
-     * orders these before the task's first run. */
-    atomic_store_explicit(&t->runs, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.run, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.ready, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.blocked, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.park_at, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.woken_at, now, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.wait_kind, CIO_WAIT_NOTHING,
+    uint64_t now = w->timing ? cio__stamp(w) : 0;
+    atomic_store_explicit(&t->runs,
+                          now ? CIO__RUNS_NEW | (now & CIO__RUNS_STAMP) : 0,
                           memory_order_relaxed);
-    atomic_store_explicit(&t->fig.wait_obj, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.stack_lo, 0, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.stack_size, 0, memory_order_relaxed);
 }
 
-void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t now)
+void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t r,
+                    uint64_t now)
 {
-    uint64_t woken = atomic_load_explicit(&t->fig.woken_at,
-                                          memory_order_relaxed);
-    atomic_store_explicit(&t->fig.woken_at, 0, memory_order_relaxed);
+    struct cio__task_fig *f = cio__fig(t);
+    uint64_t woken;
+    if (r & CIO__RUNS_NEW) {
+        /* Its first run: the figures still hold a former task's. */
+        woken = r & CIO__RUNS_STAMP;
+        atomic_store_explicit(&f->run, 0, memory_order_relaxed);
+        atomic_store_explicit(&f->ready, 0, memory_order_relaxed);
+        atomic_store_explicit(&f->blocked, 0, memory_order_relaxed);
+        atomic_store_explicit(&f->park_at, 0, memory_order_relaxed);
+    } else {
+        woken = atomic_load_explicit(&f->woken_at, memory_order_relaxed);
+        uint64_t parked = atomic_load_explicit(&f->park_at,
+                                               memory_order_relaxed);
+        if (parked && woken > parked)
+            cio__count(&f->blocked, woken - parked);
+    }
     if (!now)
         return;
-    uint64_t parked = atomic_load_explicit(&t->fig.park_at,
-                                           memory_order_relaxed);
-    if (parked && woken > parked)
-        cio__count(&t->fig.blocked, woken - parked);
     /* Stamps of different threads, or a stamp placed at the start of a
      * turn (cio__stamp): a wake may seem to come after the run. */
     uint64_t d = now > woken ? now - woken : 0;
-    cio__count(&t->fig.ready, d);
+    cio__count(&f->ready, d);
     cio__count(&w->c.delay_log2[cio__log2_bucket(d)], 1);
 }
 
@@ -265,6 +272,21 @@ uint32_t cio__task_slots(struct cio__runtime *rt)
     /* Acquire: pairs with the table's growth (slot_ptr reads the chunk). */
     return atomic_load_explicit(&rt->nchunks, memory_order_acquire) *
            CIO__TASK_CHUNK;
+}
+
+/* The stack `t` holds, read while its worker may be giving it one or
+ * taking it back: a glance, not instrumented for TSan (it is a race by
+ * design, and harmless: a word is read whole, a stale or mixed answer
+ * only makes the residency count of observe/ look at the wrong pages,
+ * and the caller checks the task's generation after). */
+__attribute__((no_sanitize("thread"))) static void
+stack_glance(const struct cio__task *t, struct cio__task_figures *out)
+{
+    int cls = *(volatile const int *)&t->stack.cls;
+    out->stack_lo = (uintptr_t) * (char *volatile const *)&t->stack.lo;
+    out->stack_size = cls >= 0 ? cio__stack_class_size(cls) : 0;
+    if (cls < 0)
+        out->stack_lo = 0;
 }
 
 int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
@@ -301,16 +323,17 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     }
     /* Relaxed: figures, each a whole value (struct cio__task_fig). */
     out->wait_kind =
-        atomic_load_explicit(&t->fig.wait_kind, memory_order_relaxed);
-    out->wait_obj = atomic_load_explicit(&t->fig.wait_obj, memory_order_relaxed);
-    out->park_at = atomic_load_explicit(&t->fig.park_at, memory_order_relaxed);
-    out->run = atomic_load_explicit(&t->fig.run, memory_order_relaxed);
-    out->ready = atomic_load_explicit(&t->fig.ready, memory_order_relaxed);
-    out->blocked = atomic_load_explicit(&t->fig.blocked, memory_order_relaxed);
-    out->runs = atomic_load_explicit(&t->runs, memory_order_relaxed);
-    out->stack_lo = atomic_load_explicit(&t->fig.stack_lo, memory_order_relaxed);
-    out->stack_size =
-        atomic_load_explicit(&t->fig.stack_size, memory_order_relaxed);
+        atomic_load_explicit(&cio__fig(t)->wait_kind, memory_order_relaxed);
+    out->wait_obj = atomic_load_explicit(&cio__fig(t)->wait_obj, memory_order_relaxed);
+    out->park_at = atomic_load_explicit(&cio__fig(t)->park_at, memory_order_relaxed);
+    out->run = atomic_load_explicit(&cio__fig(t)->run, memory_order_relaxed);
+    out->ready = atomic_load_explicit(&cio__fig(t)->ready, memory_order_relaxed);
+    out->blocked = atomic_load_explicit(&cio__fig(t)->blocked, memory_order_relaxed);
+    uint64_t runs = atomic_load_explicit(&t->runs, memory_order_relaxed);
+    out->runs = runs & ~CIO__RUNS_WOKEN;
+    if (runs & CIO__RUNS_NEW) /* not run yet: the sums are a former task's */
+        out->runs = out->run = out->ready = out->blocked = 0;
+    stack_glance(t, out);
     /* Acquire: orders the reads above before this one (a slot freed and
      * reused meanwhile shows a new generation, or none). */
     atomic_thread_fence(memory_order_acquire);
@@ -403,8 +426,17 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
                 struct cio__worker *waker = cio__current_worker();
                 /* Relaxed: the queueing below orders it before the run
                  * that reads it (struct cio__task_fig). */
-                atomic_store_explicit(&t->fig.woken_at, wake_stamp(waker, t),
-                                      memory_order_relaxed);
+                uint64_t stamp = wake_stamp(waker, t);
+                if (stamp) {
+                    atomic_store_explicit(&cio__fig(t)->woken_at, stamp,
+                                          memory_order_relaxed);
+                    /* The task is parked: no one else writes `runs`. */
+                    atomic_store_explicit(
+                        &t->runs,
+                        atomic_load_explicit(&t->runs, memory_order_relaxed) |
+                            CIO__RUNS_WOKEN,
+                        memory_order_relaxed);
+                }
                 cio__sched_ready(waker, t, lifo);
                 return true;
             }
@@ -453,7 +485,7 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     }
     atomic_store_explicit(&t->flags, tf, memory_order_relaxed);
     atomic_store_explicit(&t->last, -1, memory_order_relaxed);
-    fig_reset(t, cio__stamp(w));
+    fig_reset(w, t);
     t->fn = fn;
     t->arg = arg;
     t->result = NULL;

@@ -92,19 +92,19 @@ struct cio__held {
  * waker that won a wait writes while the task is parked (the queue that
  * hands the task on orders it before the next run reads it). Times are
  * cio__os_ticks() stamps and sums; what each stamp is worth depends on
- * the accounting level (runtime.h, cio__stamp). */
+ * the accounting level (runtime.h, cio__stamp). They live beside the
+ * descriptors, not in them (cio__fig): a switch touches only the
+ * descriptor's first lines, and a task that never waits only `run`. */
 struct cio__task_fig {
     _Atomic uint64_t run;         /* ticks running */
     _Atomic uint64_t ready;       /* ticks from wakes (and the spawn) to
                                      the runs that followed */
     _Atomic uint64_t blocked;     /* ticks parked until woken */
     _Atomic uint64_t park_at;     /* when its last park began */
-    _Atomic uint64_t woken_at;    /* a wake (or its spawn) not yet followed
-                                     by a run; 0: none */
+    _Atomic uint64_t woken_at;    /* when its last wake came: see
+                                     CIO__RUNS_WOKEN */
     _Atomic uintptr_t wait_obj;   /* what its last wait was on */
     _Atomic int wait_kind;        /* CIO_WAIT_* of that wait */
-    _Atomic uintptr_t stack_lo;   /* its stack while it has one, else 0 */
-    _Atomic size_t stack_size;
 };
 
 struct cio__task {
@@ -117,7 +117,8 @@ struct cio__task {
     int home;                     /* home worker, -1 before the first run */
     _Atomic int last;             /* worker that ran it last, -1 if none
                                      (owner writes; relaxed) */
-    _Atomic uint64_t runs;        /* times resumed (owner writes) */
+    _Atomic uint64_t runs;        /* times resumed (owner writes), and
+                                     CIO__RUNS_* */
     _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
                                      (ring slots keep their own, runq.tix) */
     struct cio__worker *worker;   /* worker running it (valid while running) */
@@ -135,9 +136,8 @@ struct cio__task {
     struct cio__tls_slot *tls;    /* task-local values, or NULL */
     struct cio__held *held;       /* what it holds (owner-only list) */
     int shield_depth;             /* nested shields it is in */
-    int64_t shield_deadline;      /* deadline of its innermost shield */
     _Atomic int queued;           /* self-check: runnable, not yet run */
-    struct cio__task_fig fig;     /* figures (observe/) */
+    int64_t shield_deadline;      /* deadline of its innermost shield */
 #if CIO_HAVE_ASAN
     void *asan_fake;              /* ASan fake-stack save slot */
 #endif
@@ -145,6 +145,24 @@ struct cio__task {
     void *tsan_fiber;             /* TSan fiber of this task */
 #endif
 };
+
+/* In `runs`, beside the count, so that a switch reads one word:
+ * WOKEN: a wake whose stamp is in the figures' `woken_at` waits for the
+ * task's next run (set by the waker that won the wait: the task is parked,
+ * nobody else writes `runs` then; cleared by that run). NEW: the task has
+ * not run yet, and the low bits hold its spawn's stamp (so a spawn writes
+ * no figure: a task that never waits touches them once, when it runs). */
+#define CIO__RUNS_WOKEN ((uint64_t)1 << 63)
+#define CIO__RUNS_NEW ((uint64_t)1 << 62)
+#define CIO__RUNS_STAMP (CIO__RUNS_NEW - 1)
+
+/* A task's figures: in the chunk of the task table that holds it, after
+ * the chunk's descriptors (task.c's grow_table). */
+static inline struct cio__task_fig *cio__fig(struct cio__task *t)
+{
+    uint32_t i = t->slot % CIO__TASK_CHUNK;
+    return (struct cio__task_fig *)(t - i + CIO__TASK_CHUNK) + i;
+}
 
 /* Flags are written by whoever owns the task (spawner, then the worker
  * starting it) and read by thieves deciding whether they may take it:
@@ -269,8 +287,8 @@ uint64_t cio__wait_begin(struct cio__task *t);
  * for the figures. Owner only. */
 static inline void cio__wait_on(struct cio__task *t, int kind, uintptr_t obj)
 {
-    atomic_store_explicit(&t->fig.wait_kind, kind, memory_order_relaxed);
-    atomic_store_explicit(&t->fig.wait_obj, obj, memory_order_relaxed);
+    atomic_store_explicit(&cio__fig(t)->wait_kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&cio__fig(t)->wait_obj, obj, memory_order_relaxed);
 }
 /* The error a wait that ended for `reason` reports: CIO_ETIMEDOUT for a
  * passed deadline, CIO_ECANCELED for a cancel, an error from cio__park
