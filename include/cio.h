@@ -180,7 +180,8 @@ typedef struct cio_config {
     int stats;         /* time accounting (cio_worker_stats,
                           cio_task_stats): 1 on, 2 exact per run (a clock
                           read at every switch and wake), -1 off;
-                          0: $CIO_STATS ("0", "1" or "2"), else on */
+                          0: $CIO_STATS ("0", "1" or "2"; any other
+                          value is refused), on when unset or empty */
     int64_t stall_ns;  /* a worker that runs one task this long without a
                           switch is reported on stderr (see below);
                           0: $CIO_STALL_MS (0: never) or 100 ms;
@@ -1137,16 +1138,20 @@ typedef enum cio_task_state {
 /* One task's figures.
  *
  * How exact the times are depends on cio_config.stats. On (the default),
- * a worker reads the clock only where it already does for its own
- * figures (entering and leaving a task from its scheduler, the reactor)
- * and where a wait begins or ends; a run that hands the worker straight
- * to another task (a cio_yield to another started task of the worker, a
- * park right after waking one: "direct hand-offs") makes no clock read,
- * so the runs of such a chain are counted with the run that ends it, and
- * a wake or park inside it is placed at the chain's start (the turn
- * histogram, cio_worker_stats.turns, bounds that error). At level 2
- * (CIO_STATS=2) every switch and wake reads the clock: every run exact,
- * at a cost measured in docs/benchmarks.md. Off, the times are 0. */
+ * a worker reads the clock where it already does for its own figures
+ * (entering and leaving a task from its scheduler, the reactor) and for
+ * wakes that come from its scheduler, its reactor, or a thread that is
+ * not a worker. A wake by a running task is placed at the start of that
+ * task's turn, and a run that hands the worker straight to another task
+ * (a cio_yield to another started task of the worker, a park right after
+ * waking one: "direct hand-offs") makes no clock read, so the runs of
+ * such a chain are counted with the run that ends it, and a park inside
+ * it is placed at the chain's start (the turn histogram,
+ * cio_worker_stats.turns, bounds these errors). A wake that comes while
+ * the task is still switching out (before it parked) is not counted as
+ * a delay. At level 2 (CIO_STATS=2) every switch and wake reads the
+ * clock: every run exact, at a cost measured in docs/benchmarks.md. Off,
+ * the times are 0. */
 typedef struct cio_task_stats {
     cio_task task;        /* its handle */
     const char *name;     /* as given at spawn, or "task" */
@@ -1165,10 +1170,12 @@ typedef struct cio_task_stats {
     int64_t blocked_ns;   /* time parked until woken, summed (a wait in
                              progress is in wait_ns, not here) */
     uint64_t runs;        /* times it was resumed (switches into it) */
-    size_t stack_size;    /* its stack (0 before its first run) */
+    size_t stack_size;    /* its stack (0 before its first run, and once
+                             done: the stack goes back then) */
     size_t stack_used;    /* bytes of its stack in memory, from the top to
                              the deepest page touched (page-granular, read
-                             from the kernel's page residency): on a stack
+                             from the kernel's page residency; the stack's
+                             lowest page is not looked at): on a stack
                              reused from an ended task, also what that one
                              touched, so an upper bound; a stack whose pages
                              went back to the system starts afresh. For

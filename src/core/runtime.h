@@ -269,10 +269,13 @@ static inline void cio__fig_run_begins(struct cio__worker *w,
         atomic_store_explicit(&t->runs, r + 1, memory_order_relaxed);
         return;
     }
+    cio__fig_woken(w, t, r, now);
+    /* Release: a first run's reset of the figures comes before the count
+     * that says they are this task's (pairs with the acquire in
+     * cio__task_figures_get). */
     atomic_store_explicit(&t->runs,
                           r & CIO__RUNS_NEW ? 1 : (r + 1) & ~CIO__RUNS_WOKEN,
-                          memory_order_relaxed);
-    cio__fig_woken(w, t, r, now);
+                          memory_order_release);
 }
 
 /* The run of `t` that began at w->run_mark ends at `now`. Owner only. */

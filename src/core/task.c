@@ -243,7 +243,11 @@ void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t r,
         woken = atomic_load_explicit(&f->woken_at, memory_order_relaxed);
         uint64_t parked = atomic_load_explicit(&f->park_at,
                                                memory_order_relaxed);
-        if (parked && woken > parked)
+        /* A wake stamped with its waker's turn start may seem to come
+         * before the park: it came after. */
+        if (woken < parked)
+            woken = parked;
+        if (parked)
             cio__count(&f->blocked, woken - parked);
     }
     if (!now)
@@ -260,8 +264,18 @@ void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t r,
  * the runtime measures time. */
 static uint64_t wake_stamp(struct cio__worker *w, struct cio__task *t)
 {
-    if (w)
-        return cio__stamp(w);
+    if (w) {
+        if (!w->timing)
+            return 0;
+        /* A running task's wake takes its turn's start (cio__stamp); in
+         * the scheduler or the reactor the last mark may be long before
+         * (a spin, then a deadline found due), so read the clock. */
+        if (!w->exact && atomic_load_explicit(&w->c.phase,
+                                              memory_order_relaxed) ==
+                             CIO__PH_RUN)
+            return cio__stamp(w);
+        return cio__os_ticks();
+    }
     /* `t->worker` was written before the park's commit, which the waker's
      * winning CAS acquired. */
     return t->worker && t->worker->timing ? cio__os_ticks() : 0;
@@ -321,6 +335,9 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
                 &t->wait, memory_order_relaxed)) == CIO__W_WAITING)
             out->state = CIO_TASK_WAITING;
     }
+    /* Acquire: pairs with the release in cio__fig_run_begins(), so a
+     * count without NEW comes with this task's sums, not a former one's. */
+    uint64_t runs = atomic_load_explicit(&t->runs, memory_order_acquire);
     /* Relaxed: figures, each a whole value (struct cio__task_fig). */
     out->wait_kind =
         atomic_load_explicit(&cio__fig(t)->wait_kind, memory_order_relaxed);
@@ -329,7 +346,6 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     out->run = atomic_load_explicit(&cio__fig(t)->run, memory_order_relaxed);
     out->ready = atomic_load_explicit(&cio__fig(t)->ready, memory_order_relaxed);
     out->blocked = atomic_load_explicit(&cio__fig(t)->blocked, memory_order_relaxed);
-    uint64_t runs = atomic_load_explicit(&t->runs, memory_order_relaxed);
     out->runs = runs & ~CIO__RUNS_WOKEN;
     if (runs & CIO__RUNS_NEW) /* not run yet: the sums are a former task's */
         out->runs = out->run = out->ready = out->blocked = 0;

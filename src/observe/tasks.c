@@ -16,7 +16,12 @@ static size_t stack_resident(uintptr_t lo, size_t size)
 {
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t top = lo + size;
-    uintptr_t first = lo & ~(uintptr_t)(page - 1);
+    /* The page holding the stack's lowest bytes is left out: without
+     * guard regions a canary is written there at every start, so it is
+     * always in memory (a task that reached it has overflowed anyway). */
+    uintptr_t first = (lo + (uintptr_t)page) & ~(uintptr_t)(page - 1);
+    if (first >= top)
+        first = lo & ~(uintptr_t)(page - 1); /* a stack within one page */
     size_t pages = (top - first + (size_t)page - 1) / (size_t)page;
     unsigned char vec[256];
     /* From the lowest page up, a chunk at a time: the first resident page
