@@ -238,11 +238,11 @@ static inline uint64_t cio__phase(struct cio__worker *w, int next)
 }
 
 /* A tick stamp for a task figure at a point with no clock read of its
- * own (a wake, a park or a direct hand-off on `w`'s thread): exact at
- * level 2 (rt->exact); otherwise the worker's last phase transition (the
- * start of the turn in progress, or of the scheduler's phase), which
- * costs a load instead of a clock read (about 7 to 14 ns). 0 with timing
- * off: figures with a 0 stamp are not counted. */
+ * own (a spawn, a wake, a park or a direct hand-off by a task running on
+ * `w`): exact at level 2 (rt->exact); otherwise the worker's last phase
+ * transition, the start of the turn in progress (also w->run_mark then),
+ * which costs a load instead of a clock read (about 7 to 14 ns). 0 with
+ * timing off: figures with a 0 stamp are not counted. */
 static inline uint64_t cio__stamp(struct cio__worker *w)
 {
     if (w->exact)

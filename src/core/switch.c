@@ -166,11 +166,9 @@ void cio__sched_yield(struct cio__task *t)
     w->lifo_runs = 0; /* as pop_own() taking from the queue */
     /* Below level 2 a hand-off reads no clock: `t`'s run goes on in
      * `u`'s (cio_task_stats says so). */
-    uint64_t now = w->run_mark;
-    if (w->exact) {
-        now = cio__os_ticks();
+    uint64_t now = cio__stamp(w);
+    if (w->exact)
         cio__fig_run_ends(w, t, now);
-    }
     switch_direct(w, t, u, now);
 }
 
@@ -211,9 +209,7 @@ void cio__sched_park(struct cio__task *t)
     }
     /* As for a direct yield; before the commit, which publishes it to the
      * waker's side. */
-    uint64_t now = w->run_mark;
-    if (w->exact)
-        now = cio__os_ticks();
+    uint64_t now = cio__stamp(w);
     if (now)
         atomic_store_explicit(&cio__fig(t)->park_at, now,
                               memory_order_relaxed);
@@ -244,7 +240,6 @@ static bool start(struct cio__worker *w, struct cio__task *t)
         return false;
     }
     t->sp = cio__ctx_init(t->stack.lo + t->stack.size, task_entry, t);
-
 #if CIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -260,7 +255,6 @@ static void ended(struct cio__worker *w, struct cio__task *t)
     if (is_main && t->start_err < 0)
         w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
-
 #if CIO_HAVE_TSAN
     if (cio__task_flags(t) & CIO__T_STARTED)
         __tsan_destroy_fiber(t->tsan_fiber);

@@ -339,13 +339,13 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
      * count without NEW comes with this task's sums, not a former one's. */
     uint64_t runs = atomic_load_explicit(&t->runs, memory_order_acquire);
     /* Relaxed: figures, each a whole value (struct cio__task_fig). */
-    out->wait_kind =
-        atomic_load_explicit(&cio__fig(t)->wait_kind, memory_order_relaxed);
-    out->wait_obj = atomic_load_explicit(&cio__fig(t)->wait_obj, memory_order_relaxed);
-    out->park_at = atomic_load_explicit(&cio__fig(t)->park_at, memory_order_relaxed);
-    out->run = atomic_load_explicit(&cio__fig(t)->run, memory_order_relaxed);
-    out->ready = atomic_load_explicit(&cio__fig(t)->ready, memory_order_relaxed);
-    out->blocked = atomic_load_explicit(&cio__fig(t)->blocked, memory_order_relaxed);
+    struct cio__task_fig *f = cio__fig(t);
+    out->wait_kind = atomic_load_explicit(&f->wait_kind, memory_order_relaxed);
+    out->wait_obj = atomic_load_explicit(&f->wait_obj, memory_order_relaxed);
+    out->park_at = atomic_load_explicit(&f->park_at, memory_order_relaxed);
+    out->run = atomic_load_explicit(&f->run, memory_order_relaxed);
+    out->ready = atomic_load_explicit(&f->ready, memory_order_relaxed);
+    out->blocked = atomic_load_explicit(&f->blocked, memory_order_relaxed);
     out->runs = runs & ~CIO__RUNS_WOKEN;
     if (runs & CIO__RUNS_NEW) /* not run yet: the sums are a former task's */
         out->runs = out->run = out->ready = out->blocked = 0;

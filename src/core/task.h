@@ -287,8 +287,9 @@ uint64_t cio__wait_begin(struct cio__task *t);
  * for the figures. Owner only. */
 static inline void cio__wait_on(struct cio__task *t, int kind, uintptr_t obj)
 {
-    atomic_store_explicit(&cio__fig(t)->wait_kind, kind, memory_order_relaxed);
-    atomic_store_explicit(&cio__fig(t)->wait_obj, obj, memory_order_relaxed);
+    struct cio__task_fig *f = cio__fig(t);
+    atomic_store_explicit(&f->wait_kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&f->wait_obj, obj, memory_order_relaxed);
 }
 /* The error a wait that ended for `reason` reports: CIO_ETIMEDOUT for a
  * passed deadline, CIO_ECANCELED for a cancel, an error from cio__park
