@@ -78,6 +78,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -186,6 +187,19 @@ typedef struct cio_config {
                           switch is reported on stderr (see below);
                           0: $CIO_STALL_MS (0: never) or 100 ms;
                           -1 or CIO_NEVER: never */
+    const char *trace; /* trace file (see Traces below); NULL: $CIO_TRACE,
+                          no trace when that is unset or empty */
+    size_t trace_events; /* events kept per lane; 0: $CIO_TRACE_EVENTS or
+                          65536; 16 to 16777216 (rounded up to a power
+                          of two) */
+    int trace_flight;  /* 1: flight recorder (keep the last trace_events
+                          per lane, write only when asked); -1: stream
+                          the whole trace; 0: $CIO_TRACE_FLIGHT ("1" or
+                          "0"), else stream */
+    int sigquit;       /* 1: SIGQUIT prints cio_dump() to stderr and writes
+                          the flight recorder's trace; -1: SIGQUIT keeps
+                          its action; 0: $CIO_SIGQUIT ("1" or "0"), else
+                          as -1 */
 } cio_config;
 
 /* Stall reports. A task that computes for long without a waiting call
@@ -205,6 +219,43 @@ typedef struct cio_config {
  * system call it makes (sleep(), a blocking read) may return EINTR or
  * early, as with any signal; errno is kept. A worker without its own
  * signal stack is not reported. */
+
+/* Traces. With cio_config.trace (or CIO_TRACE=out.json), the runtime
+ * records what each worker and each blocking-pool thread runs and when,
+ * and writes it as Chrome trace-event JSON, which ui.perfetto.dev and
+ * chrome://tracing open:
+ *   - one lane per worker, per pool thread, and one for the program's
+ *     own threads; every run of a task is a slice named after the task
+ *     (args: its handle id, the run's number, and at its end what it
+ *     went on to do: yield, wait on what, or exit);
+ *   - a pool job is a slice on its thread's lane;
+ *   - every wake is an arrow from where it happened (inside the waking
+ *     task's run, the pool job, or a short slice named "fd", "timer",
+ *     "thread", "scheduler" or "cancel") to the run it caused, and every
+ *     spawn one to the task's first run;
+ *   - a stall report (above) is an instant event named "stall".
+ * Each lane is a buffer of cio_config.trace_events events that only its
+ * thread writes (no lock, no atomic read-modify-write). Streaming (the
+ * default), a thread of the runtime's moves them to the file ten times a
+ * second; a lane that fills up faster drops events, and the trace says
+ * how many ("dropped events" instants, and otherData.dropped_events).
+ * The file is complete when cio_run returns. As a flight recorder
+ * (cio_config.trace_flight), each lane keeps only its last events, and
+ * the file is written, whole and anew (through a temporary file and a
+ * rename), only by cio_trace_flush(), after a stall report, and on
+ * SIGQUIT when cio_config.sigquit is on; nothing is written at the end.
+ * Task names are copied into the trace at spawn (the first 46 bytes).
+ * A trace reads the cycle counter at every switch, as cio_config.stats
+ * level 2 does (and turns that level on). */
+
+/* Writes the trace now: streaming, what the lanes hold so far goes to
+ * the file; as a flight recorder, the file is written with what the
+ * rings hold. Returns the number of trace events written (>= 0), or
+ * CIO_ENOENT (no trace is on), CIO_ESRCH (no runtime runs), CIO_ENOMEM,
+ * or the file's error. From a task, the writing runs on the blocking
+ * pool and the task waits for it (the worker runs other tasks); from
+ * another thread, on that thread. */
+CIO_API int cio_trace_flush(void);
 
 /* Fills `cfg` with the defaults (every field 0, meaning "choose"). */
 CIO_API void cio_config_init(cio_config *cfg);
@@ -1198,6 +1249,24 @@ CIO_API int cio_task_stats_get(cio_task t, cio_task_stats *out);
  * the calling thread may call (no lock is held). Thread-safe. */
 CIO_API int cio_task_each(int (*fn)(const cio_task_stats *s, void *arg),
                           void *arg);
+
+/* Writes every live task of the running runtime to `f`: its handle id,
+ * name and state; the worker running it, or what it waits on (the
+ * descriptor, the task, the object) and for how long; its runs, run,
+ * ready and blocked times; its stack use. Under each task that is
+ * switched out (waiting or ready), a backtrace of where it stands,
+ * innermost first, from the frame pointers its saved context holds
+ * (glibc's backtrace_symbols() names: exported functions by name, others
+ * as module+offset for addr2line; a chain stops at code built without
+ * frame pointers, so build the program with -fno-omit-frame-pointer to
+ * see its own frames). Running tasks get no backtrace (a stall report
+ * gives one). Tasks are read while they run on, so the dump is a
+ * near-instant, not a snapshot. With cio_config.sigquit on, SIGQUIT
+ * writes it to stderr. Returns the number of tasks listed, or
+ * CIO_EINVAL (NULL f), CIO_ESRCH (no runtime runs). Thread-safe; the
+ * writing happens on the calling thread (from a task it holds the
+ * worker for as long as `f` takes). */
+CIO_API int cio_dump(FILE *f);
 
 #ifdef __cplusplus
 }

@@ -98,6 +98,11 @@ static void *pool_main(void *arg)
     struct cio__pool_thread *th = arg;
     struct cio__pool *p = th->pool;
     cio__os_thread_name("cio-pool");
+    struct cio__runtime *rt =
+        (struct cio__runtime *)((char *)p - offsetof(struct cio__runtime,
+                                                     pool));
+    /* Its trace lane: this thread's wakes and jobs (trace.c). */
+    cio__tls_lane = cio__trace_lane_take(rt);
     pthread_mutex_lock(&p->lock);
     for (;;) {
         bool timed_out = false;
@@ -115,8 +120,14 @@ static void *pool_main(void *arg)
         unlink_job(p, j);
         j->state = CIO__JOB_RUNNING;
         p->running++;
+        /* The caller's handle, taken while it surely waits (the job may
+         * be abandoned, its caller gone, by the time the job ends). */
+        uint64_t id = cio__tls_lane && j->task ? cio__task_handle(j->task).id
+                                                : 0;
         pthread_mutex_unlock(&p->lock);
 
+        if (cio__tls_lane)
+            cio__trace_job(id, false);
         void *result = j->fn(j->arg);
 
         pthread_mutex_lock(&p->lock);
@@ -128,6 +139,8 @@ static void *pool_main(void *arg)
         if (j->state == CIO__JOB_ABANDONED) {
             pthread_mutex_unlock(&p->lock);
             j->release(j);
+            if (cio__tls_lane)
+                cio__trace_job(id, true);
             pthread_mutex_lock(&p->lock);
             continue;
         }
@@ -138,6 +151,9 @@ static void *pool_main(void *arg)
         j->state = CIO__JOB_DONE;
         pthread_mutex_unlock(&p->lock);
         cio__wake(t, seq, CIO__WAKE_OK);
+        /* After the wake, so the wake's arrow leaves from inside the job. */
+        if (cio__tls_lane)
+            cio__trace_job(id, true);
 #ifdef CIO_TESTING
         if (cio__test_pool_after_wake)
             cio__test_pool_after_wake();
@@ -155,6 +171,8 @@ static void *pool_main(void *arg)
     th->next = p->exited;
     p->exited = th;
     p->threads--;
+    cio__trace_lane_put(rt, cio__tls_lane);
+    cio__tls_lane = NULL;
     pthread_cond_broadcast(&p->gone);
     pthread_mutex_unlock(&p->lock);
     return NULL;

@@ -371,6 +371,7 @@ static void runtime_free(struct cio__runtime *rt, int inited)
     cio__fd_table_fini(rt);
     cio__task_table_fini(rt);
     cio__stack_runtime_fini(rt);
+    cio__trace_fini(rt);
     pthread_mutex_destroy(&rt->global_lock);
     free(rt->global);
     pthread_mutex_destroy(&rt->table_lock);
@@ -379,7 +380,9 @@ static void runtime_free(struct cio__runtime *rt, int inited)
     free(rt);
 }
 
-static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
+static int runtime_new(const cio_config *cfg,
+                       const struct cio__run_hooks *hooks,
+                       struct cio__runtime **out)
 {
     int nworkers = 0, rc = parse_workers(cfg, &nworkers);
     if (rc < 0)
@@ -438,7 +441,9 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
     rt->stall_ns = stall > 0 && stall != CIO_NEVER ? stall : 0;
     rt->stack_size = stack;
     rt->timing = stats > 0;
-    rt->exact = stats > 1;
+    /* A trace needs a tick at every switch: the exact level reads them,
+     * and with time accounting off the trace reads its own. */
+    rt->exact = stats > 1 || (stats > 0 && hooks && hooks->trace_slots);
     if (rt->timing)
         cio__os_ticks_start();
     pthread_mutex_init(&rt->global_lock, NULL);
@@ -464,6 +469,14 @@ static int runtime_new(const cio_config *cfg, struct cio__runtime **out)
         rc = cio__worker_init(rt, &rt->workers[i], i);
         if (rc < 0) {
             runtime_free(rt, i);
+            return rc;
+        }
+    }
+    if (hooks && hooks->trace_slots) {
+        rc = cio__trace_init(rt, hooks->trace_slots, hooks->trace_ring,
+                             pool_max);
+        if (rc < 0) {
+            runtime_free(rt, nworkers);
             return rc;
         }
     }
@@ -496,7 +509,7 @@ int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
     if (!main)
         return CIO_EINVAL;
     struct cio__runtime *rt, *none = NULL;
-    int rc = runtime_new(cfg, &rt);
+    int rc = runtime_new(cfg, hooks, &rt);
     if (rc < 0)
         return rc;
     /* seq_cst: publishes the runtime (release for its contents, to the
@@ -532,15 +545,19 @@ int cio__run(int (*main)(void *arg), void *arg, const cio_config *cfg,
         goto out;
     }
     cio__task_flag_set(t, CIO__T_MAIN);
+    if (w0->lane) /* this thread is worker 0's: its lane's writer */
+        cio__trace_spawn(w0, NULL, t);
     /* Relaxed: not yet queued; the queue push publishes it. */
     atomic_fetch_or_explicit(&t->ctl, CIO__C_DETACHED, memory_order_relaxed);
     cio__sched_spawned(w0, t);
     if (hooks && hooks->started)
-        hooks->started(rt);
+        hooks->started(rt, hooks->ctx);
     cio__sched_loop(w0);
     if (hooks && hooks->ending)
-        hooks->ending(rt);
+        hooks->ending(rt, hooks->ctx);
     join_threads(rt);
+    if (hooks && hooks->stopped)
+        hooks->stopped(rt, hooks->ctx);
     if (alt == 0)
         cio__overflow_altstack_off(w0, &old_alt);
     cio__overflow_release();

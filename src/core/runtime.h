@@ -19,6 +19,7 @@
 #include "core/stack.h"
 #include "core/task.h"
 #include "core/timer.h"
+#include "core/trace.h"
 #include "os/os.h"
 #include "util/fifo.h"
 
@@ -108,6 +109,7 @@ struct cio__worker {
                                          and wake (rt->exact) */
     uint64_t run_mark;                /* when the running task's run began
                                          (ticks; see cio__stamp) */
+    struct cio__lane *lane;           /* its trace lane, NULL: no trace */
     struct cio__fifo free_tasks;      /* task descriptors for reuse */
     uint32_t nfree;                   /* descriptors in free_tasks */
     struct cio__stack_cache stacks[CIO__STACK_CLASSES]; /* stack cache */
@@ -143,6 +145,8 @@ struct cio__runtime {
                                          and wake (cio_config.stats 2) */
     int64_t stall_ns;                 /* report a task run this long, 0:
                                          never (observe/stall.c) */
+    struct cio__trace *trace;         /* the trace's lanes, NULL: none
+                                         (trace.c) */
     size_t stack_size;                /* default task stack */
     struct cio__worker *workers;      /* array of nworkers */
     _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
@@ -303,11 +307,18 @@ static inline struct cio__task *cio__task_at_entry(void)
 extern struct cio__runtime *_Atomic cio__rt;
 
 /* What the layers above core do at a runtime's start (its workers run,
- * main has not started) and end (every task has finished; the workers
- * are still there): observe/'s stall watchdog. */
+ * main has not started), end (every task has finished; the workers are
+ * still there) and stop (the workers have exited): observe/'s stall
+ * watchdog and trace writer. And what core records for them: a trace of
+ * `trace_slots` events per lane (0: none), kept as a ring
+ * (`trace_ring`, the flight recorder) or drained. */
 struct cio__run_hooks {
-    void (*started)(struct cio__runtime *rt);
-    void (*ending)(struct cio__runtime *rt);
+    void (*started)(struct cio__runtime *rt, void *ctx);
+    void (*ending)(struct cio__runtime *rt, void *ctx);
+    void (*stopped)(struct cio__runtime *rt, void *ctx);
+    void *ctx;
+    uint64_t trace_slots;
+    bool trace_ring;
 };
 /* cio_run() itself, with the hooks of the layers above (observe/run.c
  * passes them: core knows nothing of what they do). */

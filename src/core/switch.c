@@ -131,6 +131,8 @@ static inline void switch_direct(struct cio__worker *w, struct cio__task *t,
     atomic_store_explicit(&u->last, w->index, memory_order_relaxed);
     u->worker = w;
     cio__fig_run_begins(w, u, now);
+    if (w->lane)
+        cio__trace_run(w, u, now);
     /* `cur` names `u` before this task's stack is left: the fault handler
      * also looks at `leaving`, so an overflow in the switch itself is
      * still blamed on this task. (Setting `cur` on the resumed side
@@ -169,6 +171,8 @@ void cio__sched_yield(struct cio__task *t)
     uint64_t now = cio__stamp(w);
     if (w->exact)
         cio__fig_run_ends(w, t, now);
+    if (w->lane)
+        cio__trace_stop(w, t, CIO__STOP_YIELD, now);
     switch_direct(w, t, u, now);
 }
 
@@ -228,6 +232,11 @@ void cio__sched_park(struct cio__task *t)
     w->tick++;
     if (w->exact)
         cio__fig_run_ends(w, t, now);
+    /* After the commit: `t` is parked now, and cannot run again before
+     * this thread leaves its stack (see above), so the lane stays in
+     * order. */
+    if (w->lane)
+        cio__trace_stop(w, t, CIO__STOP_PARK, now);
     switch_direct(w, t, u, now);
 }
 
@@ -310,7 +319,10 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
 #if CIO_HAVE_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
-    cio__fig_run_begins(w, t, cio__phase(w, CIO__PH_RUN));
+    uint64_t begin = cio__phase(w, CIO__PH_RUN);
+    cio__fig_run_begins(w, t, begin);
+    if (w->lane)
+        cio__trace_run(w, t, begin);
     cio__ctx_switch(&w->sched_sp, t->sp);
     uint64_t now = cio__phase(w, CIO__PH_SCHED);
 #if CIO_HAVE_ASAN
@@ -324,6 +336,12 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
     atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
     int post = w->post;
     w->post = CIO__POST_NONE;
+    if (w->lane)
+        cio__trace_stop(w, t,
+                        post == CIO__POST_YIELD  ? CIO__STOP_YIELD
+                        : post == CIO__POST_PARK ? CIO__STOP_PARK
+                                                 : CIO__STOP_EXIT,
+                        now);
     switch (post) {
     case CIO__POST_YIELD:
         became_runnable(w, t);

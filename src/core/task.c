@@ -359,6 +359,83 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     return 0;
 }
 
+/* The saved context's frame (arch/switch_*.S): where the frame pointer
+ * and the return address sit above the saved stack pointer. */
+#if defined(__x86_64__)
+#define CTX_FP 48
+#define CTX_PC 56
+#elif defined(__aarch64__)
+#define CTX_FP 80
+#define CTX_PC 88
+#endif
+
+/* Follows the frame-pointer chain of a switched-out stack within
+ * [lo, hi): every read stays inside the stack, so a chain broken by code
+ * built without frame pointers, or a stack that changes meanwhile (the
+ * caller then discards the result), ends the walk, never faults. Not
+ * instrumented: it reads another task's stack while that task may run. */
+__attribute__((no_sanitize("thread"))) __attribute__((no_sanitize("address")))
+static int walk_frames(uintptr_t sp, uintptr_t lo, uintptr_t hi,
+                       uintptr_t *pcs, int max)
+{
+#if defined(CTX_FP)
+    if (sp < lo || sp > hi - CTX_PC - sizeof(uintptr_t) || sp % 8)
+        return 0;
+    uintptr_t fp = *(volatile const uintptr_t *)(sp + CTX_FP);
+    int n = 0;
+    pcs[n++] = *(volatile const uintptr_t *)(sp + CTX_PC);
+    while (n < max && fp >= sp && fp <= hi - 2 * sizeof(uintptr_t) &&
+           fp % sizeof(uintptr_t) == 0) {
+        uintptr_t next = *(volatile const uintptr_t *)fp;
+        uintptr_t ret = *(volatile const uintptr_t *)(fp + sizeof(uintptr_t));
+        if (!ret)
+            break;
+        pcs[n++] = ret;
+        if (next <= fp)
+            break; /* frames only go up the stack */
+        fp = next;
+    }
+    return n;
+#else
+    (void)sp, (void)lo, (void)hi, (void)pcs, (void)max;
+    return 0;
+#endif
+}
+
+int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
+                        uintptr_t *pcs, int max)
+{
+    struct cio__task *t = slot_ptr(rt, slot);
+    if (!t)
+        return CIO_ESRCH;
+    /* As cio__task_figures_get: the generation and the run count read
+     * before and after; a task that ran meanwhile (its count moved) may
+     * have changed its frames, and the walk is discarded. */
+    uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
+    if (!(c & CIO__C_ALIVE) || CIO__CGEN(c) != gen || (c & CIO__C_DONE) ||
+        !(cio__task_flags(t) & CIO__T_STARTED))
+        return 0;
+    /* Acquire: pairs with the release in cio__fig_run_begins(). */
+    uint64_t runs = atomic_load_explicit(&t->runs, memory_order_acquire);
+    for (int i = 0; i < rt->nworkers; i++)
+        if (atomic_load_explicit(&rt->workers[i].cur, memory_order_relaxed) ==
+            t)
+            return 0; /* running: its frames are in a CPU's registers */
+    struct cio__task_figures f;
+    stack_glance(t, &f);
+    uintptr_t sp = (uintptr_t)__atomic_load_n(&t->sp, __ATOMIC_RELAXED);
+    int n = f.stack_lo ? walk_frames(sp, f.stack_lo, f.stack_lo + f.stack_size,
+                                     pcs, max)
+                       : 0;
+    /* Acquire: orders the walk's reads before the checks. */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t c2 = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    if (CIO__CGEN(c2) != CIO__CGEN(c) || (c2 & CIO__C_DONE) ||
+        atomic_load_explicit(&t->runs, memory_order_relaxed) != runs)
+        return CIO_EAGAIN;
+    return n;
+}
+
 /* ---- wait / wake -------------------------------------------------------- */
 
 uint64_t cio__wait_begin(struct cio__task *t)
@@ -426,6 +503,14 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
 {
     /* Relaxed: only a compare-and-swap below acts on what this reads. */
     uint64_t w = atomic_load_explicit(&t->wait, memory_order_relaxed);
+    struct cio__worker *waker = cio__current_worker();
+    /* A traced wake is stamped before the CAS that may let the task run
+     * again at once, so the wake never seems to come after that run. */
+    uint64_t tick = (waker ? waker->lane != NULL
+                           : atomic_load_explicit(&cio__tracing,
+                                                  memory_order_relaxed))
+                        ? cio__os_ticks()
+                        : 0;
     for (;;) {
         if (CIO__WSEQ(w) != seq)
             return false;
@@ -439,7 +524,8 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
             if (atomic_compare_exchange_weak_explicit(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY),
                     memory_order_acq_rel, memory_order_relaxed)) {
-                struct cio__worker *waker = cio__current_worker();
+                if (tick)
+                    cio__trace_wake(waker, t, reason, tick);
                 /* Relaxed: the queueing below orders it before the run
                  * that reads it (struct cio__task_fig). */
                 uint64_t stamp = wake_stamp(waker, t);
@@ -464,8 +550,11 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
              * CAS and the task's load of the reason. */
             if (atomic_compare_exchange_weak_explicit(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_NOTIFIED),
-                    memory_order_release, memory_order_relaxed))
+                    memory_order_release, memory_order_relaxed)) {
+                if (tick)
+                    cio__trace_wake(waker, t, reason, tick);
                 return true;
+            }
             break;
         default:
             return false; /* another wake already won */
@@ -642,6 +731,8 @@ int cio_spawn(cio_task *out, cio_task_fn *fn, void *arg,
     int rc = cio__task_create(w, &t, fn, arg, opts);
     if (rc < 0)
         return rc;
+    if (w->lane)
+        cio__trace_spawn(w, self, t);
     if (out)
         *out = cio__task_handle(t);
     else /* relaxed: not yet queued, the queue push publishes it */

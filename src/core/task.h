@@ -264,6 +264,13 @@ struct cio__task_figures {
  * Any thread holding `rt` (cio__rt_enter). */
 int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
                           struct cio__task_figures *out);
+/* The return addresses of the task in `slot` (generation `gen`) while it
+ * is switched out (waiting or ready), innermost first, from its saved
+ * frame-pointer chain: how many (0: running, not started, or no chain),
+ * CIO_EAGAIN (it ran while being read), CIO_ESRCH. Any thread holding
+ * `rt`. */
+int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
+                        uintptr_t *pcs, int max);
 /* Slots the task table has now (some hold no live task). */
 uint32_t cio__task_slots(struct cio__runtime *rt);
 void cio__task_cancel_all(struct cio__runtime *rt);

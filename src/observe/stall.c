@@ -70,6 +70,13 @@ static void report(struct cio__worker *w, int64_t ns)
     say(" for ");
     say_num(ns / 1000000);
     say(" ms without waiting; where it is now:\n");
+    /* Into the trace too, unless the task was interrupted while writing
+     * an event of its own into this lane (then the stall is not traced:
+     * the lane has one writer at a time). */
+    struct cio__lane *l = w->lane;
+    if (l && !l->busy)
+        cio__lane_put(l, cio__os_ticks(), cio__task_handle(t).id,
+                      (uint64_t)ns, cio__ev_meta(CIO__EV_STALL, 0, 0));
     void *frames[48];
     int n = backtrace(frames, 48);
     /* Skip the handler's own frames and the signal trampoline's. */
@@ -136,6 +143,7 @@ static void check(struct cio__runtime *rt, int64_t now)
         atomic_store_explicit(&w->c.stall_ns, now - wd.seen_at[i],
                               memory_order_release);
         pthread_kill(w->thread, SIGURG);
+        cio__trace_after_stall();
     }
 }
 
@@ -169,7 +177,7 @@ static void free_tables(void)
     wd.reported = NULL;
 }
 
-static void started(struct cio__runtime *rt)
+void cio__stall_started(struct cio__runtime *rt)
 {
     if (!rt->stall_ns)
         return;
@@ -209,7 +217,7 @@ fail:
     free_tables();
 }
 
-static void ending(struct cio__runtime *rt)
+void cio__stall_ending(struct cio__runtime *rt)
 {
     (void)rt;
     if (!wd.running)
@@ -227,8 +235,3 @@ static void ending(struct cio__runtime *rt)
     pthread_cond_destroy(&wd.cond);
     free_tables();
 }
-
-const struct cio__run_hooks cio__observe_hooks = {
-    .started = started,
-    .ending = ending,
-};

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/runtime.h"
+#include "observe/observe.h"
 #include "os/os.h"
 
 /* Bytes of [lo, lo + size) in memory, from the top down to the deepest
@@ -45,7 +46,8 @@ static size_t stack_resident(uintptr_t lo, size_t size)
     return 0;
 }
 
-static void fill(const struct cio__task_figures *f, cio_task_stats *out)
+void cio__task_stats_fill(const struct cio__task_figures *f,
+                          cio_task_stats *out)
 {
     int64_t wait_ns = 0;
     if (f->state == CIO_TASK_WAITING && f->park_at) {
@@ -92,7 +94,7 @@ int cio_task_stats_get(cio_task t, cio_task_stats *out)
     int rc = cio__task_figures_get(rt, (uint32_t)t.id, gen, &f);
     cio__rt_leave(rt, pinned);
     if (rc == 0)
-        fill(&f, out);
+        cio__task_stats_fill(&f, out);
     return rc;
 }
 
@@ -111,7 +113,7 @@ int cio_task_each(int (*fn)(const cio_task_stats *s, void *arg), void *arg)
         if (cio__task_figures_get(rt, i, 0, &f) < 0)
             continue;
         cio_task_stats s;
-        fill(&f, &s);
+        cio__task_stats_fill(&f, &s);
         rc = fn(&s, arg);
     }
     cio__rt_leave(rt, pinned);

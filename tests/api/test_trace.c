@@ -1,0 +1,546 @@
+/* Traces: the file is JSON in the trace-event format (every event with
+ * the fields the format requires for its phase), every run slice begins
+ * and ends on one lane and nests, every wake arrow starts inside a slice
+ * and ends at the next run of the task it woke, wakes say what woke them
+ * (task, timer, descriptor, pool, foreign thread), the dropped count is
+ * exact when the buffer is made small, the flight recorder keeps exactly
+ * the last N events of a lane, a stall shows in the trace, and bad
+ * settings are refused. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "json.h"
+
+#define MS 1000000LL
+
+static char path[64];
+
+static void fresh_path(const char *what)
+{
+    snprintf(path, sizeof path, "/tmp/cio-trace-%s-%d.json", what,
+             (int)getpid());
+    unlink(path);
+}
+
+/* ---- what a checked trace holds ------------------------------------------ */
+
+struct seen {
+    size_t slices;         /* B/E pairs */
+    size_t arrows;         /* s/f pairs */
+    size_t by[8];          /* arrows by what woke: see by_index */
+    size_t stalls;
+    uint64_t stall_task;
+    double dropped;        /* otherData.dropped_events */
+    double dropped_instants; /* sum of "dropped events" counts */
+    bool named[8];         /* names[i] seen as a slice name */
+};
+
+static const char *const names[] = {"pinger", "ponger", "sleeper", "reader",
+                                    "blocker", "listener", NULL};
+
+static int by_index(const char *by)
+{
+    static const char *const bys[] = {"task", "timer", "fd", "pool",
+                                      "thread", "scheduler", "cancel"};
+    for (int i = 0; i < 7; i++)
+        if (by && strcmp(by, bys[i]) == 0)
+            return i;
+    return 7;
+}
+
+static bool is_num(const struct json *e, const char *k)
+{
+    struct json *v = json_get(e, k);
+    return v && v->type == JSON_NUM;
+}
+
+/* Parses and checks the trace at `path`; fails the case on any breach. */
+static struct seen check_trace(void)
+{
+    struct seen s = {0};
+    struct json *root = json_parse_file(path);
+    CHECK(root && root->type == JSON_OBJ);
+    struct json *evs = json_get(root, "traceEvents");
+    CHECK(evs && evs->type == JSON_ARR && evs->n > 0);
+    /* Per lane: the stack of open slices (begin ts, task, run). */
+    enum { LANES = 256, DEPTH = 8 };
+    static struct {
+        double ts[DEPTH];
+        double task[DEPTH], run[DEPTH];
+        int depth;
+    } open[LANES];
+    memset(open, 0, sizeof open);
+    /* Slices per lane, kept to find where arrows start and end. */
+    size_t cap = evs->n;
+    struct sl {
+        int tid;
+        double b, e, task, run;
+    } *sls = calloc(cap, sizeof *sls);
+    size_t nsl = 0;
+    CHECK(sls);
+    for (size_t i = 0; i < evs->n; i++) {
+        struct json *e = evs->items[i];
+        CHECK(e->type == JSON_OBJ);
+        const char *ph = json_str(e, "ph");
+        CHECK(ph && strlen(ph) == 1);
+        /* Required by the format for every event: ph, pid, tid; ts for
+         * all but metadata; a name for all but E. */
+        CHECK(is_num(e, "pid") && is_num(e, "tid"));
+        int tid = (int)json_num(e, "tid", -1);
+        CHECK(tid >= 0 && tid < LANES);
+        if (*ph != 'M')
+            CHECK(is_num(e, "ts") && json_num(e, "ts", -1) >= 0);
+        if (*ph != 'E')
+            CHECK(json_str(e, "name") != NULL);
+        double ts = json_num(e, "ts", 0);
+        struct json *args = json_get(e, "args");
+        switch (*ph) {
+        case 'B': {
+            CHECK(open[tid].depth < DEPTH);
+            int d = open[tid].depth++;
+            open[tid].ts[d] = ts;
+            open[tid].task[d] = json_num(args, "task", 0);
+            open[tid].run[d] = json_num(args, "run", 0);
+            for (int k = 0; names[k]; k++)
+                if (strcmp(json_str(e, "name"), names[k]) == 0)
+                    s.named[k] = true;
+            break;
+        }
+        case 'E': {
+            /* Matched: a slice is open on this lane, and ends after it
+             * began. */
+            CHECK(open[tid].depth > 0);
+            int d = --open[tid].depth;
+            CHECK(ts >= open[tid].ts[d]);
+            sls[nsl++] = (struct sl){tid, open[tid].ts[d], ts,
+                                     open[tid].task[d], open[tid].run[d]};
+            s.slices++;
+            break;
+        }
+        case 's':
+        case 'f':
+            CHECK(is_num(e, "id") && json_str(e, "cat"));
+            break;
+        case 'i':
+            if (strcmp(json_str(e, "name"), "stall") == 0) {
+                s.stalls++;
+                s.stall_task = (uint64_t)json_num(args, "task", 0);
+            } else if (strcmp(json_str(e, "name"), "dropped events") == 0) {
+                s.dropped_instants += json_num(args, "count", 0);
+            }
+            break;
+        case 'M':
+            break;
+        default:
+            CHECK(!"an event of an unexpected phase");
+        }
+    }
+    for (int t = 0; t < LANES; t++)
+        CHECK_EQ(open[t].depth, 0); /* every begin has its end */
+    /* Arrows: each start has one finish with the same id, name and
+     * category; it starts inside a slice of its lane, no later than it
+     * ends, and ends where a run of the task it names begins, that run's
+     * number being the one it names. */
+    for (size_t i = 0; i < evs->n; i++) {
+        struct json *st = evs->items[i];
+        if (strcmp(json_str(st, "ph"), "s") != 0)
+            continue;
+        double id = json_num(st, "id", -1);
+        struct json *fin = NULL;
+        for (size_t k = 0; k < evs->n; k++) {
+            struct json *f = evs->items[k];
+            if (strcmp(json_str(f, "ph"), "f") == 0 &&
+                json_num(f, "id", -2) == id) {
+                CHECK(fin == NULL);
+                fin = f;
+            }
+        }
+        CHECK(fin != NULL);
+        CHECK(strcmp(json_str(fin, "name"), json_str(st, "name")) == 0);
+        CHECK(strcmp(json_str(fin, "cat"), json_str(st, "cat")) == 0);
+        CHECK(json_str(fin, "bp") && strcmp(json_str(fin, "bp"), "e") == 0);
+        double sts = json_num(st, "ts", 0), fts = json_num(fin, "ts", 0);
+        CHECK(sts <= fts);
+        struct json *args = json_get(st, "args");
+        double task = json_num(args, "task", -1), run = json_num(args, "run", -1);
+        bool inside = false, lands = false;
+        for (size_t k = 0; k < nsl; k++) {
+            if (sls[k].tid == (int)json_num(st, "tid", -1) &&
+                sls[k].b <= sts && sts <= sls[k].e)
+                inside = true;
+            if (sls[k].tid == (int)json_num(fin, "tid", -1) &&
+                sls[k].b == fts && sls[k].task == task && sls[k].run == run)
+                lands = true;
+        }
+        CHECK(inside);
+        CHECK(lands);
+        /* ... and it is the task's first run after the wake. */
+        for (size_t k = 0; k < nsl; k++)
+            CHECK(!(sls[k].task == task && sls[k].b > sts && sls[k].b < fts));
+        s.arrows++;
+        const char *by = json_str(args, "by");
+        if (strcmp(json_str(st, "name"), "wake") == 0)
+            s.by[by_index(by)]++;
+    }
+    struct json *other = json_get(root, "otherData");
+    CHECK(other);
+    s.dropped = json_num(other, "dropped_events", -1);
+    free(sls);
+    json_free(root);
+    return s;
+}
+
+/* ---- a program that wakes tasks every way there is ----------------------- */
+
+struct world {
+    cio_chan *ping, *pong, *from_thread;
+    int sv[2];
+};
+
+static void *pinger(void *arg)
+{
+    struct world *w = arg;
+    for (int i = 0; i < 20; i++) {
+        CHECK_OK(cio_chan_send(w->ping, &i, CIO_NEVER));
+        int r;
+        CHECK_OK(cio_chan_recv(w->pong, &r, CIO_NEVER));
+        CHECK_EQ(r, i);
+    }
+    return NULL;
+}
+
+static void *ponger(void *arg)
+{
+    struct world *w = arg;
+    for (int i = 0; i < 20; i++) {
+        int v;
+        CHECK_OK(cio_chan_recv(w->ping, &v, CIO_NEVER));
+        CHECK_OK(cio_chan_send(w->pong, &v, CIO_NEVER));
+    }
+    return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    struct world *w = arg;
+    char c;
+    CHECK_EQ(cio_read(w->sv[0], &c, 1, CIO_NEVER), 1);
+    return NULL;
+}
+
+static void *slow_job(void *arg)
+{
+    (void)arg;
+    usleep(10000);
+    return NULL;
+}
+
+static void *blocker(void *arg)
+{
+    (void)arg;
+    CHECK_OK(cio_blocking(slow_job, NULL, NULL, CIO_NEVER));
+    return NULL;
+}
+
+static void *listener(void *arg)
+{
+    struct world *w = arg;
+    int v;
+    CHECK_OK(cio_chan_recv(w->from_thread, &v, CIO_NEVER));
+    CHECK_EQ(v, 7);
+    return NULL;
+}
+
+static void *foreign(void *arg)
+{
+    struct world *w = arg;
+    usleep(20000);
+    int v = 7;
+    CHECK_OK(cio_chan_send(w->from_thread, &v, CIO_NEVER));
+    return NULL;
+}
+
+static cio_task spawn_named(const char *name, cio_task_fn *fn, void *arg)
+{
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = name;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, fn, arg, &o));
+    return t;
+}
+
+static int main_world(void *arg)
+{
+    (void)arg;
+    struct world w;
+    CHECK_OK(cio_chan_make(&w.ping, sizeof(int), 0));
+    CHECK_OK(cio_chan_make(&w.pong, sizeof(int), 0));
+    CHECK_OK(cio_chan_make(&w.from_thread, sizeof(int), 0));
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, w.sv), 0);
+    cio_task t[6];
+    t[0] = spawn_named("pinger", pinger, &w);
+    t[1] = spawn_named("ponger", ponger, &w);
+    t[2] = spawn_named("sleeper", sleeper, &w);
+    t[3] = spawn_named("reader", reader, &w);
+    t[4] = spawn_named("blocker", blocker, &w);
+    t[5] = spawn_named("listener", listener, &w);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, foreign, &w), 0);
+    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    CHECK_EQ(write(w.sv[1], "x", 1), 1);
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+    pthread_join(th, NULL);
+    CHECK_OK(cio_chan_free(&w.ping));
+    CHECK_OK(cio_chan_free(&w.pong));
+    CHECK_OK(cio_chan_free(&w.from_thread));
+    CHECK_OK(cio_close(w.sv[0]));
+    close(w.sv[1]);
+    return 0;
+}
+
+CIO_TEST(trace_is_json_with_matched_slices_and_arrows)
+{
+    (void)state;
+    fresh_path("world");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.trace = path;
+    cio_test_run_cfg(main_world, NULL, &cfg, 0);
+    struct seen s = check_trace();
+    CHECK(s.slices >= 40 + 6);
+    CHECK(s.arrows >= 40);
+    for (int k = 0; names[k]; k++)
+        CHECK(s.named[k]);
+    /* Each way a task can be woken, as the arrows say. */
+    CHECK(s.by[by_index("task")] >= 20);
+    CHECK(s.by[by_index("timer")] >= 1);
+    CHECK(s.by[by_index("fd")] >= 1);
+    CHECK(s.by[by_index("pool")] >= 1);
+    CHECK(s.by[by_index("thread")] >= 1);
+    CHECK(s.dropped == 0);
+    unlink(path);
+}
+
+/* ---- the dropped count --------------------------------------------------- */
+
+#define YIELDS 20000
+
+static int main_yields(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < YIELDS; i++)
+        CHECK_OK(cio_yield());
+    return 0;
+}
+
+CIO_TEST(dropped_count_is_exact_with_a_small_buffer)
+{
+    (void)state;
+    fresh_path("drops");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.trace = path;
+    cfg.trace_events = 16;
+    cio_test_run_cfg(main_yields, NULL, &cfg, 0);
+    struct seen s = check_trace();
+    struct json *root = json_parse_file(path);
+    struct json *lanes = json_get(json_get(root, "otherData"), "lanes");
+    CHECK(lanes && lanes->n >= 1);
+    struct json *w0 = lanes->items[0];
+    double recorded = json_num(w0, "recorded", -1);
+    double dropped = json_num(w0, "dropped", -1);
+    /* Worker 0's lane saw: main's spawn and name, its first run, a stop
+     * and a run per yield, its exit. */
+    CHECK_EQ((long long)(recorded + dropped), 2 + 1 + 2 * YIELDS + 1);
+    CHECK(dropped > 0);
+    CHECK(s.dropped == dropped);
+    CHECK(s.dropped_instants == dropped); /* and where they were lost */
+    /* What was kept is in the file: every kept run is a slice. */
+    CHECK(s.slices >= 1);
+    json_free(root);
+    unlink(path);
+}
+
+/* ---- the flight recorder ------------------------------------------------- */
+
+#define KEEP 64
+
+static int main_flight(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        CHECK_OK(cio_yield());
+    /* Nothing is written before it is asked for. */
+    CHECK(access(path, F_OK) != 0);
+    int n = cio_trace_flush();
+    CHECK(n > 0);
+    CHECK(access(path, F_OK) == 0);
+    return 0;
+}
+
+CIO_TEST(flight_recorder_keeps_exactly_the_last_n)
+{
+    (void)state;
+    fresh_path("flight");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.trace = path;
+    cfg.trace_events = KEEP;
+    cfg.trace_flight = 1;
+    cio_test_run_cfg(main_flight, NULL, &cfg, 0);
+    struct seen s = check_trace();
+    (void)s;
+    struct json *root = json_parse_file(path);
+    struct json *other = json_get(root, "otherData");
+    CHECK(strcmp(json_str(other, "mode"), "flight") == 0);
+    struct json *w0 = json_get(other, "lanes")->items[0];
+    /* What the file kept is what worker 0's lane held when main asked
+     * (nothing was written at the end): of the events recorded by then,
+     * exactly the last KEEP. */
+    double kept = json_num(w0, "kept", -1), first = json_num(w0, "first", -1);
+    double recorded = json_num(w0, "recorded", -1);
+    CHECK_EQ((long long)kept, KEEP);
+    CHECK(recorded > 2000);
+    CHECK_EQ((long long)first, (long long)(recorded - KEEP));
+    /* The slices on worker 0 are the runs among them: stops and runs
+     * alternate, so KEEP / 2 runs, numbered in order, the oldest being
+     * the first event kept or the one after it (the pool thread may take
+     * the snapshot before main's last stop is recorded). */
+    struct json *evs = json_get(root, "traceEvents");
+    double min_seq = 1e18, max_seq = -1, min_run = 1e18, max_run = -1;
+    int runs = 0;
+    for (size_t i = 0; i < evs->n; i++) {
+        struct json *e = evs->items[i];
+        if (strcmp(json_str(e, "ph"), "B") || json_num(e, "tid", -1) != 0 ||
+            strcmp(json_str(e, "cat"), "task"))
+            continue;
+        struct json *a = json_get(e, "args");
+        double seq = json_num(a, "seq", -1), run = json_num(a, "run", -1);
+        min_seq = seq < min_seq ? seq : min_seq;
+        max_seq = seq > max_seq ? seq : max_seq;
+        min_run = run < min_run ? run : min_run;
+        max_run = run > max_run ? run : max_run;
+        runs++;
+    }
+    CHECK_EQ(runs, KEEP / 2);
+    CHECK(min_seq == first || min_seq == first + 1);
+    CHECK(max_seq == min_seq + KEEP - 2);
+    CHECK_EQ((long long)(max_run - min_run + 1), KEEP / 2);
+    json_free(root);
+    unlink(path);
+}
+
+/* ---- a stall shows in the trace ----------------------------------------- */
+
+static void *hog(void *arg)
+{
+    (void)arg;
+    int64_t end = cio_now() + 300 * MS;
+    while (cio_now() < end)
+        ; /* never waits */
+    return NULL;
+}
+
+static int main_stall(void *arg)
+{
+    uint64_t *id = arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = "hog";
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, hog, NULL, &o));
+    *id = t.id;
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    return 0;
+}
+
+CIO_TEST(stall_is_an_instant_in_the_trace)
+{
+    (void)state;
+    fresh_path("stall");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.trace = path;
+    cfg.stall_ns = 100 * MS;
+    uint64_t id = 0;
+    cio_test_run_cfg(main_stall, &id, &cfg, 0);
+    struct seen s = check_trace();
+    CHECK_EQ(s.stalls, 1);
+    CHECK_EQ(s.stall_task, id);
+    unlink(path);
+}
+
+/* ---- bad settings and calls without a trace ----------------------------- */
+
+static int main_nothing(void *arg)
+{
+    (void)arg;
+    CHECK_ERR(cio_trace_flush(), CIO_ENOENT);
+    return 0;
+}
+
+static int main_unreachable(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+CIO_TEST(bad_settings_are_refused_and_a_bad_file_loses_nothing)
+{
+    (void)state;
+    ASSERT_ERR(cio_trace_flush(), CIO_ESRCH);
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.trace = "";
+    ASSERT_ERR(cio_run(main_unreachable, NULL, &cfg), CIO_EINVAL);
+    cio_config_init(&cfg);
+    cfg.trace = "/tmp/x.json";
+    cfg.trace_events = (size_t)1 << 30;
+    ASSERT_ERR(cio_run(main_unreachable, NULL, &cfg), CIO_EINVAL);
+    cio_config_init(&cfg);
+    cfg.trace_flight = 2;
+    ASSERT_ERR(cio_run(main_unreachable, NULL, &cfg), CIO_EINVAL);
+    cio_config_init(&cfg);
+    cfg.sigquit = -2;
+    ASSERT_ERR(cio_run(main_unreachable, NULL, &cfg), CIO_EINVAL);
+    setenv("CIO_TRACE_EVENTS", "lots", 1);
+    setenv("CIO_TRACE", "/tmp/x.json", 1);
+    ASSERT_ERR(cio_run(main_unreachable, NULL, NULL), CIO_EINVAL);
+    unsetenv("CIO_TRACE_EVENTS");
+    setenv("CIO_TRACE_FLIGHT", "yes", 1);
+    ASSERT_ERR(cio_run(main_unreachable, NULL, NULL), CIO_EINVAL);
+    unsetenv("CIO_TRACE_FLIGHT");
+    unsetenv("CIO_TRACE");
+    /* No trace: flushing says so. */
+    cio_test_run(main_nothing, NULL, 1, 0);
+    /* A file that cannot be made: the program runs all the same. */
+    cio_config_init(&cfg);
+    cfg.trace = "/nonexistent-dir/trace.json";
+    cio_test_run_cfg(main_world, NULL, &cfg, 0);
+}
+
+CIO_TEST_MAIN(
+    cmocka_unit_test(trace_is_json_with_matched_slices_and_arrows),
+    cmocka_unit_test(dropped_count_is_exact_with_a_small_buffer),
+    cmocka_unit_test(flight_recorder_keeps_exactly_the_last_n),
+    cmocka_unit_test(stall_is_an_instant_in_the_trace),
+    cmocka_unit_test(bad_settings_are_refused_and_a_bad_file_loses_nothing))
