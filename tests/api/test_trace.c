@@ -489,6 +489,25 @@ CIO_TEST(stall_is_an_instant_in_the_trace)
     unlink(path);
 }
 
+CIO_TEST(flight_recorder_is_written_after_a_stall)
+{
+    (void)state;
+    fresh_path("stallflight");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.trace = path;
+    cfg.trace_flight = 1;
+    cfg.stall_ns = 100 * MS;
+    uint64_t id = 0;
+    cio_test_run_cfg(main_stall, &id, &cfg, 0);
+    /* Nobody flushed: the stall report wrote the file, with the stall. */
+    struct seen s = check_trace();
+    CHECK_EQ(s.stalls, 1);
+    CHECK_EQ(s.stall_task, id);
+    unlink(path);
+}
+
 /* ---- bad settings and calls without a trace ----------------------------- */
 
 static int main_nothing(void *arg)
@@ -543,4 +562,5 @@ CIO_TEST_MAIN(
     cmocka_unit_test(dropped_count_is_exact_with_a_small_buffer),
     cmocka_unit_test(flight_recorder_keeps_exactly_the_last_n),
     cmocka_unit_test(stall_is_an_instant_in_the_trace),
+    cmocka_unit_test(flight_recorder_is_written_after_a_stall),
     cmocka_unit_test(bad_settings_are_refused_and_a_bad_file_loses_nothing))
