@@ -365,8 +365,8 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         fd_unlock(st);
         return (int)((go | go >> 2) & (uint64_t)want);
     }
-    rec.seq = cio__wait_begin(self);
     cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
+    rec.seq = cio__wait_begin(self);
     rec.next = st->waiters;
     st->waiters = &rec;
     fd_unlock(st);

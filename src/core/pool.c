@@ -212,8 +212,8 @@ static void wait_done(struct cio__task *self, struct cio__pool *p,
             pthread_mutex_unlock(&p->lock);
             return;
         }
-        j->seq = cio__wait_begin(self);
         cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
+        j->seq = cio__wait_begin(self);
         pthread_mutex_unlock(&p->lock);
         cio__park_uncancellable(self);
     }
@@ -226,8 +226,8 @@ int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
     j->task = self;
     j->state = CIO__JOB_QUEUED;
     j->next = NULL;
-    j->seq = cio__wait_begin(self);
     cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
+    j->seq = cio__wait_begin(self);
 
     pthread_mutex_lock(&p->lock);
     j->prev = p->tail;

@@ -402,6 +402,15 @@ static int walk_frames(uintptr_t sp, uintptr_t lo, uintptr_t hi,
 #endif
 }
 
+/* `t` is still the task of control word `c` at run count `runs`, not
+ * done. */
+static bool still(struct cio__task *t, uint64_t c, uint64_t runs)
+{
+    uint64_t c2 = atomic_load_explicit(&t->ctl, memory_order_relaxed);
+    return CIO__CGEN(c2) == CIO__CGEN(c) && !(c2 & CIO__C_DONE) &&
+           atomic_load_explicit(&t->runs, memory_order_relaxed) == runs;
+}
+
 int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
                         uintptr_t *pcs, int max)
 {
@@ -424,16 +433,22 @@ int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     struct cio__task_figures f;
     stack_glance(t, &f);
     uintptr_t sp = (uintptr_t)__atomic_load_n(&t->sp, __ATOMIC_RELAXED);
-    int n = f.stack_lo ? walk_frames(sp, f.stack_lo, f.stack_lo + f.stack_size,
-                                     pcs, max)
-                       : 0;
+    /* The stack's bounds are checked to be this task's before they are
+     * walked: a slot always holds stacks of one size class at one place
+     * (stack.c) and stays mapped while the runtime lives, so bounds read
+     * while the task stayed the same (same generation and run count,
+     * not done) stay readable even if it ends during the walk. A task
+     * caught in the middle of a switch out may show its previous
+     * backtrace (its saved stack pointer is written last). */
+    atomic_thread_fence(memory_order_acquire);
+    if (!f.stack_lo)
+        return 0;
+    if (!still(t, c, runs))
+        return CIO_EAGAIN;
+    int n = walk_frames(sp, f.stack_lo, f.stack_lo + f.stack_size, pcs, max);
     /* Acquire: orders the walk's reads before the checks. */
     atomic_thread_fence(memory_order_acquire);
-    uint64_t c2 = atomic_load_explicit(&t->ctl, memory_order_relaxed);
-    if (CIO__CGEN(c2) != CIO__CGEN(c) || (c2 & CIO__C_DONE) ||
-        atomic_load_explicit(&t->runs, memory_order_relaxed) != runs)
-        return CIO_EAGAIN;
-    return n;
+    return still(t, c, runs) ? n : CIO_EAGAIN;
 }
 
 /* ---- wait / wake -------------------------------------------------------- */
@@ -503,17 +518,18 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
 {
     /* Relaxed: only a compare-and-swap below acts on what this reads. */
     uint64_t w = atomic_load_explicit(&t->wait, memory_order_relaxed);
-    struct cio__worker *waker = cio__current_worker();
-    /* A traced wake is stamped before the CAS that may let the task run
-     * again at once, so the wake never seems to come after that run. */
-    uint64_t tick = (waker ? waker->lane != NULL
-                           : atomic_load_explicit(&cio__tracing,
-                                                  memory_order_relaxed))
-                        ? cio__os_ticks()
-                        : 0;
+    /* Relaxed: a trace starting or ending meanwhile may miss this wake. */
+    bool traced = atomic_load_explicit(&cio__tracing, memory_order_relaxed);
+    struct cio__wake_note note;
     for (;;) {
         if (CIO__WSEQ(w) != seq)
             return false;
+        /* A traced wake is noted before the CAS that may let the task
+         * run again at once (NOTIFIED): its stamp and run count are then
+         * surely those from before that run, which the CAS confirms. */
+        if (traced && (CIO__WSTATE(w) == CIO__W_WAITING ||
+                       CIO__WSTATE(w) == CIO__W_RUNNING))
+            cio__trace_wake_note(t, &note);
         switch (CIO__WSTATE(w)) {
         case CIO__W_WAITING:
             /* acq_rel: acquire pairs with the scheduler's release commit
@@ -524,8 +540,9 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
             if (atomic_compare_exchange_weak_explicit(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_READY),
                     memory_order_acq_rel, memory_order_relaxed)) {
-                if (tick)
-                    cio__trace_wake(waker, t, reason, tick);
+                struct cio__worker *waker = cio__current_worker();
+                if (traced)
+                    cio__trace_wake(waker, reason, &note);
                 /* Relaxed: the queueing below orders it before the run
                  * that reads it (struct cio__task_fig). */
                 uint64_t stamp = wake_stamp(waker, t);
@@ -551,8 +568,8 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
             if (atomic_compare_exchange_weak_explicit(
                     &t->wait, &w, CIO__WORD(seq, reason, CIO__W_NOTIFIED),
                     memory_order_release, memory_order_relaxed)) {
-                if (tick)
-                    cio__trace_wake(waker, t, reason, tick);
+                if (traced)
+                    cio__trace_wake(cio__current_worker(), reason, &note);
                 return true;
             }
             break;
@@ -760,8 +777,8 @@ static int join_wait(struct cio__task *self, struct cio__task *t, uint64_t c,
         reason = CIO__WAKE_TIMEOUT;
     if (reason >= 0)
         goto give_back;
-    uint64_t seq = cio__wait_begin(self);
     cio__wait_on(self, CIO_WAIT_JOIN, (uintptr_t)cio__task_handle(t).id);
+    uint64_t seq = cio__wait_begin(self);
     /* Relaxed: published by the CAS that sets JOINWAIT below. */
     atomic_store_explicit(&t->joiner, self, memory_order_relaxed);
     atomic_store_explicit(&t->joiner_seq, seq, memory_order_relaxed);
@@ -890,8 +907,8 @@ int cio_sleep_until(int64_t deadline)
     if (cio__cancel_pending(self))
         return CIO_ECANCELED;
     for (;;) {
-        cio__wait_begin(self);
         cio__wait_on(self, CIO_WAIT_TIMER, 0);
+        cio__wait_begin(self);
         int reason = cio__park(self, deadline);
         if (reason == CIO__WAKE_CANCEL)
             return CIO_ECANCELED;

@@ -291,7 +291,8 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
 uint64_t cio__wait_begin(struct cio__task *t);
 /* Says what the wait `t` is about to make is on (CIO_WAIT_*, and the
  * object: a descriptor number, a task handle, a sync object's address),
- * for the figures. Owner only. */
+ * for the figures and the trace. Owner only, before cio__wait_begin():
+ * its store of the wait word publishes these to a waker that read it. */
 static inline void cio__wait_on(struct cio__task *t, int kind, uintptr_t obj)
 {
     struct cio__task_fig *f = cio__fig(t);

@@ -177,8 +177,24 @@ void cio__trace_stop(struct cio__worker *w, struct cio__task *t, int why,
                   cio__ev_meta(CIO__EV_STOP, why | kind << 4, 0));
 }
 
-void cio__trace_wake(struct cio__worker *waker, struct cio__task *t,
-                     int reason, uint64_t tick)
+void cio__trace_wake_note(struct cio__task *t, struct cio__wake_note *n)
+{
+    /* Acquire fence: the caller read the wait word relaxed; this makes
+     * that read synchronize with the store that wrote it (the task's
+     * seq_cst cio__wait_begin, or its park's release commit), which came
+     * after the task stored its run count and, by cio__wait_on, its wait
+     * kind. While the word stays as read (the CAS checks), neither
+     * changes: a new run needs a wake, which changes the word. */
+    atomic_thread_fence(memory_order_acquire);
+    n->tick = cio__os_ticks();
+    n->id = cio__task_handle(t).id;
+    n->runs = cio__trace_runs(t);
+    n->kind = atomic_load_explicit(&cio__fig(t)->wait_kind,
+                                   memory_order_relaxed);
+}
+
+void cio__trace_wake(struct cio__worker *waker, int reason,
+                     const struct cio__wake_note *n)
 {
     uint64_t by_id = 0;
     int by;
@@ -186,6 +202,8 @@ void cio__trace_wake(struct cio__worker *waker, struct cio__task *t,
     struct cio__trace *other = NULL;
     if (waker) {
         l = waker->lane;
+        if (!l)
+            return;
         struct cio__task *cur =
             atomic_load_explicit(&waker->cur, memory_order_relaxed);
         if (reason == CIO__WAKE_TIMEOUT)
@@ -218,13 +236,9 @@ void cio__trace_wake(struct cio__worker *waker, struct cio__task *t,
     }
     if (!l)
         goto out;
-    /* Relaxed: written by the task before it parked (acquired with the
-     * wait word by the caller's CAS). */
-    int kind = atomic_load_explicit(&cio__fig(t)->wait_kind,
-                                    memory_order_relaxed);
-    cio__lane_put(l, tick, cio__task_handle(t).id, by_id,
-                  cio__ev_meta(CIO__EV_WAKE, by | (kind & 0xf) << 4,
-                               cio__trace_runs(t)));
+    cio__lane_put(l, n->tick, n->id, by_id,
+                  cio__ev_meta(CIO__EV_WAKE, by | (n->kind & 0xf) << 4,
+                               n->runs));
 out:
     if (other)
         pthread_mutex_unlock(&other->lock);
@@ -241,8 +255,14 @@ void cio__trace_spawn(struct cio__worker *w, struct cio__task *parent,
     if (!t->name)
         return;
     /* The name is copied: it need not outlive the task, and a trace is
-     * written after tasks end. */
+     * written after tasks end. A longer name is cut where a UTF-8
+     * character begins, so the trace stays valid UTF-8. */
     size_t len = strlen(t->name);
+    if (len > CIO__NAME_PER_EV * CIO__NAME_EVS) {
+        len = CIO__NAME_PER_EV * CIO__NAME_EVS;
+        while (len > 0 && ((unsigned char)t->name[len] & 0xc0) == 0x80)
+            len--;
+    }
     for (int e = 0; e < CIO__NAME_EVS && e * CIO__NAME_PER_EV < (int)len;
          e++) {
         unsigned char b[24] = {0};

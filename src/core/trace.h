@@ -170,8 +170,19 @@ uint64_t cio__trace_runs(const struct cio__task *t);
 void cio__trace_run(struct cio__worker *w, struct cio__task *t, uint64_t now);
 void cio__trace_stop(struct cio__worker *w, struct cio__task *t, int why,
                      uint64_t now);
-void cio__trace_wake(struct cio__worker *waker, struct cio__task *t,
-                     int reason, uint64_t tick);
+/* A wake about to be tried: its stamp, and the woken task's run count
+ * and wait kind, read while the wait word just read (the caller's) still
+ * stands; the wake's CAS confirms it did. */
+struct cio__wake_note {
+    uint64_t tick, runs;
+    uint64_t id; /* its handle: once woken it may end and its slot go */
+    int kind;
+};
+void cio__trace_wake_note(struct cio__task *t, struct cio__wake_note *n);
+/* Records a wake that won (by `waker`, NULL on a thread that is not a
+ * worker) from its note. */
+void cio__trace_wake(struct cio__worker *waker, int reason,
+                     const struct cio__wake_note *n);
 void cio__trace_spawn(struct cio__worker *w, struct cio__task *parent,
                       struct cio__task *t);
 /* A pool thread starts (or ends) a job for the task with handle id `id`

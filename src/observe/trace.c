@@ -41,12 +41,23 @@
 
 /* ---- a small hash table: (a, b) -> value ------------------------------- */
 
+/* A wake or spawn waiting for the run it is for, or a run after a wait
+ * whose wake has not been seen yet (it may come in a later batch when the
+ * wake was a NOTIFIED one: recorded just after the CAS that let the task
+ * run). */
 struct pend {
     int lane;
     int by;          /* CIO__BY_*, or 0 for a spawn */
     int kind;        /* what the woken task waited on */
     uint64_t tick;
     uint64_t arg;    /* the waking (spawning) task, if a task */
+    uint64_t batch;  /* the batch it was seen in */
+};
+
+/* What the writer knows of a task. */
+struct tinfo {
+    char name[CIO__NAME_PER_EV * CIO__NAME_EVS + 1];
+    int last_stop;   /* CIO__STOP_* of its last stop written, 0: none */
 };
 
 struct entry {
@@ -54,7 +65,7 @@ struct entry {
     bool used;
     union {
         struct pend p;
-        char name[CIO__NAME_PER_EV * CIO__NAME_EVS + 1];
+        struct tinfo t;
     } v;
 };
 
@@ -84,7 +95,7 @@ static struct entry *find(struct table *t, uint64_t a, uint64_t b)
     }
 }
 
-/* The entry for (a, b), made if new; NULL without memory. */
+/* The entry for (a, b), made (zeroed) if new; NULL without memory. */
 static struct entry *put(struct table *t, uint64_t a, uint64_t b)
 {
     if (2 * (t->n + 1) > t->cap) {
@@ -136,6 +147,18 @@ static void del(struct table *t, struct entry *e)
     }
 }
 
+/* Removes the entries of a table of pends seen before batch `keep`. */
+static void expire(struct table *t, uint64_t keep)
+{
+    for (size_t i = 0; i < t->cap;) {
+        struct entry *e = &t->e[i];
+        if (e->used && e->v.p.batch < keep)
+            del(t, e); /* an entry may have moved into slot i: look again */
+        else
+            i++;
+    }
+}
+
 static void table_free(struct table *t)
 {
     free(t->e);
@@ -166,14 +189,18 @@ static void need(struct out *o, size_t k)
     o->cap = cap;
 }
 
-static void s_(struct out *o, const char *s)
+static void put_bytes(struct out *o, const char *s, size_t k)
 {
-    size_t k = strlen(s);
     need(o, k);
     if (o->n + k <= o->cap) {
         memcpy(o->p + o->n, s, k);
         o->n += k;
     }
+}
+
+static void s_(struct out *o, const char *s)
+{
+    put_bytes(o, s, strlen(s));
 }
 
 static void u_(struct out *o, uint64_t v)
@@ -184,30 +211,52 @@ static void u_(struct out *o, uint64_t v)
         b[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    need(o, sizeof b - (size_t)i);
-    if (o->n + sizeof b - (size_t)i <= o->cap) {
-        memcpy(o->p + o->n, b + i, sizeof b - (size_t)i);
-        o->n += sizeof b - (size_t)i;
+    put_bytes(o, b + i, sizeof b - (size_t)i);
+}
+
+/* Bytes of the UTF-8 character at `s` if it is well formed (shortest
+ * form, no surrogate, at most U+10FFFF), else 0. */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                       : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n <= 1)
+        return n;
+    unsigned v = c & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
     }
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return n;
 }
 
 /* A JSON string's contents: quotes, backslashes and control bytes
- * escaped; other bytes as they are (names are the program's). */
-static void esc(struct out *o, const char *s)
+ * escaped, a byte that is not valid UTF-8 replaced by U+FFFD (names are
+ * the program's, and JSON must be UTF-8). */
+static void esc(struct out *o, const char *str)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char b[3] = {'\\', (char)c, 0};
-            s_(o, b);
-        } else if (c < 0x20) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        int n = utf8_len(s);
+        if (*s == '"' || *s == '\\') {
+            char b[2] = {'\\', (char)*s};
+            put_bytes(o, b, 2);
+        } else if (*s < 0x20) {
             char b[8];
-            snprintf(b, sizeof b, "\\u%04x", c);
+            snprintf(b, sizeof b, "\\u%04x", *s);
             s_(o, b);
+        } else if (n == 0) {
+            s_(o, "\\ufffd");
+            n = 1;
         } else {
-            char b[2] = {(char)c, 0};
-            s_(o, b);
+            put_bytes(o, (const char *)s, (size_t)n);
         }
+        s += n ? n : 1;
     }
 }
 
@@ -215,6 +264,7 @@ static void esc(struct out *o, const char *s)
 
 struct lane_state {
     uint64_t open;      /* task whose run slice is open (0: none) */
+    uint64_t open_run;  /* that run's number */
     uint64_t open_job;  /* 1 + the task of an open job slice (0: none) */
     uint64_t last_tick; /* of its last event written */
     uint64_t dropped;   /* drops already reported */
@@ -225,11 +275,16 @@ struct writer {
     struct lane_state *ls;
     int nls;
     struct table pending; /* (task, run) -> the wake or spawn for it */
-    struct table names;   /* (task, 0) -> its name */
+    struct table orphans; /* (task, run) -> a run after a wait, no wake */
+    struct table tasks;   /* (task, 0) -> its name, its last stop */
+    uint64_t *gone;       /* tasks that exited in this batch */
+    size_t ngone, capgone;
+    uint64_t batch;
     uint64_t flows;
     uint64_t events;      /* JSON events written */
+    uint64_t lost;        /* JSON events lost to a failed allocation */
     uint64_t base;        /* tick of time 0 */
-    double ns_per_tick;
+    double ns_per_tick;   /* 0 until measured; then kept for the trace */
     int pid;
     struct out o;
 };
@@ -248,13 +303,20 @@ static bool writer_init(struct writer *wr, struct cio__runtime *rt)
 static void writer_fini(struct writer *wr)
 {
     free(wr->ls);
+    free(wr->gone);
     table_free(&wr->pending);
-    table_free(&wr->names);
+    table_free(&wr->orphans);
+    table_free(&wr->tasks);
     free(wr->o.p);
 }
 
+/* The tick rate, measured once per trace (a later measurement would
+ * shift every later timestamp a little, and a slice whose two ends fell
+ * in different batches could end before it began). */
 static void rate(struct writer *wr)
 {
+    if (wr->ns_per_tick > 0)
+        return;
     /* A long span, so the conversion's rounding stays below 1 ns. */
     const uint64_t span = (uint64_t)1 << 40;
     wr->ns_per_tick = (double)cio__os_ticks_ns(span) / (double)span;
@@ -328,9 +390,9 @@ static const char *by_name(int by)
 
 static void task_name(struct writer *wr, uint64_t id)
 {
-    struct entry *e = find(&wr->names, id, 0);
-    if (e) {
-        esc(&wr->o, e->v.name);
+    struct entry *e = find(&wr->tasks, id, 0);
+    if (e && e->v.t.name[0]) {
+        esc(&wr->o, e->v.t.name);
         return;
     }
     /* A task named before the events kept (flight recorder): its name,
@@ -363,31 +425,27 @@ static void close_slice(struct writer *wr, int lane, uint64_t tick,
     }
 }
 
-/* The arrow into run `run` of `task`, which begins at `tick` on `lane`,
- * from the wake or spawn that caused it, if that was seen. */
-static void arrow(struct writer *wr, uint64_t task, uint64_t run, int lane,
-                  uint64_t tick)
+/* The arrow from the wake or spawn `p` into run `run` of `task`, which
+ * begins at `tick` on `lane`. Events may be written in any order (the
+ * viewers sort them), so this works at the wake's batch or the run's. */
+static void arrow(struct writer *wr, const struct pend *p, uint64_t task,
+                  uint64_t run, int lane, uint64_t tick)
 {
-    struct entry *e = find(&wr->pending, task, run);
-    if (!e)
-        return;
-    struct pend p = e->v.p;
-    del(&wr->pending, e);
     uint64_t id = ++wr->flows;
-    const char *name = p.by ? "wake" : "spawn";
+    const char *name = p->by ? "wake" : "spawn";
     /* Inside a slice where the waker was a task (its run) or a pool
      * thread (its job); elsewhere a slice of its own, named for what
      * woke the task. */
-    bool own = !(p.by == CIO__BY_TASK || p.by == CIO__BY_POOL ||
-                 (p.by == 0 && p.arg));
+    bool own = !(p->by == CIO__BY_TASK || p->by == CIO__BY_POOL ||
+                 (p->by == 0 && p->arg));
     if (own) {
-        ev(wr, "B", p.lane, p.tick, 0);
+        ev(wr, "B", p->lane, p->tick, 0);
         s_(&wr->o, ",\"name\":\"");
-        s_(&wr->o, p.by ? by_name(p.by) : "start");
+        s_(&wr->o, p->by ? by_name(p->by) : "start");
         s_(&wr->o, "\",\"cat\":\"wake\"");
         end_ev(wr);
     }
-    ev(wr, "s", p.lane, p.tick, 0);
+    ev(wr, "s", p->lane, p->tick, 0);
     s_(&wr->o, ",\"name\":\"");
     s_(&wr->o, name);
     s_(&wr->o, "\",\"cat\":\"flow\",\"id\":");
@@ -396,21 +454,21 @@ static void arrow(struct writer *wr, uint64_t task, uint64_t run, int lane,
     u_(&wr->o, task);
     s_(&wr->o, ",\"run\":");
     u_(&wr->o, run);
-    if (p.by) {
+    if (p->by) {
         s_(&wr->o, ",\"by\":\"");
-        s_(&wr->o, by_name(p.by));
+        s_(&wr->o, by_name(p->by));
         s_(&wr->o, "\",\"on\":\"");
-        s_(&wr->o, wait_name(p.kind));
+        s_(&wr->o, wait_name(p->kind));
         s_(&wr->o, "\"");
     }
-    if (p.arg) {
+    if (p->arg) {
         s_(&wr->o, ",\"from\":");
-        u_(&wr->o, p.arg);
+        u_(&wr->o, p->arg);
     }
     s_(&wr->o, "}");
     end_ev(wr);
     if (own) {
-        ev(wr, "E", p.lane, p.tick, 1);
+        ev(wr, "E", p->lane, p->tick, 1);
         end_ev(wr);
     }
     ev(wr, "f", lane, tick, 0);
@@ -441,11 +499,10 @@ static void learn(struct writer *wr, int lane, struct raw r)
     int kind = (int)(r.meta & 0x1f);
     if (kind == CIO__EV_NAME) {
         int part = (int)(r.meta >> 5 & 7);
-        struct entry *e = part == 0 ? put(&wr->names, r.task, 0)
-                                    : find(&wr->names, r.task, 0);
+        struct entry *e = put(&wr->tasks, r.task, 0);
         if (!e || part >= CIO__NAME_EVS)
             return;
-        char *d = e->v.name + part * CIO__NAME_PER_EV;
+        char *d = e->v.t.name + part * CIO__NAME_PER_EV;
         uint64_t w2 = r.meta >> 8;
         memcpy(d, &r.tick, 8);
         memcpy(d + 8, &r.arg, 8);
@@ -456,17 +513,26 @@ static void learn(struct writer *wr, int lane, struct raw r)
     if (kind != CIO__EV_WAKE && kind != CIO__EV_SPAWN)
         return;
     uint64_t run = kind == CIO__EV_SPAWN ? 1 : (r.meta >> 16) + 1;
-    struct entry *e = put(&wr->pending, r.task, run);
-    if (!e)
-        return;
     int sub = (int)(r.meta >> 8 & 0xff);
-    e->v.p = (struct pend){
+    struct pend p = {
         .lane = lane,
         .by = kind == CIO__EV_SPAWN ? 0 : sub & 0xf,
         .kind = kind == CIO__EV_SPAWN ? 0 : sub >> 4,
         .tick = r.tick,
         .arg = r.arg,
+        .batch = wr->batch,
     };
+    /* Its run already written (an earlier batch): the arrow now. */
+    struct entry *o = find(&wr->orphans, r.task, run);
+    if (o) {
+        struct pend run_at = o->v.p;
+        del(&wr->orphans, o);
+        arrow(wr, &p, r.task, run, run_at.lane, run_at.tick);
+        return;
+    }
+    struct entry *e = put(&wr->pending, r.task, run);
+    if (e)
+        e->v.p = p;
 }
 
 /* Pass two, for one event: the slices. */
@@ -493,13 +559,40 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
         s_(&wr->o, "}");
         end_ev(wr);
         ls->open = r.task;
-        arrow(wr, r.task, run, lane, r.tick);
+        ls->open_run = run;
+        struct entry *e = find(&wr->pending, r.task, run);
+        if (e) {
+            struct pend p = e->v.p;
+            del(&wr->pending, e);
+            arrow(wr, &p, r.task, run, lane, r.tick);
+        } else if (run > 1) {
+            /* After a wait, a wake is due: it may come in a later batch
+             * (see struct pend). After a yield, none is. */
+            struct entry *t = find(&wr->tasks, r.task, 0);
+            if (t && t->v.t.last_stop == CIO__STOP_PARK) {
+                struct entry *o = put(&wr->orphans, r.task, run);
+                if (o)
+                    o->v.p = (struct pend){.lane = lane, .tick = r.tick,
+                                           .batch = wr->batch};
+            }
+        }
         break;
     }
     case CIO__EV_STOP: {
+        int why = sub & 0xf, wk = sub >> 4;
+        struct entry *t = put(&wr->tasks, r.task, 0);
+        if (t)
+            t->v.t.last_stop = why;
         if (ls->open != r.task)
             break; /* its begin was lost (or is before the events kept) */
-        int why = sub & 0xf, wk = sub >> 4;
+        if (why != CIO__STOP_PARK) {
+            /* A wake for the next run that came before this yield or
+             * exit was taken by a run that went on (a direct park whose
+             * commit found the wake first): it is for no run. */
+            struct entry *e = find(&wr->pending, r.task, ls->open_run + 1);
+            if (e && e->v.p.tick <= r.tick)
+                del(&wr->pending, e);
+        }
         ev(wr, "E", lane, r.tick, 0);
         s_(&wr->o, ",\"args\":{\"then\":\"");
         s_(&wr->o, why == CIO__STOP_YIELD  ? "yield"
@@ -523,10 +616,18 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
         s_(&wr->o, "}");
         end_ev(wr);
         ls->open = 0;
-        if (why == CIO__STOP_EXIT) {
-            struct entry *e = find(&wr->names, r.task, 0);
-            if (e)
-                del(&wr->names, e);
+        if (why == CIO__STOP_EXIT && wr->ngone < SIZE_MAX / 2) {
+            /* Forgotten at the batch's end: its runs on lanes written
+             * after this one still need its name. */
+            if (wr->ngone == wr->capgone) {
+                size_t cap = wr->capgone ? 2 * wr->capgone : 256;
+                uint64_t *g = realloc(wr->gone, cap * sizeof *g);
+                if (!g)
+                    break;
+                wr->gone = g;
+                wr->capgone = cap;
+            }
+            wr->gone[wr->ngone++] = r.task;
         }
         break;
     }
@@ -560,6 +661,24 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
     default:
         break;
     }
+}
+
+/* The end of a batch: tasks that exited are forgotten, and wakes and
+ * runs that found no partner within a few batches (a wake whose run was
+ * dropped, a run whose wake was) are let go. */
+static void batch_done(struct writer *wr)
+{
+    for (size_t i = 0; i < wr->ngone; i++) {
+        struct entry *e = find(&wr->tasks, wr->gone[i], 0);
+        if (e)
+            del(&wr->tasks, e);
+    }
+    wr->ngone = 0;
+    if (wr->batch >= 3) {
+        expire(&wr->pending, wr->batch - 3);
+        expire(&wr->orphans, wr->batch - 3);
+    }
+    wr->batch++;
 }
 
 static int nlanes(struct cio__runtime *rt)
@@ -602,6 +721,7 @@ static void drain(struct writer *wr, uint64_t cutoff)
             wr->ls[i].dropped = d;
         }
     }
+    batch_done(wr);
 }
 
 static const char head[] = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
@@ -653,6 +773,8 @@ static void finish(struct writer *wr, bool flight, const uint64_t *kept,
     u_(&wr->o, tr->slots);
     s_(&wr->o, ",\"dropped_events\":");
     u_(&wr->o, dropped);
+    s_(&wr->o, ",\"lost_json_events\":");
+    u_(&wr->o, wr->lost);
     s_(&wr->o, ",\"lanes\":[");
     for (int i = 0; i < n; i++) {
         struct cio__lane *l = tr->lanes[i];
@@ -684,21 +806,50 @@ static struct {
     struct writer wr;           /* streaming */
     bool wr_ok;
     int err;                    /* first write error (negative errno) */
-    int pipe[2];                /* requests to the thread */
     pthread_t thread;
     bool running;
+    _Atomic bool stop;          /* the thread's signal to end */
     bool quit_on;
     struct sigaction old_quit;
-} tw = {.lock = PTHREAD_MUTEX_INITIALIZER, .pipe = {-1, -1}};
+} tw = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int write_out(FILE *f, struct out *o)
+/* Requests to the thread ('q': SIGQUIT came; 's': a stall was reported;
+ * 'x': stop) through a pipe made once for the process's life, so a
+ * SIGQUIT handler running while a runtime ends never writes into a
+ * descriptor closed and reused meanwhile. */
+static int req[2] = {-1, -1};
+static pthread_once_t req_once = PTHREAD_ONCE_INIT;
+
+static void req_make(void)
 {
-    if (o->failed)
+    if (pipe2(req, O_CLOEXEC | O_NONBLOCK) != 0)
+        req[0] = req[1] = -1;
+}
+
+static void request(char c)
+{
+    if (req[1] >= 0) {
+        ssize_t r = write(req[1], &c, 1); /* full: the thread is behind on
+                                             requests, one more is moot */
+        (void)r;
+    }
+}
+
+/* Writes what the buffer holds; a buffer that could not grow loses its
+ * events (counted), not the trace. */
+static int write_out(FILE *f, struct writer *wr)
+{
+    struct out *o = &wr->o;
+    int rc = 0;
+    if (o->failed) {
+        o->n = 0; /* a batch cut short somewhere: none of it */
+        o->failed = false;
         return CIO_ENOMEM;
+    }
     if (o->n && fwrite(o->p, 1, o->n, f) != o->n)
-        return errno ? -errno : CIO_EIO;
+        rc = errno ? -errno : CIO_EIO;
     o->n = 0;
-    return 0;
+    return rc;
 }
 
 /* Streaming: one drain into the file (tw.lock held). */
@@ -708,12 +859,13 @@ static int stream_drain(uint64_t cutoff)
         return 0;
     uint64_t before = tw.wr.events;
     drain(&tw.wr, cutoff);
-    int rc = write_out(tw.file, &tw.wr.o);
-    if (rc < 0 && !tw.err)
+    uint64_t made = tw.wr.events - before;
+    int rc = write_out(tw.file, &tw.wr);
+    if (rc == CIO_ENOMEM)
+        tw.wr.lost += made; /* said in otherData.lost_json_events */
+    else if (rc < 0 && !tw.err)
         tw.err = rc;
-    return rc < 0 ? rc : (int)(tw.wr.events - before > INT32_MAX
-                                   ? INT32_MAX
-                                   : tw.wr.events - before);
+    return rc < 0 ? rc : (int)(made > INT32_MAX ? INT32_MAX : made);
 }
 
 /* Flight recorder: the whole file, anew, from what the rings hold. */
@@ -722,21 +874,26 @@ static int flight_write(struct cio__runtime *rt)
     struct cio__trace *tr = rt->trace;
     int n = nlanes(rt);
     struct writer wr;
-    struct cio__trace_ev *buf = calloc(tr->slots, sizeof *buf);
     uint64_t *first = calloc((size_t)n, sizeof *first);
     uint64_t *kept = calloc((size_t)n, sizeof *kept);
     struct cio__trace_ev **copy = calloc((size_t)n, sizeof *copy);
     int rc = CIO_ENOMEM;
-    if (!buf || !first || !kept || !copy || !writer_init(&wr, rt))
+    if (!first || !kept || !copy || !writer_init(&wr, rt))
         goto out_free;
     rate(&wr);
-    /* Every ring copied first, as close to one moment as may be. */
+    /* Every ring copied first, as close to one moment as may be; each
+     * copy only as large as what its ring holds. */
     for (int i = 0; i < n; i++) {
-        copy[i] = calloc(tr->slots, sizeof *copy[i]);
+        struct cio__lane *l = tr->lanes[i];
+        uint64_t held = atomic_load_explicit(&l->done, memory_order_relaxed);
+        if (held > tr->slots)
+            held = tr->slots;
+        copy[i] = calloc(held + 1, sizeof *copy[i]);
         if (!copy[i])
             goto out;
-        kept[i] = cio__lane_snapshot(tr->lanes[i], copy[i], UINT64_MAX,
-                                     &first[i]);
+        kept[i] = cio__lane_snapshot(l, copy[i], UINT64_MAX, &first[i]);
+        if (kept[i] > held) /* it wrote meanwhile: copied only `held` */
+            kept[i] = held;
     }
     for (int i = 0; i < n; i++)
         for (uint64_t k = 0; k < kept[i]; k++)
@@ -746,6 +903,8 @@ static int flight_write(struct cio__runtime *rt)
         for (uint64_t k = 0; k < kept[i]; k++)
             write_ev(&wr, i, raw_at(&copy[i][k]), first[i] + k);
     finish(&wr, true, kept, first);
+    if (wr.o.failed)
+        goto out;
     size_t plen = strlen(tw.set.path);
     char *tmp = malloc(plen + 8);
     if (!tmp)
@@ -756,7 +915,7 @@ static int flight_write(struct cio__runtime *rt)
     if (!f) {
         rc = -errno;
     } else {
-        rc = write_out(f, &wr.o);
+        rc = write_out(f, &wr);
         if (fclose(f) != 0 && rc == 0)
             rc = -errno;
         if (rc == 0 && rename(tmp, tw.set.path) != 0)
@@ -773,7 +932,6 @@ out:
         free(copy[i]);
 out_free:
     free(copy);
-    free(buf);
     free(first);
     free(kept);
     return rc;
@@ -795,19 +953,26 @@ static void on_quit(int sig)
 {
     (void)sig;
     int saved = errno;
-    char c = 'q';
-    ssize_t r = write(tw.pipe[1], &c, 1);
-    (void)r;
+    request('q');
     errno = saved;
 }
 
 void cio__trace_after_stall(void)
 {
-    if (!tw.set.flight || tw.pipe[1] < 0)
-        return;
-    char c = 's';
-    ssize_t r = write(tw.pipe[1], &c, 1);
-    (void)r;
+    if (tw.set.flight)
+        request('s');
+}
+
+static void flight_now(struct cio__runtime *rt)
+{
+    pthread_mutex_lock(&tw.lock);
+    int rc = flight_write(rt);
+    pthread_mutex_unlock(&tw.lock);
+    if (rc < 0)
+        fprintf(stderr, "cio: trace: %s: %s\n", tw.set.path,
+                cio_strerror(rc));
+    else
+        fprintf(stderr, "cio: trace written to %s\n", tw.set.path);
 }
 
 static void *observer(void *arg)
@@ -815,54 +980,42 @@ static void *observer(void *arg)
     struct cio__runtime *rt = arg;
     cio__os_thread_name("cio-observe");
     int64_t next = cio__os_now() + DRAIN_NS;
-    for (;;) {
-        int timeout = -1;
-        if (tw.file) {
-            int64_t left = next - cio__os_now();
-            timeout = left > 0 ? (int)(left / 1000000) + 1 : 0;
-        }
-        struct pollfd p = {.fd = tw.pipe[0], .events = POLLIN};
-        int k = poll(&p, 1, timeout);
-        if (k > 0) {
+    /* Acquire: pairs with the release in cio__trace_stopped; the 'x' it
+     * sends only makes this look sooner. */
+    while (!atomic_load_explicit(&tw.stop, memory_order_acquire)) {
+        int64_t left = next - cio__os_now();
+        int timeout = left > 0 ? (int)(left / 1000000) + 1 : 0;
+        struct pollfd p = {.fd = req[0], .events = POLLIN};
+        if (poll(&p, 1, timeout) > 0) {
             char c[16];
-            ssize_t got = read(tw.pipe[0], c, sizeof c);
+            ssize_t got = read(req[0], c, sizeof c);
+            bool quit = false, stall = false;
             for (ssize_t i = 0; i < got; i++) {
-                if (c[i] == 'x')
-                    return NULL;
-                if (c[i] == 'q') {
-                    cio_dump(stderr);
-                    if (tw.set.flight) {
-                        pthread_mutex_lock(&tw.lock);
-                        int rc = flight_write(rt);
-                        pthread_mutex_unlock(&tw.lock);
-                        if (rc < 0)
-                            fprintf(stderr, "cio: trace: %s: %s\n",
-                                    tw.set.path, cio_strerror(rc));
-                        else
-                            fprintf(stderr, "cio: trace written to %s\n",
-                                    tw.set.path);
-                    }
-                } else if (c[i] == 's') {
-                    /* The stalled worker records the stall in its signal
-                     * handler: give it a moment to. */
-                    struct timespec d = {0, 10 * 1000000};
-                    nanosleep(&d, NULL);
-                    pthread_mutex_lock(&tw.lock);
-                    int rc = flight_write(rt);
-                    pthread_mutex_unlock(&tw.lock);
-                    if (rc >= 0)
-                        fprintf(stderr, "cio: trace written to %s\n",
-                                tw.set.path);
-                }
+                quit |= c[i] == 'q';
+                stall |= c[i] == 's';
+            }
+            if (quit) {
+                cio_dump(stderr);
+                if (tw.set.flight)
+                    flight_now(rt);
+            } else if (stall) {
+                /* The stalled worker records the stall in its signal
+                 * handler: give it a moment to. */
+                struct timespec d = {0, 10 * 1000000};
+                nanosleep(&d, NULL);
+                flight_now(rt);
             }
         }
-        if (tw.file && cio__os_now() >= next) {
-            pthread_mutex_lock(&tw.lock);
-            stream_drain(cio__os_ticks());
-            pthread_mutex_unlock(&tw.lock);
+        if (cio__os_now() >= next) {
+            if (tw.file) {
+                pthread_mutex_lock(&tw.lock);
+                stream_drain(cio__os_ticks());
+                pthread_mutex_unlock(&tw.lock);
+            }
             next = cio__os_now() + DRAIN_NS;
         }
     }
+    return NULL;
 }
 
 /* ---- settings ----------------------------------------------------------- */
@@ -955,31 +1108,42 @@ void cio__trace_started(struct cio__runtime *rt,
     bool tracing = rt->trace != NULL;
     if (!tracing && !set->sigquit)
         return;
-    if (tracing && !set->flight) {
-        tw.file = fopen(set->path, "we");
-        if (!tw.file) {
-            /* The program runs on without its trace, and says so. */
-            fprintf(stderr, "cio: trace: %s: %s\n", set->path,
-                    strerror(errno));
-        } else {
-            tw.wr_ok = writer_init(&tw.wr, rt);
-            fputs(head, tw.file);
+    if (tracing) {
+        atomic_store_explicit(&cio__tracing, 1, memory_order_relaxed);
+        if (!set->flight) {
+            tw.file = fopen(set->path, "we");
+            if (!tw.file) {
+                /* The program runs on without its trace, and says so. */
+                fprintf(stderr, "cio: trace: %s: %s\n", set->path,
+                        strerror(errno));
+            } else {
+                tw.wr_ok = writer_init(&tw.wr, rt);
+                fputs(head, tw.file);
+            }
         }
     }
-    if (pipe2(tw.pipe, O_CLOEXEC) != 0) {
-        tw.pipe[0] = tw.pipe[1] = -1;
+    /* Release: pairs with the acquire in flush_job. */
+    atomic_store_explicit(&tw.rt, rt, memory_order_release);
+    pthread_once(&req_once, req_make);
+    if (req[0] < 0) {
+        fprintf(stderr, "cio: trace: no pipe for the observer thread: %s; "
+                        "the trace keeps only what fits its lanes\n",
+                strerror(errno));
         return;
     }
-    fcntl(tw.pipe[1], F_SETFL, O_NONBLOCK);
-    atomic_store_explicit(&tw.rt, rt, memory_order_release);
-    if (tracing)
-        atomic_store_explicit(&cio__tracing, 1, memory_order_relaxed);
+    char c[64];
+    while (read(req[0], c, sizeof c) > 0)
+        ; /* a former runtime's leftovers */
+    atomic_store_explicit(&tw.stop, false, memory_order_relaxed);
     /* The observer takes no signals meant for the program. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     tw.running = cio__os.pthread_create(&tw.thread, NULL, observer, rt) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!tw.running)
+        fprintf(stderr, "cio: trace: no observer thread; the trace keeps "
+                        "only what fits its lanes\n");
     if (tw.running && set->sigquit) {
         struct sigaction sa = {0};
         sa.sa_handler = on_quit;
@@ -991,14 +1155,15 @@ void cio__trace_started(struct cio__runtime *rt,
 
 void cio__trace_stopped(struct cio__runtime *rt)
 {
+    (void)rt;
     if (tw.quit_on) {
         sigaction(SIGQUIT, &tw.old_quit, NULL);
         tw.quit_on = false;
     }
     if (tw.running) {
-        char c = 'x';
-        while (write(tw.pipe[1], &c, 1) < 0 && errno == EINTR)
-            ;
+        /* Release: pairs with the observer's acquire. */
+        atomic_store_explicit(&tw.stop, true, memory_order_release);
+        request('x');
         pthread_join(tw.thread, NULL);
         tw.running = false;
     }
@@ -1009,7 +1174,7 @@ void cio__trace_stopped(struct cio__runtime *rt)
         if (tw.wr_ok) {
             stream_drain(UINT64_MAX);
             finish(&tw.wr, false, NULL, NULL);
-            int rc = write_out(tw.file, &tw.wr.o);
+            int rc = write_out(tw.file, &tw.wr);
             if (rc < 0 && !tw.err)
                 tw.err = rc;
             writer_fini(&tw.wr);
@@ -1023,12 +1188,6 @@ void cio__trace_stopped(struct cio__runtime *rt)
         tw.file = NULL;
     }
     pthread_mutex_unlock(&tw.lock);
-    for (int i = 0; i < 2; i++) {
-        if (tw.pipe[i] >= 0)
-            close(tw.pipe[i]);
-        tw.pipe[i] = -1;
-    }
-    (void)rt;
 }
 
 /* ---- cio_trace_flush ----------------------------------------------------- */

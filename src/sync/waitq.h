@@ -60,8 +60,8 @@ static inline void sleeper_init(struct sleeper *s, struct cio__task *self,
     s->task = self;
     s->seq = 0;
     if (self) {
-        s->seq = cio__wait_begin(self);
         cio__wait_on(self, what, (uintptr_t)obj);
+        s->seq = cio__wait_begin(self);
     }
     atomic_init(&s->woken, 0);
 }

@@ -33,6 +33,7 @@ struct seen {
     size_t arrows;         /* s/f pairs */
     size_t by[8];          /* arrows by what woke: see by_index */
     size_t stalls;
+    size_t unnamed;        /* run slices named "task" */
     uint64_t stall_task;
     double dropped;        /* otherData.dropped_events */
     double dropped_instants; /* sum of "dropped events" counts */
@@ -58,6 +59,58 @@ static bool is_num(const struct json *e, const char *k)
     return v && v->type == JSON_NUM;
 }
 
+/* A slice as the checks need it. */
+struct sl {
+    int tid;
+    double b, e, task, run;
+    bool waited; /* it ended in a wait ("then": "wait") */
+    bool entered; /* an arrow ends at its start */
+};
+
+struct flow {
+    double id, ts, task, run;
+    int tid;
+    const char *name, *cat, *by;
+    bool wake;
+};
+
+static int by_tid_b(const void *x, const void *y)
+{
+    const struct sl *a = x, *b = y;
+    if (a->tid != b->tid)
+        return a->tid < b->tid ? -1 : 1;
+    return a->b < b->b ? -1 : a->b > b->b;
+}
+
+static int by_task_b(const void *x, const void *y)
+{
+    const struct sl *a = x, *b = y;
+    if (a->task != b->task)
+        return a->task < b->task ? -1 : 1;
+    return a->b < b->b ? -1 : a->b > b->b;
+}
+
+static int by_id(const void *x, const void *y)
+{
+    const struct flow *a = x, *b = y;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The first slice in `v` (sorted by tid, then begin) on `tid` beginning
+ * after `ts`. */
+static size_t upper(const struct sl *v, size_t n, int tid, double ts)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid].tid < tid || (v[mid].tid == tid && v[mid].b <= ts))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Parses and checks the trace at `path`; fails the case on any breach. */
 static struct seen check_trace(void)
 {
@@ -74,14 +127,11 @@ static struct seen check_trace(void)
         int depth;
     } open[LANES];
     memset(open, 0, sizeof open);
-    /* Slices per lane, kept to find where arrows start and end. */
-    size_t cap = evs->n;
-    struct sl {
-        int tid;
-        double b, e, task, run;
-    } *sls = calloc(cap, sizeof *sls);
-    size_t nsl = 0;
-    CHECK(sls);
+    size_t nsl = 0, nst = 0, nfi = 0;
+    struct sl *sls = calloc(evs->n, sizeof *sls);
+    struct flow *st = calloc(evs->n, sizeof *st);
+    struct flow *fi = calloc(evs->n, sizeof *fi);
+    CHECK(sls && st && fi);
     for (size_t i = 0; i < evs->n; i++) {
         struct json *e = evs->items[i];
         CHECK(e->type == JSON_OBJ);
@@ -108,6 +158,8 @@ static struct seen check_trace(void)
             for (int k = 0; names[k]; k++)
                 if (strcmp(json_str(e, "name"), names[k]) == 0)
                     s.named[k] = true;
+            if (strcmp(json_str(e, "name"), "task") == 0)
+                s.unnamed++;
             break;
         }
         case 'E': {
@@ -116,15 +168,37 @@ static struct seen check_trace(void)
             CHECK(open[tid].depth > 0);
             int d = --open[tid].depth;
             CHECK(ts >= open[tid].ts[d]);
+            const char *then = json_str(args, "then");
             sls[nsl++] = (struct sl){tid, open[tid].ts[d], ts,
-                                     open[tid].task[d], open[tid].run[d]};
+                                     open[tid].task[d], open[tid].run[d],
+                                     then && strcmp(then, "wait") == 0,
+                                     false};
             s.slices++;
             break;
         }
         case 's':
-        case 'f':
+        case 'f': {
             CHECK(is_num(e, "id") && json_str(e, "cat"));
+            struct flow f = {
+                .id = json_num(e, "id", -1),
+                .ts = ts,
+                .tid = tid,
+                .name = json_str(e, "name"),
+                .cat = json_str(e, "cat"),
+                .task = json_num(args, "task", -1),
+                .run = json_num(args, "run", -1),
+                .by = json_str(args, "by"),
+            };
+            if (*ph == 's') {
+                f.wake = strcmp(f.name, "wake") == 0;
+                st[nst++] = f;
+            } else {
+                CHECK(json_str(e, "bp") &&
+                      strcmp(json_str(e, "bp"), "e") == 0);
+                fi[nfi++] = f;
+            }
             break;
+        }
         case 'i':
             if (strcmp(json_str(e, "name"), "stall") == 0) {
                 s.stalls++;
@@ -144,52 +218,71 @@ static struct seen check_trace(void)
     /* Arrows: each start has one finish with the same id, name and
      * category; it starts inside a slice of its lane, no later than it
      * ends, and ends where a run of the task it names begins, that run's
-     * number being the one it names. */
-    for (size_t i = 0; i < evs->n; i++) {
-        struct json *st = evs->items[i];
-        if (strcmp(json_str(st, "ph"), "s") != 0)
-            continue;
-        double id = json_num(st, "id", -1);
-        struct json *fin = NULL;
-        for (size_t k = 0; k < evs->n; k++) {
-            struct json *f = evs->items[k];
-            if (strcmp(json_str(f, "ph"), "f") == 0 &&
-                json_num(f, "id", -2) == id) {
-                CHECK(fin == NULL);
-                fin = f;
-            }
-        }
-        CHECK(fin != NULL);
-        CHECK(strcmp(json_str(fin, "name"), json_str(st, "name")) == 0);
-        CHECK(strcmp(json_str(fin, "cat"), json_str(st, "cat")) == 0);
-        CHECK(json_str(fin, "bp") && strcmp(json_str(fin, "bp"), "e") == 0);
-        double sts = json_num(st, "ts", 0), fts = json_num(fin, "ts", 0);
-        CHECK(sts <= fts);
-        struct json *args = json_get(st, "args");
-        double task = json_num(args, "task", -1), run = json_num(args, "run", -1);
-        bool inside = false, lands = false;
-        for (size_t k = 0; k < nsl; k++) {
-            if (sls[k].tid == (int)json_num(st, "tid", -1) &&
-                sls[k].b <= sts && sts <= sls[k].e)
-                inside = true;
-            if (sls[k].tid == (int)json_num(fin, "tid", -1) &&
-                sls[k].b == fts && sls[k].task == task && sls[k].run == run)
-                lands = true;
-        }
+     * number being the one it names, and no run of that task between. */
+    CHECK_EQ(nst, nfi);
+    qsort(st, nst, sizeof *st, by_id);
+    qsort(fi, nfi, sizeof *fi, by_id);
+    qsort(sls, nsl, sizeof *sls, by_tid_b);
+    for (size_t i = 0; i < nst; i++) {
+        struct flow *a = &st[i], *f = &fi[i];
+        CHECK(a->id == f->id && (i == 0 || st[i - 1].id != a->id));
+        CHECK(strcmp(a->name, f->name) == 0 && strcmp(a->cat, f->cat) == 0);
+        CHECK(a->ts <= f->ts);
+        /* Inside: a slice of its lane begun by then and not yet ended
+         * (slices on one lane do not overlap but may nest once). */
+        size_t k = upper(sls, nsl, a->tid, a->ts);
+        bool inside = false;
+        for (size_t j = k; j-- > 0 && j + 3 >= k && sls[j].tid == a->tid;)
+            inside |= sls[j].b <= a->ts && a->ts <= sls[j].e;
         CHECK(inside);
+        /* Lands on a run of its task beginning at its finish. */
+        k = upper(sls, nsl, f->tid, f->ts);
+        bool lands = false;
+        for (size_t j = k; j-- > 0 && sls[j].tid == f->tid && sls[j].b == f->ts;)
+            if (sls[j].task == a->task && sls[j].run == a->run) {
+                lands = true;
+                CHECK(!sls[j].entered);
+                sls[j].entered = true;
+            }
         CHECK(lands);
-        /* ... and it is the task's first run after the wake. */
-        for (size_t k = 0; k < nsl; k++)
-            CHECK(!(sls[k].task == task && sls[k].b > sts && sls[k].b < fts));
         s.arrows++;
-        const char *by = json_str(args, "by");
-        if (strcmp(json_str(st, "name"), "wake") == 0)
-            s.by[by_index(by)]++;
+        if (a->wake)
+            s.by[by_index(a->by)]++;
+    }
+    /* Per task in time order: a run after a wait has the arrow of the
+     * wake that ended the wait, and that arrow started after the run
+     * before it began (no run of the task in between). */
+    qsort(sls, nsl, sizeof *sls, by_task_b);
+    for (size_t i = 1; i < nsl; i++) {
+        if (sls[i].task != sls[i - 1].task || sls[i].task == 0)
+            continue;
+        if (sls[i - 1].waited && !sls[i].entered)
+            cio_test_fail(__FILE__, __LINE__,
+                          "task %.0f run %.0f (after a wait, at %.3f us) "
+                          "has no wake arrow",
+                          sls[i].task, sls[i].run, sls[i].b);
+    }
+    for (size_t i = 0; i < nst; i++) {
+        struct sl key = {.task = st[i].task, .b = st[i].ts};
+        /* The slices of the task that began after the arrow started: the
+         * first of them is the one it lands on. */
+        size_t lo = 0, hi = nsl;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (by_task_b(&sls[mid], &key) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        CHECK(lo < nsl && sls[lo].task == st[i].task && sls[lo].b <= fi[i].ts);
+        CHECK(sls[lo].run == st[i].run);
     }
     struct json *other = json_get(root, "otherData");
     CHECK(other);
     s.dropped = json_num(other, "dropped_events", -1);
     free(sls);
+    free(st);
+    free(fi);
     json_free(root);
     return s;
 }
@@ -332,6 +425,91 @@ CIO_TEST(trace_is_json_with_matched_slices_and_arrows)
     CHECK(s.by[by_index("pool")] >= 1);
     CHECK(s.by[by_index("thread")] >= 1);
     CHECK(s.dropped == 0);
+    unlink(path);
+}
+
+/* ---- many wakes across workers, many named tasks moving ----------------- */
+
+#define ROUNDS 30000
+#define MOVERS 300
+
+static void *mover(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS / 2)));
+    return NULL;
+}
+
+static void *bouncer(void *arg)
+{
+    cio_chan **ch = arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        int v;
+        CHECK_OK(cio_chan_recv(ch[0], &v, CIO_NEVER));
+        CHECK_OK(cio_chan_send(ch[1], &v, CIO_NEVER));
+    }
+    return NULL;
+}
+
+static int main_busy(void *arg)
+{
+    (void)arg;
+    cio_chan *ch[2];
+    CHECK_OK(cio_chan_make(&ch[0], sizeof(int), 0));
+    CHECK_OK(cio_chan_make(&ch[1], sizeof(int), 0));
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = "bouncer";
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1;
+    cio_task b;
+    CHECK_OK(cio_spawn(&b, bouncer, ch, &o));
+    /* Named tasks that any worker may run, ending all over the place
+     * (the name must stay with each run, on every lane). A long name is
+     * cut where a character begins; a name that is not UTF-8 is made
+     * valid in the file. */
+    static const char *const odd[] = {
+        "mover",
+        "a\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+        "bad \xff\xfe name",
+        "quote \" and \\ and \n",
+    };
+    for (int i = 0; i < MOVERS; i++) {
+        cio_spawn_opts m;
+        cio_spawn_opts_init(&m);
+        m.name = odd[i % 4];
+        m.flags = CIO_SPAWN_MIGRATE;
+        CHECK_OK(cio_spawn(NULL, mover, NULL, &m));
+    }
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK_OK(cio_chan_send(ch[0], &i, CIO_NEVER));
+        int v;
+        CHECK_OK(cio_chan_recv(ch[1], &v, CIO_NEVER));
+    }
+    CHECK_OK(cio_join(b, NULL, CIO_NEVER));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    CHECK_OK(cio_chan_free(&ch[0]));
+    CHECK_OK(cio_chan_free(&ch[1]));
+    return 0;
+}
+
+CIO_TEST(arrows_and_names_hold_under_cross_worker_wakes)
+{
+    (void)state;
+    fresh_path("busy");
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.trace = path;
+    cfg.trace_events = 1 << 20; /* nothing dropped: every arrow is due */
+    cio_test_run_cfg(main_busy, NULL, &cfg, 0);
+    struct seen s = check_trace();
+    CHECK(s.dropped == 0);
+    CHECK(s.arrows >= 2 * ROUNDS);
+    CHECK_EQ(s.unnamed, 0);
     unlink(path);
 }
 
@@ -559,6 +737,7 @@ CIO_TEST(bad_settings_are_refused_and_a_bad_file_loses_nothing)
 
 CIO_TEST_MAIN(
     cmocka_unit_test(trace_is_json_with_matched_slices_and_arrows),
+    cmocka_unit_test(arrows_and_names_hold_under_cross_worker_wakes),
     cmocka_unit_test(dropped_count_is_exact_with_a_small_buffer),
     cmocka_unit_test(flight_recorder_keeps_exactly_the_last_n),
     cmocka_unit_test(stall_is_an_instant_in_the_trace),

@@ -38,6 +38,28 @@ static int hexval(char c)
     return -1;
 }
 
+/* Bytes of the well-formed UTF-8 character at `p` (before `end`), or 0:
+ * JSON text is UTF-8 (RFC 8259, section 8.1). */
+static int utf8_char(const char *p, const char *end)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    unsigned c = s[0];
+    int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                       : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n <= 1 || end - p < n)
+        return n <= 1 ? n : 0;
+    unsigned v = c & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < min[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return n;
+}
+
 static char *string(struct rd *r)
 {
     if (r->p >= r->end || *r->p != '"')
@@ -46,12 +68,20 @@ static char *string(struct rd *r)
     size_t cap = 16, n = 0;
     char *s = malloc(cap);
     while (s && r->p < r->end && *r->p != '"') {
-        unsigned char c = (unsigned char)*r->p++;
+        unsigned char c = (unsigned char)*r->p;
         char out[4];
         size_t k = 1;
         out[0] = (char)c;
         if (c < 0x20)
             goto bad;
+        if (c >= 0x80) {
+            int u = utf8_char(r->p, r->end);
+            if (!u)
+                goto bad;
+            k = (size_t)u;
+            memcpy(out, r->p, k);
+        }
+        r->p += k;
         if (c == '\\') {
             if (r->p >= r->end)
                 goto bad;
