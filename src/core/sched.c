@@ -207,8 +207,12 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     /* Tasks woken by a batch of events queue in event order: the LIFO
      * slot is for one task waking another, not for a batch. */
     w->polling = true;
+    if (w->lane)
+        cio__trace_poll(w, true);
     for (int i = 0; i < n; i++)
         cio__fd_event(rt, ev[i].token, ev[i].events);
+    if (w->lane)
+        cio__trace_poll(w, false);
     w->polling = false;
     cio__phase(w, CIO__PH_SCHED);
     return n;

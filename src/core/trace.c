@@ -290,6 +290,12 @@ void cio__trace_job(uint64_t id, bool end)
                                    0));
 }
 
+void cio__trace_poll(struct cio__worker *w, bool begin)
+{
+    cio__lane_put(w->lane, cio__os_ticks(), 0, 0,
+                  cio__ev_meta(CIO__EV_POLL, begin, 0));
+}
+
 uint64_t cio__lane_snapshot(struct cio__lane *l, struct cio__trace_ev *out,
                             uint64_t cutoff, uint64_t *first)
 {

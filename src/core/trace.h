@@ -42,6 +42,8 @@ enum {
     CIO__EV_JOB,      /* a pool thread starts a job for `task` */
     CIO__EV_JOB_END,  /* and ends it */
     CIO__EV_STALL,    /* `task` held its worker for arg ns (stall report) */
+    CIO__EV_POLL,     /* the reactor's events are dispatched: sub 1 from
+                         here, 0 to here (its wakes lie between) */
 };
 
 /* Why a run ended (CIO__EV_STOP). */
@@ -188,6 +190,8 @@ void cio__trace_spawn(struct cio__worker *w, struct cio__task *parent,
 /* A pool thread starts (or ends) a job for the task with handle id `id`
  * (0: abandoned). */
 void cio__trace_job(uint64_t id, bool end);
+/* The worker starts (`begin`) or ends dispatching the reactor's events. */
+void cio__trace_poll(struct cio__worker *w, bool begin);
 
 /* Set up and torn down with the runtime (runtime.c): `slots` events per
  * lane (rounded up to a power of two), `ring` for the flight recorder;

@@ -203,14 +203,30 @@ static void s_(struct out *o, const char *s)
     put_bytes(o, s, strlen(s));
 }
 
+/* A string literal, its length known at compile time. */
+#define S_(o, lit) put_bytes((o), "" lit, sizeof(lit) - 1)
+
 static void u_(struct out *o, uint64_t v)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324"
+        "25262728293031323334353637383940414243444546474849"
+        "50515253545556575859606162636465666768697071727374"
+        "75767778798081828384858687888990919293949596979899";
     char b[24];
     int i = sizeof b;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        b[--i] = pairs[d + 1];
+        b[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        b[--i] = pairs[v * 2 + 1];
+        b[--i] = pairs[v * 2];
+    } else {
+        b[--i] = (char)('0' + v);
+    }
     put_bytes(o, b + i, sizeof b - (size_t)i);
 }
 
@@ -251,7 +267,7 @@ static void esc(struct out *o, const char *str)
             snprintf(b, sizeof b, "\\u%04x", *s);
             s_(o, b);
         } else if (n == 0) {
-            s_(o, "\\ufffd");
+            S_(o, "\\ufffd");
             n = 1;
         } else {
             put_bytes(o, (const char *)s, (size_t)n);
@@ -266,8 +282,11 @@ struct lane_state {
     uint64_t open;      /* task whose run slice is open (0: none) */
     uint64_t open_run;  /* that run's number */
     uint64_t open_job;  /* 1 + the task of an open job slice (0: none) */
+    bool open_poll;     /* a reactor slice is open */
     uint64_t last_tick; /* of its last event written */
     uint64_t dropped;   /* drops already reported */
+    char prefix[40];    /* ","pid":P,"tid":T of its events */
+    unsigned char prefix_len;
 };
 
 struct writer {
@@ -285,6 +304,7 @@ struct writer {
     uint64_t lost;        /* JSON events lost to a failed allocation */
     uint64_t base;        /* tick of time 0 */
     double ns_per_tick;   /* 0 until measured; then kept for the trace */
+    bool flight;          /* events say their place in the ring ("seq") */
     int pid;
     struct out o;
 };
@@ -328,30 +348,33 @@ static void ts(struct writer *wr, uint64_t tick, uint64_t plus_ns)
                       ? (uint64_t)((double)(tick - wr->base) * wr->ns_per_tick)
                       : 0;
     ns += plus_ns;
-    s_(&wr->o, ",\"ts\":");
+    S_(&wr->o, ",\"ts\":");
     u_(&wr->o, ns / 1000);
-    char b[5] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
-                 (char)('0' + ns % 10), 0};
-    s_(&wr->o, b);
+    char b[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
+                 (char)('0' + ns % 10)};
+    put_bytes(&wr->o, b, 4);
 }
 
-/* Starts an event: {"ph":"<ph>","pid":P,"tid":<lane>,"ts":... */
+/* Starts an event: {"ph":"<ph>","pid":P,"tid":<lane>,"ts":... (the
+ * part after the phase made once per lane). */
 static void ev(struct writer *wr, const char *ph, int lane, uint64_t tick,
                uint64_t plus_ns)
 {
-    s_(&wr->o, "{\"ph\":\"");
-    s_(&wr->o, ph);
-    s_(&wr->o, "\",\"pid\":");
-    u_(&wr->o, (uint64_t)wr->pid);
-    s_(&wr->o, ",\"tid\":");
-    u_(&wr->o, (uint64_t)lane);
+    struct lane_state *ls = &wr->ls[lane];
+    if (!ls->prefix_len)
+        ls->prefix_len = (unsigned char)snprintf(
+            ls->prefix, sizeof ls->prefix, "\",\"pid\":%d,\"tid\":%d",
+            wr->pid, lane);
+    S_(&wr->o, "{\"ph\":\"");
+    put_bytes(&wr->o, ph, 1);
+    put_bytes(&wr->o, ls->prefix, ls->prefix_len);
     ts(wr, tick, plus_ns);
     wr->events++;
 }
 
 static void end_ev(struct writer *wr)
 {
-    s_(&wr->o, "},\n");
+    S_(&wr->o, "},\n");
 }
 
 static const char *const wait_names[] = {
@@ -403,7 +426,7 @@ static void task_name(struct writer *wr, uint64_t id)
         f.name)
         esc(&wr->o, f.name);
     else
-        s_(&wr->o, "task");
+        S_(&wr->o, "task");
 }
 
 static void close_slice(struct writer *wr, int lane, uint64_t tick,
@@ -412,9 +435,9 @@ static void close_slice(struct writer *wr, int lane, uint64_t tick,
     struct lane_state *ls = &wr->ls[lane];
     if (ls->open) {
         ev(wr, "E", lane, tick, 0);
-        s_(&wr->o, ",\"args\":{\"then\":\"");
+        S_(&wr->o, ",\"args\":{\"then\":\"");
         s_(&wr->o, why);
-        s_(&wr->o, "\"}");
+        S_(&wr->o, "\"}");
         end_ev(wr);
         ls->open = 0;
     }
@@ -423,58 +446,65 @@ static void close_slice(struct writer *wr, int lane, uint64_t tick,
         end_ev(wr);
         ls->open_job = 0;
     }
+    if (ls->open_poll) {
+        ev(wr, "E", lane, tick, 0);
+        end_ev(wr);
+        ls->open_poll = false;
+    }
 }
 
-/* The arrow from the wake or spawn `p` into run `run` of `task`, which
- * begins at `tick` on `lane`. Events may be written in any order (the
+/* The arrow from the wake or spawn `p` into the run that begins at
+ * `tick` on `lane`. Events may be written in any order (the
  * viewers sort them), so this works at the wake's batch or the run's. */
-static void arrow(struct writer *wr, const struct pend *p, uint64_t task,
-                  uint64_t run, int lane, uint64_t tick)
+static void arrow(struct writer *wr, const struct pend *p, int lane,
+                  uint64_t tick)
 {
     uint64_t id = ++wr->flows;
     const char *name = p->by ? "wake" : "spawn";
-    /* Inside a slice where the waker was a task (its run) or a pool
-     * thread (its job); elsewhere a slice of its own, named for what
-     * woke the task. */
+    /* Inside a slice where the waker was a task (its run), a pool thread
+     * (its job) or the reactor (its dispatch of a poll's events: one
+     * slice for all the wakes of a poll); elsewhere a slice of its own,
+     * named for what woke the task. */
     bool own = !(p->by == CIO__BY_TASK || p->by == CIO__BY_POOL ||
-                 (p->by == 0 && p->arg));
+                 p->by == CIO__BY_FD || (p->by == 0 && p->arg));
     if (own) {
-        ev(wr, "B", p->lane, p->tick, 0);
-        s_(&wr->o, ",\"name\":\"");
+        /* One nanosecond long: the flow's start lies inside it. */
+        ev(wr, "X", p->lane, p->tick, 0);
+        S_(&wr->o, ",\"dur\":0.001,\"name\":\"");
         s_(&wr->o, p->by ? by_name(p->by) : "start");
-        s_(&wr->o, "\",\"cat\":\"wake\"");
+        S_(&wr->o, "\",\"cat\":\"wake\"");
         end_ev(wr);
     }
     ev(wr, "s", p->lane, p->tick, 0);
-    s_(&wr->o, ",\"name\":\"");
+    S_(&wr->o, ",\"name\":\"");
     s_(&wr->o, name);
-    s_(&wr->o, "\",\"cat\":\"flow\",\"id\":");
+    S_(&wr->o, "\",\"cat\":\"flow\",\"id\":");
     u_(&wr->o, id);
-    s_(&wr->o, ",\"args\":{\"task\":");
-    u_(&wr->o, task);
-    s_(&wr->o, ",\"run\":");
-    u_(&wr->o, run);
+    /* Which task and run it is for, the slice it ends on says. */
+    S_(&wr->o, ",\"args\":{");
     if (p->by) {
-        s_(&wr->o, ",\"by\":\"");
+        S_(&wr->o, "\"by\":\"");
         s_(&wr->o, by_name(p->by));
-        s_(&wr->o, "\",\"on\":\"");
-        s_(&wr->o, wait_name(p->kind));
-        s_(&wr->o, "\"");
+        S_(&wr->o, "\"");
+        if (p->by != CIO__BY_FD && p->by != CIO__BY_TIMER) {
+            /* (a descriptor's or a timer's wake says what it was on) */
+            S_(&wr->o, ",\"on\":\"");
+            s_(&wr->o, wait_name(p->kind));
+            S_(&wr->o, "\"");
+        }
     }
     if (p->arg) {
-        s_(&wr->o, ",\"from\":");
+        if (p->by)
+            S_(&wr->o, ",");
+        S_(&wr->o, "\"from\":");
         u_(&wr->o, p->arg);
     }
-    s_(&wr->o, "}");
+    S_(&wr->o, "}");
     end_ev(wr);
-    if (own) {
-        ev(wr, "E", p->lane, p->tick, 1);
-        end_ev(wr);
-    }
     ev(wr, "f", lane, tick, 0);
-    s_(&wr->o, ",\"name\":\"");
+    S_(&wr->o, ",\"name\":\"");
     s_(&wr->o, name);
-    s_(&wr->o, "\",\"cat\":\"flow\",\"bp\":\"e\",\"id\":");
+    S_(&wr->o, "\",\"cat\":\"flow\",\"bp\":\"e\",\"id\":");
     u_(&wr->o, id);
     end_ev(wr);
 }
@@ -527,7 +557,7 @@ static void learn(struct writer *wr, int lane, struct raw r)
     if (o) {
         struct pend run_at = o->v.p;
         del(&wr->orphans, o);
-        arrow(wr, &p, r.task, run, run_at.lane, run_at.tick);
+        arrow(wr, &p, run_at.lane, run_at.tick);
         return;
     }
     struct entry *e = put(&wr->pending, r.task, run);
@@ -548,15 +578,17 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
         close_slice(wr, lane, r.tick, "unknown"); /* its end was lost */
         uint64_t run = r.meta >> 16;
         ev(wr, "B", lane, r.tick, 0);
-        s_(&wr->o, ",\"name\":\"");
+        S_(&wr->o, ",\"name\":\"");
         task_name(wr, r.task);
-        s_(&wr->o, "\",\"cat\":\"task\",\"args\":{\"task\":");
+        S_(&wr->o, "\",\"cat\":\"task\",\"args\":{\"task\":");
         u_(&wr->o, r.task);
-        s_(&wr->o, ",\"run\":");
+        S_(&wr->o, ",\"run\":");
         u_(&wr->o, run);
-        s_(&wr->o, ",\"seq\":");
-        u_(&wr->o, seq);
-        s_(&wr->o, "}");
+        if (wr->flight) {
+            S_(&wr->o, ",\"seq\":");
+            u_(&wr->o, seq);
+        }
+        S_(&wr->o, "}");
         end_ev(wr);
         ls->open = r.task;
         ls->open_run = run;
@@ -564,7 +596,7 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
         if (e) {
             struct pend p = e->v.p;
             del(&wr->pending, e);
-            arrow(wr, &p, r.task, run, lane, r.tick);
+            arrow(wr, &p, lane, r.tick);
         } else if (run > 1) {
             /* After a wait, a wake is due: it may come in a later batch
              * (see struct pend). After a yield, none is. */
@@ -594,15 +626,15 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
                 del(&wr->pending, e);
         }
         ev(wr, "E", lane, r.tick, 0);
-        s_(&wr->o, ",\"args\":{\"then\":\"");
+        S_(&wr->o, ",\"args\":{\"then\":\"");
         s_(&wr->o, why == CIO__STOP_YIELD  ? "yield"
                    : why == CIO__STOP_PARK ? "wait"
                                            : "exit");
-        s_(&wr->o, "\"");
+        S_(&wr->o, "\"");
         if (why == CIO__STOP_PARK) {
-            s_(&wr->o, ",\"on\":\"");
+            S_(&wr->o, ",\"on\":\"");
             s_(&wr->o, wait_name(wk));
-            s_(&wr->o, "\"");
+            S_(&wr->o, "\"");
             if (wk == CIO_WAIT_FD || wk == CIO_WAIT_JOIN) {
                 s_(&wr->o, wk == CIO_WAIT_FD ? ",\"fd\":" : ",\"task\":");
                 u_(&wr->o, r.arg);
@@ -613,7 +645,7 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
                 s_(&wr->o, b);
             }
         }
-        s_(&wr->o, "}");
+        S_(&wr->o, "}");
         end_ev(wr);
         ls->open = 0;
         if (why == CIO__STOP_EXIT && wr->ngone < SIZE_MAX / 2) {
@@ -634,11 +666,13 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
     case CIO__EV_JOB:
         close_slice(wr, lane, r.tick, "unknown");
         ev(wr, "B", lane, r.tick, 0);
-        s_(&wr->o, ",\"name\":\"job\",\"cat\":\"pool\",\"args\":{\"for\":");
+        S_(&wr->o, ",\"name\":\"job\",\"cat\":\"pool\",\"args\":{\"for\":");
         u_(&wr->o, r.task);
-        s_(&wr->o, ",\"seq\":");
-        u_(&wr->o, seq);
-        s_(&wr->o, "}");
+        if (wr->flight) {
+            S_(&wr->o, ",\"seq\":");
+            u_(&wr->o, seq);
+        }
+        S_(&wr->o, "}");
         end_ev(wr);
         ls->open_job = r.task + 1;
         break;
@@ -649,13 +683,26 @@ static void write_ev(struct writer *wr, int lane, struct raw r, uint64_t seq)
         end_ev(wr);
         ls->open_job = 0;
         break;
+    case CIO__EV_POLL:
+        if (sub) {
+            close_slice(wr, lane, r.tick, "unknown");
+            ev(wr, "B", lane, r.tick, 0);
+            S_(&wr->o, ",\"name\":\"reactor\",\"cat\":\"wake\"");
+            end_ev(wr);
+            ls->open_poll = true;
+        } else if (ls->open_poll) {
+            ev(wr, "E", lane, r.tick, 0);
+            end_ev(wr);
+            ls->open_poll = false;
+        }
+        break;
     case CIO__EV_STALL:
         ev(wr, "i", lane, r.tick, 0);
-        s_(&wr->o, ",\"s\":\"t\",\"name\":\"stall\",\"args\":{\"task\":");
+        S_(&wr->o, ",\"s\":\"t\",\"name\":\"stall\",\"args\":{\"task\":");
         u_(&wr->o, r.task);
-        s_(&wr->o, ",\"ms\":");
+        S_(&wr->o, ",\"ms\":");
         u_(&wr->o, r.arg / 1000000);
-        s_(&wr->o, "}");
+        S_(&wr->o, "}");
         end_ev(wr);
         break;
     default:
@@ -713,10 +760,10 @@ static void drain(struct writer *wr, uint64_t cutoff)
         uint64_t d = atomic_load_explicit(&l->dropped, memory_order_relaxed);
         if (d > wr->ls[i].dropped) {
             ev(wr, "i", i, wr->ls[i].last_tick, 0);
-            s_(&wr->o, ",\"s\":\"t\",\"name\":\"dropped events\","
+            S_(&wr->o, ",\"s\":\"t\",\"name\":\"dropped events\","
                        "\"args\":{\"count\":");
             u_(&wr->o, d - wr->ls[i].dropped);
-            s_(&wr->o, "}");
+            S_(&wr->o, "}");
             end_ev(wr);
             wr->ls[i].dropped = d;
         }
@@ -749,50 +796,50 @@ static void finish(struct writer *wr, bool flight, const uint64_t *kept,
             snprintf(name, sizeof name, "pool thread %d", l->index);
         else
             snprintf(name, sizeof name, "other threads");
-        s_(&wr->o, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
+        S_(&wr->o, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
         u_(&wr->o, (uint64_t)wr->pid);
-        s_(&wr->o, ",\"tid\":");
+        S_(&wr->o, ",\"tid\":");
         u_(&wr->o, (uint64_t)i);
-        s_(&wr->o, ",\"args\":{\"name\":\"");
+        S_(&wr->o, ",\"args\":{\"name\":\"");
         s_(&wr->o, name);
-        s_(&wr->o, "\"}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\","
+        S_(&wr->o, "\"}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\","
                    "\"pid\":");
         u_(&wr->o, (uint64_t)wr->pid);
-        s_(&wr->o, ",\"tid\":");
+        S_(&wr->o, ",\"tid\":");
         u_(&wr->o, (uint64_t)i);
-        s_(&wr->o, ",\"args\":{\"sort_index\":");
+        S_(&wr->o, ",\"args\":{\"sort_index\":");
         u_(&wr->o, (uint64_t)i);
-        s_(&wr->o, "}},\n");
+        S_(&wr->o, "}},\n");
     }
-    s_(&wr->o, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
+    S_(&wr->o, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
     u_(&wr->o, (uint64_t)wr->pid);
-    s_(&wr->o, ",\"tid\":0,\"args\":{\"name\":\"cio\"}}\n],\n"
+    S_(&wr->o, ",\"tid\":0,\"args\":{\"name\":\"cio\"}}\n],\n"
                "\"otherData\":{\"mode\":\"");
     s_(&wr->o, flight ? "flight" : "stream");
-    s_(&wr->o, "\",\"events_per_lane\":");
+    S_(&wr->o, "\",\"events_per_lane\":");
     u_(&wr->o, tr->slots);
-    s_(&wr->o, ",\"dropped_events\":");
+    S_(&wr->o, ",\"dropped_events\":");
     u_(&wr->o, dropped);
-    s_(&wr->o, ",\"lost_json_events\":");
+    S_(&wr->o, ",\"lost_json_events\":");
     u_(&wr->o, wr->lost);
-    s_(&wr->o, ",\"lanes\":[");
+    S_(&wr->o, ",\"lanes\":[");
     for (int i = 0; i < n; i++) {
         struct cio__lane *l = tr->lanes[i];
         s_(&wr->o, i ? ",{\"tid\":" : "{\"tid\":");
         u_(&wr->o, (uint64_t)i);
-        s_(&wr->o, ",\"recorded\":");
+        S_(&wr->o, ",\"recorded\":");
         u_(&wr->o, atomic_load_explicit(&l->done, memory_order_relaxed));
-        s_(&wr->o, ",\"dropped\":");
+        S_(&wr->o, ",\"dropped\":");
         u_(&wr->o, atomic_load_explicit(&l->dropped, memory_order_relaxed));
         if (kept) {
-            s_(&wr->o, ",\"kept\":");
+            S_(&wr->o, ",\"kept\":");
             u_(&wr->o, kept[i]);
-            s_(&wr->o, ",\"first\":");
+            S_(&wr->o, ",\"first\":");
             u_(&wr->o, first[i]);
         }
-        s_(&wr->o, "}");
+        S_(&wr->o, "}");
     }
-    s_(&wr->o, "]}}\n");
+    S_(&wr->o, "]}}\n");
 }
 
 /* ---- the runtime's trace ------------------------------------------------ */
@@ -880,6 +927,7 @@ static int flight_write(struct cio__runtime *rt)
     int rc = CIO_ENOMEM;
     if (!first || !kept || !copy || !writer_init(&wr, rt))
         goto out_free;
+    wr.flight = true;
     rate(&wr);
     /* Every ring copied first, as close to one moment as may be; each
      * copy only as large as what its ring holds. */

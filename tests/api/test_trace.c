@@ -176,6 +176,15 @@ static struct seen check_trace(void)
             s.slices++;
             break;
         }
+        case 'X': {
+            /* A complete event: a slice with its duration. */
+            CHECK(is_num(e, "dur") && json_num(e, "dur", -1) >= 0);
+            sls[nsl++] = (struct sl){tid, ts, ts + json_num(e, "dur", 0),
+                                     json_num(args, "task", 0),
+                                     json_num(args, "run", 0), false, false};
+            s.slices++;
+            break;
+        }
         case 's':
         case 'f': {
             CHECK(is_num(e, "id") && json_str(e, "cat"));
@@ -185,8 +194,6 @@ static struct seen check_trace(void)
                 .tid = tid,
                 .name = json_str(e, "name"),
                 .cat = json_str(e, "cat"),
-                .task = json_num(args, "task", -1),
-                .run = json_num(args, "run", -1),
                 .by = json_str(args, "by"),
             };
             if (*ph == 's') {
@@ -217,8 +224,8 @@ static struct seen check_trace(void)
         CHECK_EQ(open[t].depth, 0); /* every begin has its end */
     /* Arrows: each start has one finish with the same id, name and
      * category; it starts inside a slice of its lane, no later than it
-     * ends, and ends where a run of the task it names begins, that run's
-     * number being the one it names, and no run of that task between. */
+     * ends, and ends where a run of a task begins, the first run of that
+     * task after the arrow's start. */
     CHECK_EQ(nst, nfi);
     qsort(st, nst, sizeof *st, by_id);
     qsort(fi, nfi, sizeof *fi, by_id);
@@ -235,14 +242,16 @@ static struct seen check_trace(void)
         for (size_t j = k; j-- > 0 && j + 3 >= k && sls[j].tid == a->tid;)
             inside |= sls[j].b <= a->ts && a->ts <= sls[j].e;
         CHECK(inside);
-        /* Lands on a run of its task beginning at its finish. */
+        /* Lands where a run of a task begins, entering it once. */
         k = upper(sls, nsl, f->tid, f->ts);
         bool lands = false;
         for (size_t j = k; j-- > 0 && sls[j].tid == f->tid && sls[j].b == f->ts;)
-            if (sls[j].task == a->task && sls[j].run == a->run) {
+            if (sls[j].task != 0 && !lands) {
                 lands = true;
                 CHECK(!sls[j].entered);
                 sls[j].entered = true;
+                a->task = sls[j].task;
+                a->run = sls[j].run;
             }
         CHECK(lands);
         s.arrows++;
