@@ -1259,7 +1259,8 @@ CIO_API int cio_task_each(int (*fn)(const cio_task_stats *s, void *arg),
  * (glibc's backtrace_symbols() names: exported functions by name, others
  * as module+offset for addr2line; a chain stops at code built without
  * frame pointers, so build the program with -fno-omit-frame-pointer to
- * see its own frames). Running tasks get no backtrace (a stall report
+ * see its own frames; cio itself keeps them unless built with
+ * CIO_FRAME_POINTERS=OFF). Running tasks get no backtrace (a stall report
  * gives one). Tasks are read while they run on, so the dump is a
  * near-instant, not a snapshot. With cio_config.sigquit on, SIGQUIT
  * writes it to stderr. Returns the number of tasks listed, or
