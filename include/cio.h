@@ -79,6 +79,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -697,6 +698,101 @@ CIO_API ssize_t cio_sendto(int fd, const void *buf, size_t n,
  * Returns the datagram's length or an error. */
 CIO_API ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
                              int64_t deadline);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Regular files cannot be waited on (the kernel calls them always ready,
+ * and a read may still wait for the disk), so every call here runs its
+ * system calls on the blocking pool while the calling task is stopped
+ * and its worker runs other tasks; a later backend may serve them with
+ * io_uring instead, with the same calls and results. All are task only
+ * (CIO_EPERM elsewhere) and take a deadline, and cancellation applies,
+ * as for cio_blocking(): a request still waiting for a pool thread is
+ * taken back and does not happen (CIO_ETIMEDOUT, CIO_ECANCELED); one the
+ * kernel is running is waited for and its outcome reported (a read that
+ * started returns its data). Transfers larger than 1 MiB are made in
+ * 1 MiB pieces, each a request of its own, so a deadline or cancel is
+ * seen between pieces. Errors are negative errno values as the system
+ * calls give them (CIO_ENOENT, CIO_EACCES, CIO_EISDIR, CIO_EBADF, ...),
+ * CIO_EINVAL for a NULL pointer or a negative offset or length. A file
+ * descriptor from cio_file_open() is a plain descriptor: close it with
+ * cio_file_close() (or close(2) outside tasks); it is not for cio_read()
+ * and the socket calls. */
+
+/* open(2) of `path` with `flags` (O_CLOEXEC is always added) and `mode`
+ * (for O_CREAT). Returns the descriptor or an error. */
+CIO_API int cio_file_open(const char *path, int flags, int mode,
+                          int64_t deadline);
+/* Closes `fd`. Always closes (no deadline; a cancel pending makes it
+ * close on the calling thread). Returns 0 or close(2)'s error. */
+CIO_API int cio_file_close(int fd);
+/* Reads up to `n` bytes at the file position (cio_file_pread: at `off`,
+ * leaving the position). Returns the count, fewer than `n` only at end
+ * of file (0 there) or where the file gives less (a pipe, a device), or
+ * an error (an error after some bytes were read returns the count; the
+ * next call reports it). */
+CIO_API ssize_t cio_file_read(int fd, void *buf, size_t n, int64_t deadline);
+CIO_API ssize_t cio_file_pread(int fd, void *buf, size_t n, int64_t off,
+                               int64_t deadline);
+/* Writes all `n` bytes at the file position (cio_file_pwrite: at `off`),
+ * retrying short writes. Returns n, or an error; either way *written (if
+ * not NULL) receives the count written, so nothing is lost silently. */
+CIO_API ssize_t cio_file_write(int fd, const void *buf, size_t n,
+                               size_t *written, int64_t deadline);
+CIO_API ssize_t cio_file_pwrite(int fd, const void *buf, size_t n,
+                                int64_t off, size_t *written,
+                                int64_t deadline);
+/* readv(2) as one request: the count, or an error. */
+CIO_API ssize_t cio_file_readv(int fd, const struct iovec *iov, int iovcnt,
+                               int64_t deadline);
+/* writev(2) of all the buffers, retrying short writes from where they
+ * stopped (the caller's array is not changed). Returns the total, or an
+ * error with *written as in cio_file_write(). */
+CIO_API ssize_t cio_file_writev(int fd, const struct iovec *iov, int iovcnt,
+                                size_t *written, int64_t deadline);
+/* fsync(2), fdatasync(2), ftruncate(2), fstat(2). */
+CIO_API int cio_file_sync(int fd, int64_t deadline);
+CIO_API int cio_file_datasync(int fd, int64_t deadline);
+CIO_API int cio_file_truncate(int fd, int64_t len, int64_t deadline);
+CIO_API int cio_file_stat(int fd, struct stat *st, int64_t deadline);
+/* stat(2), unlink(2), rename(2), mkdir(2), rmdir(2) of paths. */
+CIO_API int cio_stat(const char *path, struct stat *st, int64_t deadline);
+CIO_API int cio_unlink(const char *path, int64_t deadline);
+CIO_API int cio_rename(const char *from, const char *to, int64_t deadline);
+CIO_API int cio_mkdir(const char *path, int mode, int64_t deadline);
+CIO_API int cio_rmdir(const char *path, int64_t deadline);
+
+/* An entry of a directory listing. */
+typedef struct cio_dirent {
+    const char *name;   /* in the listing's own memory */
+    unsigned char type; /* DT_REG, DT_DIR... from <dirent.h>; DT_UNKNOWN
+                           when the file system does not say */
+} cio_dirent;
+
+/* Lists directory `path` (without "." and ".."), in the order the file
+ * system gives. *entries receives an array of *n entries in one block
+ * that the caller frees with free(). Returns 0 or an error (CIO_ENOTDIR,
+ * CIO_ENOENT, CIO_ENOMEM...). */
+CIO_API int cio_readdir(const char *path, cio_dirent **entries, size_t *n,
+                        int64_t deadline);
+
+/* Reads all of file `path` into a buffer the caller frees with free()
+ * (*data; a NUL follows the *len bytes, so text can be used as a
+ * string). `max` > 0 bounds the size: a larger file gives CIO_EFBIG and
+ * no data. Returns 0 or an error. */
+CIO_API int cio_read_file(const char *path, void **data, size_t *len,
+                          size_t max, int64_t deadline);
+/* Replaces file `path` with `len` bytes of `data` so that, whatever
+ * happens (a crash, a kill, a full disk), the file is either the old one
+ * or the new one, whole: a temporary file beside it, written and
+ * fsync'ed, renamed over `path`, then the directory fsync'ed so the
+ * rename itself is durable. `mode` is the new file's mode (before the
+ * umask). On error the old file is untouched and the temporary file
+ * removed. Returns 0 or an error. */
+CIO_API int cio_write_file_atomic(const char *path, const void *data,
+                                  size_t len, int mode, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
 /* The blocking pool and name resolution                                    */

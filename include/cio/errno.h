@@ -33,6 +33,15 @@
     X(EMFILE, -EMFILE, "too many open files")                                 \
     X(ENOSPC, -ENOSPC, "no space left")                                       \
     X(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                           \
+    X(EFBIG, -EFBIG, "file too large")                                        \
+    X(EISDIR, -EISDIR, "is a directory")                                      \
+    X(ENOTDIR, -ENOTDIR, "not a directory")                                   \
+    X(ENOTEMPTY, -ENOTEMPTY, "directory not empty")                           \
+    X(EXDEV, -EXDEV, "cross-device link")                                     \
+    X(EROFS, -EROFS, "read-only file system")                                 \
+    X(ELOOP, -ELOOP, "too many levels of symbolic links")                     \
+    X(ESPIPE, -ESPIPE, "illegal seek")                                        \
+    X(EDQUOT, -EDQUOT, "disk quota exceeded")                                 \
     X(EMSGSIZE, -EMSGSIZE, "message too long")                                \
     X(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")            \
     X(ENOTSOCK, -ENOTSOCK, "not a socket")                                    \

@@ -1,0 +1,185 @@
+/* File operations on the blocking pool; see fs.h.
+ *
+ * Regular files cannot wait on epoll (the kernel calls them always
+ * ready), so each operation runs on a pool thread while the task is
+ * parked and its worker runs other tasks, as libuv's uv_fs_* do. One
+ * operation is one job: the system call, retried on EINTR, its result
+ * kept as a negative errno. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cio.h"
+#include "core/pool.h"
+#include "core/runtime.h"
+#include "core/task.h"
+#include "io/fs.h"
+
+static int64_t neg(void)
+{
+    return -(int64_t)errno;
+}
+
+/* All entries of directory `path` but "." and "..", in one block: the
+ * array, then the names. */
+static int64_t read_dir(struct cio__fsop *op)
+{
+    DIR *d = opendir(op->path);
+    if (!d)
+        return neg();
+    size_t n = 0, cap = 16, bytes = 0, bcap = 256;
+    cio_dirent *ents = malloc(cap * sizeof *ents);
+    char *names = malloc(bcap);
+    int64_t rc = 0;
+    if (!ents || !names) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno)
+                rc = neg();
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        size_t len = strlen(e->d_name) + 1;
+        if (n == cap) {
+            cio_dirent *ne = realloc(ents, 2 * cap * sizeof *ents);
+            if (!ne) {
+                rc = -ENOMEM;
+                break;
+            }
+            ents = ne;
+            cap *= 2;
+        }
+        if (bytes + len > bcap) {
+            while (bytes + len > bcap)
+                bcap *= 2;
+            char *nn = realloc(names, bcap);
+            if (!nn) {
+                rc = -ENOMEM;
+                break;
+            }
+            names = nn;
+        }
+        memcpy(names + bytes, e->d_name, len);
+        /* The name's offset for now: the block moves once more. */
+        ents[n].name = (const char *)(uintptr_t)bytes;
+        ents[n].type = e->d_type;
+        bytes += len;
+        n++;
+    }
+    if (rc == 0) {
+        cio_dirent *block = malloc(n * sizeof *block + bytes + 1);
+        if (!block) {
+            rc = -ENOMEM;
+        } else {
+            char *at = (char *)(block + n);
+            memcpy(at, names, bytes);
+            for (size_t i = 0; i < n; i++) {
+                block[i].name = at + (uintptr_t)ents[i].name;
+                block[i].type = ents[i].type;
+            }
+            op->buf = block;
+            op->len = n;
+        }
+    }
+out:
+    free(ents);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+static int64_t run_op(struct cio__fsop *op)
+{
+    int64_t r;
+    do {
+        switch (op->op) {
+        case CIO__FS_OPEN:
+            r = open(op->path, op->flags | O_CLOEXEC, op->mode);
+            break;
+        case CIO__FS_CLOSE:
+            /* Not retried: after EINTR the descriptor is gone on Linux. */
+            r = close(op->fd);
+            return r < 0 && errno != EINTR ? neg() : 0;
+        case CIO__FS_READ:
+            r = op->off < 0 ? read(op->fd, op->buf, op->len)
+                            : pread(op->fd, op->buf, op->len, (off_t)op->off);
+            break;
+        case CIO__FS_WRITE:
+            r = op->off < 0 ? write(op->fd, op->buf, op->len)
+                            : pwrite(op->fd, op->buf, op->len, (off_t)op->off);
+            break;
+        case CIO__FS_READV:
+            r = op->off < 0 ? readv(op->fd, op->iov, op->iovcnt)
+                            : preadv(op->fd, op->iov, op->iovcnt,
+                                     (off_t)op->off);
+            break;
+        case CIO__FS_WRITEV:
+            r = op->off < 0 ? writev(op->fd, op->iov, op->iovcnt)
+                            : pwritev(op->fd, op->iov, op->iovcnt,
+                                      (off_t)op->off);
+            break;
+        case CIO__FS_FSYNC:
+            r = fsync(op->fd);
+            break;
+        case CIO__FS_FDATASYNC:
+            r = fdatasync(op->fd);
+            break;
+        case CIO__FS_FTRUNCATE:
+            r = ftruncate(op->fd, (off_t)op->off);
+            break;
+        case CIO__FS_FSTAT:
+            r = fstat(op->fd, op->st);
+            break;
+        case CIO__FS_STAT:
+            r = stat(op->path, op->st);
+            break;
+        case CIO__FS_UNLINK:
+            r = unlink(op->path);
+            break;
+        case CIO__FS_RENAME:
+            r = rename(op->path, op->path2);
+            break;
+        case CIO__FS_MKDIR:
+            r = mkdir(op->path, op->mode);
+            break;
+        case CIO__FS_RMDIR:
+            r = rmdir(op->path);
+            break;
+        case CIO__FS_READDIR:
+            return read_dir(op);
+        default:
+            return -EINVAL;
+        }
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? neg() : r;
+}
+
+static void *fs_job(void *arg)
+{
+    struct cio__fsop *op = arg;
+    op->res = run_op(op);
+    return NULL;
+}
+
+int cio__fs_run(struct cio__fsop *op, int64_t deadline)
+{
+    struct cio__task *self = cio__task_current();
+    if (!self)
+        return CIO_EPERM;
+    if (cio__cancel_pending(self))
+        return CIO_ECANCELED;
+    /* The job lives on this task's stack: a running one is waited for
+     * (not abandoned), so it never outlives the frame. */
+    struct cio__job j = {.fn = fs_job, .arg = op};
+    op->res = CIO_EIO; /* replaced by the job when it runs */
+    return cio__pool_run(self, &j, false, deadline);
+}
