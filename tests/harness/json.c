@@ -145,13 +145,17 @@ bad:
 
 static bool add(struct json *j, char *key, struct json *v)
 {
-    if (j->n % 16 == 0) {
-        struct json **ni = realloc(j->items, (j->n + 16) * sizeof *ni);
+    /* Capacity doubles from 16 (n is a power of two times 16 exactly
+     * when the array is full), so a trace's hundreds of thousands of
+     * events are not copied over and over. */
+    if (j->n == 0 || (j->n >= 16 && (j->n & (j->n - 1)) == 0)) {
+        size_t cap = j->n ? 2 * j->n : 16;
+        struct json **ni = realloc(j->items, cap * sizeof *ni);
         if (!ni)
             return false;
         j->items = ni;
         if (j->type == JSON_OBJ) {
-            char **nk = realloc(j->keys, (j->n + 16) * sizeof *nk);
+            char **nk = realloc(j->keys, cap * sizeof *nk);
             if (!nk)
                 return false;
             j->keys = nk;
