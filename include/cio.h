@@ -78,6 +78,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -795,6 +796,28 @@ CIO_API int cio_write_file_atomic(const char *path, const void *data,
                                   size_t len, int mode, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
+/* Signals                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Task only. Waits for one of the signals in `set` while the other tasks
+ * run on, and returns its number. The first wait for a signal in a
+ * cio_run installs the runtime's handler for it (on every thread: no
+ * signal mask needs changing, and threads of the program's own may
+ * receive it too); from then until cio_run returns, when the action
+ * before is put back, the signal no longer has its default effect (a
+ * SIGINT no longer ends the program): it is handed to every task waiting
+ * for it when it comes, or, when none is, kept (once, as the kernel keeps
+ * a standard signal) for the next wait that includes it. Signals that
+ * come faster than they are handed over may be merged into one. Returns
+ * the signal, or CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EINVAL (NULL or empty
+ * set, or a signal no task may wait for: SIGKILL and SIGSTOP, which
+ * cannot be caught; SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and SIGSYS,
+ * which belong to the thread that faulted; SIGURG, which the stall
+ * reports use), CIO_EPERM. With cio_config.sigquit on, do not wait for
+ * SIGQUIT (the dump handles it). */
+CIO_API int cio_signal_wait(const sigset_t *set, int64_t deadline);
+
+/* ------------------------------------------------------------------------ */
 /* The blocking pool and name resolution                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -1271,6 +1294,7 @@ typedef enum cio_wait_on {
     CIO_WAIT_EVENT,       /* wait_obj: the cio_event */
     CIO_WAIT_GROUP,       /* a task group: its end, or room to spawn in it
                              (wait_obj: the cio_group) */
+    CIO_WAIT_SIGNAL,      /* cio_signal_wait() */
 } cio_wait_on;
 
 /* A task's state (cio_task_stats.state). */

@@ -151,4 +151,8 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
     return rc;
 }
 
+/* Puts back the actions of the signals cio_signal_wait() took, at the end
+ * of a runtime (signal.c). */
+void cio__signals_reset(void);
+
 #endif /* CIO_IO_H */

@@ -31,7 +31,7 @@ static const char *const state_names[] = {"ready", "running", "waiting",
 static const char *const wait_names[] = {
     "nothing", "a timer", "a descriptor", "a task to end", "a pool job",
     "a channel", "a select", "a mutex", "a condition", "a rwlock",
-    "a semaphore", "a wait group", "an event", "a task group",
+    "a semaphore", "a wait group", "an event", "a task group", "a signal",
 };
 
 static void ms(FILE *f, const char *what, int64_t ns)

@@ -1,6 +1,7 @@
 /* cio_run(): core's runtime with what observe/ adds around it. It lives
  * here, above both, so that core never calls up into observe/. */
 #include "core/runtime.h"
+#include "io/io.h"
 #include "observe/observe.h"
 
 static void started(struct cio__runtime *rt, void *ctx)
@@ -19,6 +20,7 @@ static void stopped(struct cio__runtime *rt, void *ctx)
 {
     (void)ctx;
     cio__trace_stopped(rt);
+    cio__signals_reset();
 }
 
 int cio_run(int (*main)(void *arg), void *arg, const cio_config *cfg)

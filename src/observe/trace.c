@@ -380,6 +380,7 @@ static void end_ev(struct writer *wr)
 static const char *const wait_names[] = {
     "nothing", "timer", "fd",     "join",      "pool",  "chan",  "select",
     "mutex",   "cond",  "rwlock", "sem",       "waitgroup", "event", "group",
+    "signal",
 };
 
 static const char *wait_name(int k)

@@ -1,0 +1,173 @@
+/* Signals for tasks: a signal reaches a waiting task while the others
+ * keep running; every waiter gets it; one that comes with no waiter is
+ * kept for the next wait; deadlines and cancels; signals no task may wait
+ * for are refused; the action before is put back when cio_run returns. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MS 1000000LL
+
+static atomic_long ticks;
+static atomic_int stop_ticking;
+
+static void *ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_ticking)) {
+        atomic_fetch_add(&ticks, 1);
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+    }
+    return NULL;
+}
+
+static void *wait_usr1(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    return (void *)(intptr_t)cio_signal_wait(&s, CIO_NEVER);
+}
+
+static cio_task waiting(cio_task_fn *fn)
+{
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, fn, NULL, NULL));
+    cio_task_stats s;
+    do {
+        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+        CHECK_OK(cio_task_stats_get(t, &s));
+    } while (s.wait_on != CIO_WAIT_SIGNAL);
+    return t;
+}
+
+static int main_reach(void *arg)
+{
+    (void)arg;
+    atomic_store(&stop_ticking, 0);
+    cio_task tk;
+    CHECK_OK(cio_spawn(&tk, ticker, NULL, NULL));
+    /* Three waiters: every one gets the signal. */
+    cio_task w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = waiting(wait_usr1);
+    long before = atomic_load(&ticks);
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    CHECK(atomic_load(&ticks) > before); /* the others run on */
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        CHECK_OK(cio_join(w[i], &r, CIO_NEVER));
+        CHECK_EQ((intptr_t)r, SIGUSR1);
+    }
+    /* With no waiter, it is kept for the next wait. */
+    CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+    CHECK_OK(cio_sleep_until(cio_deadline_after(20 * MS)));
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
+    CHECK_EQ(cio_signal_wait(&s, cio_deadline_after(1000 * MS)), SIGUSR1);
+    /* Only once. */
+    CHECK_ERR(cio_signal_wait(&s, cio_deadline_after(20 * MS)),
+              CIO_ETIMEDOUT);
+    /* The other signal of the set. */
+    CHECK_EQ(kill(getpid(), SIGUSR2), 0);
+    CHECK_EQ(cio_signal_wait(&s, cio_deadline_after(1000 * MS)), SIGUSR2);
+    atomic_store(&stop_ticking, 1);
+    CHECK_OK(cio_join(tk, NULL, CIO_NEVER));
+    return 0;
+}
+
+static atomic_int old_handler_ran;
+
+static void old_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&old_handler_ran, 1);
+}
+
+CIO_TEST(signal_reaches_waiting_tasks_while_others_run)
+{
+    (void)state;
+    struct sigaction sa = {0}, prev;
+    sa.sa_handler = old_handler;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &prev), 0);
+    cio_test_run(main_reach, NULL, 2, 0);
+    /* The action before is back. */
+    atomic_store(&old_handler_ran, 0);
+    raise(SIGUSR1);
+    assert_int_equal(atomic_load(&old_handler_ran), 1);
+    sigaction(SIGUSR1, &prev, NULL);
+}
+
+/* ---- deadline, cancel, bad input ------------------------------------------- */
+
+static int main_limits(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    CHECK_ERR(cio_signal_wait(&s, CIO_NEVER), CIO_EINVAL); /* empty */
+    CHECK_ERR(cio_signal_wait(NULL, CIO_NEVER), CIO_EINVAL);
+    int bad[] = {SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGURG};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sigemptyset(&s);
+        sigaddset(&s, SIGUSR1);
+        sigaddset(&s, bad[i]);
+        CHECK_ERR(cio_signal_wait(&s, CIO_NEVER), CIO_EINVAL);
+    }
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    int64_t t0 = cio_now();
+    CHECK_ERR(cio_signal_wait(&s, cio_deadline_after(30 * MS)),
+              CIO_ETIMEDOUT);
+    CHECK(cio_now() - t0 >= 30 * MS);
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, wait_usr1, NULL, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(10 * MS)));
+    CHECK_OK(cio_cancel(t));
+    void *r;
+    CHECK_OK(cio_join(t, &r, CIO_NEVER));
+    CHECK_EQ((intptr_t)r, CIO_ECANCELED);
+    return 0;
+}
+
+CIO_TEST(deadline_cancel_and_signals_no_task_may_wait_for)
+{
+    (void)state;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    ASSERT_ERR(cio_signal_wait(&s, CIO_NEVER), CIO_EPERM);
+    cio_test_run(main_limits, NULL, 1, 0);
+}
+
+/* ---- a waiter left at the end does not keep the program ------------------- */
+
+static int main_leave(void *arg)
+{
+    (void)arg;
+    /* A task still waiting when main returns is cancelled, like any. */
+    CHECK_OK(cio_spawn(NULL, wait_usr1, NULL, NULL));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(10 * MS)));
+    return 0;
+}
+
+CIO_TEST(waiters_end_with_the_runtime)
+{
+    (void)state;
+    cio_test_run(main_leave, NULL, 2, 0);
+    /* And a second runtime waits again. */
+    cio_test_run(main_limits, NULL, 2, 0);
+}
+
+CIO_TEST_MAIN(cmocka_unit_test(signal_reaches_waiting_tasks_while_others_run),
+              cmocka_unit_test(deadline_cancel_and_signals_no_task_may_wait_for),
+              cmocka_unit_test(waiters_end_with_the_runtime))
