@@ -312,7 +312,6 @@ static int acceptor_main(void *arg)
 
 struct run {
     struct serve_opts *o;
-    sigset_t sigs;
 };
 
 static int main_task(void *arg)
@@ -346,11 +345,10 @@ static int main_task(void *arg)
     printf("listening on %s\n", text);
     fflush(stdout);
 
-    int sig = serve_wait_signal(&r->sigs);
-    fprintf(stderr, "chat: %s, stopping\n",
+    /* SIGINT or SIGTERM cancels the sessions; each says goodbye. */
+    int sig = cio_group_wait_signals(srv.sessions, NULL, CIO_NEVER);
+    fprintf(stderr, "chat: %s, stopped\n",
             sig > 0 ? strsignal(sig) : "error");
-    cio_group_cancel(srv.sessions);
-    cio_group_wait(srv.sessions, CIO_NEVER);
     cio_cancel(hub);
     cio_join(hub, NULL, CIO_NEVER);
     cio_close(lfd);
@@ -374,8 +372,6 @@ int main(int argc, char **argv)
         return 2;
     srv.idle_ns = o.idle_ns ? o.idle_ns : 300 * 1000000000LL;
     struct run r = {.o = &o};
-    if (serve_block_signals(&r.sigs) < 0)
-        return 1;
     cio_config cfg;
     cio_config_init(&cfg);
     cfg.workers = o.workers;

@@ -3,14 +3,12 @@
 #ifndef CIO_EXAMPLE_SERVE_H
 #define CIO_EXAMPLE_SERVE_H
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cio.h>
@@ -46,28 +44,6 @@ static inline int serve_parse(int argc, char **argv, struct serve_opts *o,
     return 0;
 }
 
-/* SIGINT and SIGTERM are blocked in every thread (workers inherit the mask
- * of the thread that calls cio_run) and read by a task from a signalfd. */
-static inline int serve_block_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? 0 : -1;
-}
-
-/* Task: returns once SIGINT or SIGTERM arrives (or on error). */
-static inline int serve_wait_signal(const sigset_t *set)
-{
-    int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0)
-        return -1;
-    struct signalfd_siginfo si;
-    ssize_t n = cio_read(sfd, &si, sizeof si, CIO_NEVER);
-    cio_close(sfd);
-    return n == (ssize_t)sizeof si ? (int)si.ssi_signo : (int)n;
-}
-
 /* Accepts connections on `lfd` and spawns `conn(fd)` for each, until
  * cancelled. Out of descriptors (EMFILE, ENFILE) or memory, it backs off
  * (1 ms doubling to 100 ms) instead of spinning on a listener that stays
@@ -101,15 +77,14 @@ struct serve_run {
     const char *name;          /* program name, for messages */
     struct serve_opts *o;
     cio_task_fn *conn;         /* run as conn((void *)(intptr_t)fd) */
-    sigset_t sigs;
     int lfd;
 };
 
-static inline void *serve_acceptor(void *arg)
+static inline int serve_acceptor(void *arg)
 {
     struct serve_run *r = arg;
     serve_accept_loop(r->lfd, r->conn, r->name);
-    return NULL;
+    return 0;
 }
 
 /* The main task: listen, say where, accept until SIGINT/SIGTERM. */
@@ -129,29 +104,27 @@ static inline int serve_main_task(void *arg)
     printf("listening on %s\n", text);
     fflush(stdout);
 
-    cio_task acc;
-    if (cio_spawn(&acc, serve_acceptor, r, NULL) < 0) {
+    /* The acceptor in a group that SIGINT or SIGTERM cancels. */
+    cio_group *g;
+    if (cio_group_make(&g, NULL) < 0 ||
+        cio_group_spawn(g, serve_acceptor, r, NULL) < 0) {
         cio_close(r->lfd);
         return 1;
     }
-    int sig = serve_wait_signal(&r->sigs);
-    fprintf(stderr, "%s: %s, stopping\n", r->name,
+    int sig = cio_group_wait_signals(g, NULL, CIO_NEVER);
+    fprintf(stderr, "%s: %s, stopped\n", r->name,
             sig > 0 ? strsignal(sig) : "error");
-    cio_cancel(acc);
-    cio_join(acc, NULL, CIO_NEVER);
+    cio_group_free(&g);
     cio_close(r->lfd);
     return 0; /* the runtime cancels the connections and waits for them */
 }
 
-/* Runs a server whose connections are served by `conn`: blocks the stop
- * signals, starts the runtime with o->workers workers, returns the exit
- * status for main(). */
+/* Runs a server whose connections are served by `conn`: starts the
+ * runtime with o->workers workers, returns the exit status for main(). */
 static inline int serve_main(const char *name, struct serve_opts *o,
                              cio_task_fn *conn)
 {
     struct serve_run r = {.name = name, .o = o, .conn = conn};
-    if (serve_block_signals(&r.sigs) < 0)
-        return 1;
     cio_config cfg;
     cio_config_init(&cfg);
     cfg.workers = o->workers;

@@ -1172,6 +1172,19 @@ CIO_API int cio_group_cancel(cio_group *g);
  * finishing; wait again before freeing the group). */
 CIO_API int cio_group_wait(cio_group *g, int64_t deadline);
 
+/* Task only. A server's graceful stop: waits for the group as
+ * cio_group_wait() does, and when one of the signals in `set` (NULL:
+ * SIGINT and SIGTERM) comes first, cancels the group and goes on waiting
+ * for its tasks to end (each sees the cancel at its next waiting call,
+ * and may say goodbye inside a shield). Signals are taken as by
+ * cio_signal_wait(), from the moment of the call. Returns the signal
+ * that stopped the group (> 0), or cio_group_wait()'s result when the
+ * group ended first or the deadline passed (CIO_ETIMEDOUT: its tasks run
+ * on), or CIO_EINVAL (NULL group, or a set cio_signal_wait() refuses),
+ * CIO_EPERM, CIO_ECANCELED. */
+CIO_API int cio_group_wait_signals(cio_group *g, const sigset_t *set,
+                                   int64_t deadline);
+
 /* Tasks of the group alive now, or CIO_EINVAL. Thread-safe. */
 CIO_API long cio_group_live(cio_group *g);
 

@@ -9,6 +9,7 @@
  * so the group's memory outlives cio_group_free() until the watchdog has
  * ended.
  */
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -328,4 +329,67 @@ int cio_group_free(cio_group **gp)
         destroy(g);
     *gp = NULL;
     return 0;
+}
+
+/* ---- a graceful stop on signals ------------------------------------------ */
+
+struct stopper {
+    cio_group *g;
+    const sigset_t *set;
+    int sig; /* the signal that came, 0 if none */
+};
+
+static void *stop_on_signal(void *arg)
+{
+    struct stopper *s = arg;
+    int sig = cio_signal_wait(s->set, CIO_NEVER);
+    if (sig > 0) {
+        s->sig = sig;
+        cio_group_cancel(s->g);
+    }
+    return NULL;
+}
+
+int cio_group_wait_signals(cio_group *g, const sigset_t *set,
+                           int64_t deadline)
+{
+    if (!g)
+        return CIO_EINVAL;
+    sigset_t dflt;
+    if (!set) {
+        sigemptyset(&dflt);
+        sigaddset(&dflt, SIGINT);
+        sigaddset(&dflt, SIGTERM);
+        set = &dflt;
+    }
+    /* A wait that is over at once checks the set and takes the signals
+     * from here on: one that comes before the watcher waits is kept. */
+    struct stopper s = {.g = g, .set = set};
+    int rc = cio_signal_wait(set, 0);
+    if (rc > 0) {
+        s.sig = rc;
+        cio_group_cancel(g);
+    } else if (rc != CIO_ETIMEDOUT) {
+        return rc; /* a bad set, not a task, cancelled */
+    }
+    cio_task watcher = {0};
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = "cio-stop-on-signal";
+    if (!s.sig) {
+        rc = cio_spawn(&watcher, stop_on_signal, &s, &o);
+        if (rc < 0)
+            return rc;
+    }
+    rc = cio_group_wait(g, deadline);
+    if (watcher.id) {
+        /* The watcher reads `s` on this stack: it ends before this
+         * returns, even when this task is cancelled. */
+        cio_shield sh;
+        cio_shield_begin(&sh, CIO_NEVER);
+        cio_cancel(watcher);
+        cio_join(watcher, NULL, CIO_NEVER);
+        cio_shield_end(&sh);
+    }
+    return s.sig ? s.sig : rc;
 }

@@ -149,6 +149,88 @@ CIO_TEST(deadline_cancel_and_signals_no_task_may_wait_for)
     cio_test_run(main_limits, NULL, 1, 0);
 }
 
+/* ---- a graceful stop -------------------------------------------------------- */
+
+static atomic_int goodbyes;
+
+static int session(void *arg)
+{
+    (void)arg;
+    int rc = cio_sleep_until(CIO_NEVER);
+    /* Cancelled: a goodbye inside a shield still waits. */
+    cio_shield sh;
+    CHECK_OK(cio_shield_begin(&sh, cio_deadline_after(1000 * MS)));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+    atomic_fetch_add(&goodbyes, 1);
+    CHECK_OK(cio_shield_end(&sh));
+    return rc;
+}
+
+static int quick(void *arg)
+{
+    (void)arg;
+    return cio_sleep_until(cio_deadline_after(5 * MS));
+}
+
+/* Sends signal `arg` to the process 10 ms from now. */
+static void *send_later(void *arg)
+{
+    CHECK_OK(cio_sleep_until(cio_deadline_after(10 * MS)));
+    CHECK_EQ(kill(getpid(), (int)(intptr_t)arg), 0);
+    return NULL;
+}
+
+static int main_stop(void *arg)
+{
+    (void)arg;
+    atomic_store(&goodbyes, 0);
+    cio_group *g;
+    CHECK_OK(cio_group_make(&g, NULL));
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(cio_group_spawn(g, session, NULL, NULL));
+    /* Sent once the wait has begun (before it, SIGTERM would still have
+     * its default action, ending the process). */
+    cio_task sender;
+    CHECK_OK(cio_spawn(&sender, send_later, (void *)(intptr_t)SIGTERM, NULL));
+    CHECK_EQ(cio_group_wait_signals(g, NULL, CIO_NEVER), SIGTERM);
+    CHECK_OK(cio_join(sender, NULL, CIO_NEVER));
+    CHECK_EQ(cio_group_live(g), 0);
+    CHECK_EQ(atomic_load(&goodbyes), 10);
+    CHECK_OK(cio_group_free(&g));
+    /* The group ends first: its result, and no signal is taken. */
+    CHECK_OK(cio_group_make(&g, NULL));
+    CHECK_OK(cio_group_spawn(g, quick, NULL, NULL));
+    CHECK_OK(cio_group_wait_signals(g, NULL, CIO_NEVER));
+    CHECK_OK(cio_group_free(&g));
+    /* A deadline: the tasks run on. */
+    CHECK_OK(cio_group_make(&g, NULL));
+    CHECK_OK(cio_group_spawn(g, session, NULL, NULL));
+    CHECK_ERR(cio_group_wait_signals(g, NULL, cio_deadline_after(20 * MS)),
+              CIO_ETIMEDOUT);
+    CHECK_EQ(cio_group_live(g), 1);
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, wait_usr1, NULL, NULL)); /* unrelated waiter */
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGKILL);
+    CHECK_ERR(cio_group_wait_signals(g, &s, CIO_NEVER), CIO_EINVAL);
+    CHECK_ERR(cio_group_wait_signals(NULL, NULL, CIO_NEVER), CIO_EINVAL);
+    CHECK_OK(cio_cancel(t));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    /* SIGINT while it waits. */
+    CHECK_OK(cio_spawn(&sender, send_later, (void *)(intptr_t)SIGINT, NULL));
+    CHECK_EQ(cio_group_wait_signals(g, NULL, CIO_NEVER), SIGINT);
+    CHECK_OK(cio_join(sender, NULL, CIO_NEVER));
+    CHECK_OK(cio_group_free(&g));
+    return 0;
+}
+
+CIO_TEST(group_stops_gracefully_on_a_signal)
+{
+    (void)state;
+    cio_test_run(main_stop, NULL, 2, 0);
+}
+
 /* ---- a waiter left at the end does not keep the program ------------------- */
 
 static int main_leave(void *arg)
@@ -170,4 +252,5 @@ CIO_TEST(waiters_end_with_the_runtime)
 
 CIO_TEST_MAIN(cmocka_unit_test(signal_reaches_waiting_tasks_while_others_run),
               cmocka_unit_test(deadline_cancel_and_signals_no_task_may_wait_for),
+              cmocka_unit_test(group_stops_gracefully_on_a_signal),
               cmocka_unit_test(waiters_end_with_the_runtime))
