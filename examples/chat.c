@@ -342,6 +342,7 @@ static int main_task(void *arg)
     char text[CIO_ADDR_STRLEN];
     cio_sock_name(lfd, &local);
     cio_addr_format(&local, text, sizeof text);
+    serve_take_stop_signals();
     printf("listening on %s\n", text);
     fflush(stdout);
 

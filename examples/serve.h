@@ -48,6 +48,19 @@ static inline int serve_parse(int argc, char **argv, struct serve_opts *o,
  * cancelled. Out of descriptors (EMFILE, ENFILE) or memory, it backs off
  * (1 ms doubling to 100 ms) instead of spinning on a listener that stays
  * readable, and serves again once descriptors free up. */
+/* From here on SIGINT and SIGTERM are the runtime's to hand to tasks (a
+ * wait whose deadline has passed takes them and returns at once): called
+ * before the server says it listens, so a stop signal sent right after
+ * that line stops it gracefully instead of ending the process. */
+static inline void serve_take_stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    cio_signal_wait(&set, 0);
+}
+
 static inline void serve_accept_loop(int lfd, cio_task_fn *conn,
                                      const char *name)
 {
@@ -101,6 +114,7 @@ static inline int serve_main_task(void *arg)
     char text[CIO_ADDR_STRLEN];
     cio_sock_name(r->lfd, &local);
     cio_addr_format(&local, text, sizeof text);
+    serve_take_stop_signals();
     printf("listening on %s\n", text);
     fflush(stdout);
 

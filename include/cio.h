@@ -814,7 +814,11 @@ CIO_API int cio_write_file_atomic(const char *path, const void *data,
  * cannot be caught; SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and SIGSYS,
  * which belong to the thread that faulted; SIGURG, which the stall
  * reports use), CIO_EPERM. With cio_config.sigquit on, do not wait for
- * SIGQUIT (the dump handles it). */
+ * SIGQUIT (the dump handles it). A wait whose deadline has passed (0)
+ * takes the signals from then on and returns at once (CIO_ETIMEDOUT, or
+ * a signal already kept): a server does that before it says it is ready,
+ * so a stop signal sent just after is handed to it rather than ending
+ * the process. */
 CIO_API int cio_signal_wait(const sigset_t *set, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */

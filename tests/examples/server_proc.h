@@ -66,10 +66,12 @@ static inline struct server start(const char *path, const char *const *args,
     return (struct server){pid, atoi(colon + 1)};
 }
 
-/* Sends `sig`, then returns the exit status (fails after 5 s). */
+/* Sends `sig` (0: none, it stops by itself), then returns the exit status
+ * (fails after 5 s). */
 static inline int stop_with(struct server *s, int sig)
 {
-    kill(s->pid, sig);
+    if (sig) /* 0: it stops by itself; just wait */
+        kill(s->pid, sig);
     for (int i = 0; i < 500; i++) {
         int st;
         pid_t r = waitpid(s->pid, &st, WNOHANG);

@@ -427,7 +427,9 @@ CIO_TEST(chat_stops_cleanly_on_sigint)
     struct server s = start(chat, NULL, 0);
     port = s.port;
     cio_test_run(main_sigint, &s, 2, 0);
-    assert_int_equal(stop_with(&s, SIGINT), 0);
+    /* It stops by itself (a second SIGINT, once cio_run has returned and
+     * put back the default action, would end it by the signal). */
+    assert_int_equal(stop_with(&s, 0), 0);
 }
 
 CIO_TEST_MAIN(cmocka_unit_test(chat_every_line_reaches_every_live_client_once),
