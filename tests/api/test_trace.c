@@ -372,7 +372,6 @@ static void *listener(void *arg)
 static void *foreign(void *arg)
 {
     struct world *w = arg;
-    usleep(20000);
     int v = 7;
     CHECK_OK(cio_chan_send(w->from_thread, &v, CIO_NEVER));
     return NULL;
@@ -403,9 +402,17 @@ static int main_world(void *arg)
     t[3] = spawn_named("reader", reader, &w);
     t[4] = spawn_named("blocker", blocker, &w);
     t[5] = spawn_named("listener", listener, &w);
+    /* The reader and the listener wait first (under emulation a task
+     * may start late): then the byte and the thread's send wake them. */
+    for (int k = 3; k <= 5; k += 2) {
+        cio_task_stats st;
+        do {
+            CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
+            CHECK_OK(cio_task_stats_get(t[k], &st));
+        } while (st.state != CIO_TASK_WAITING);
+    }
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign, &w), 0);
-    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
     CHECK_EQ(write(w.sv[1], "x", 1), 1);
     for (int i = 0; i < 6; i++)
         CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
