@@ -20,6 +20,12 @@ static void reset(void)
     atomic_store(&most_inside, 0);
 }
 
+static int sleep_200ms(void *arg)
+{
+    (void)arg;
+    return cio_sleep_until(cio_deadline_after(200 * MS));
+}
+
 static int short_job(void *arg)
 {
     (void)arg;
@@ -71,8 +77,10 @@ static int main_wait_all(void *arg)
     CHECK_OK(cio_group_wait(g, CIO_NEVER));
     CHECK_EQ(atomic_load(&ran), N);
     CHECK_EQ(cio_group_live(g), 0);
-    /* A group may be used again after a wait. */
-    CHECK_OK(cio_group_spawn(g, short_job, NULL, NULL));
+    /* A group may be used again after a wait. The task sleeps long
+     * enough that a wait with a passed deadline surely finds it alive
+     * (a 1 ms one could end first under emulation). */
+    CHECK_OK(cio_group_spawn(g, sleep_200ms, NULL, NULL));
     CHECK_ERR(cio_group_wait(g, cio_deadline_after(0)), CIO_ETIMEDOUT);
     CHECK_OK(cio_group_wait(g, CIO_NEVER));
     CHECK_OK(cio_group_free(&g));
