@@ -124,6 +124,22 @@ def scaled(n):
     return max(1, int(n * scale))
 
 
+def file_read_files(n):
+    """The file_read benchmark's n files of 64 KiB (f0..fN-1, distinct
+    bytes each), made once under build/bench and read back, so every
+    program reads them from the page cache."""
+    d = os.path.join(OUT, "file_read")
+    os.makedirs(d, exist_ok=True)
+    for i in range(n):
+        p = os.path.join(d, "f%d" % i)
+        if not os.path.exists(p) or os.path.getsize(p) != 65536:
+            with open(p, "wb") as f:
+                f.write(bytes((i + k) & 0xff for k in range(256)) * 256)
+        with open(p, "rb") as f:
+            f.read()
+    return d
+
+
 def scaled_pow10(n):
     """skynet needs a power of 10: the scaled N rounded down to one."""
     s = scaled(n)
@@ -165,8 +181,10 @@ def benchmarks():
     pp = scaled(1_000_000)     # round trips
     mpmc = scaled(10_000_000)  # items through the channel
     mx = scaled(1_000_000)     # increments per task (8 tasks)
+    fr = scaled(1000)          # files of 64 KiB read at once
     p1 = {"GOMAXPROCS": "1"}
     p2 = {"GOMAXPROCS": "2"}
+    frdir = file_read_files(fr)
     return [
         Bench("switch", False, [
             ("cio", [cio("bench_switch"), str(sw)], {}),
@@ -233,6 +251,15 @@ def benchmarks():
             ("go-p2", [gobench(), "mutex", str(mx)], p2),
             ("pthread", [cio("bench_pthread_mutex"), str(mx)], {}),
         ]),
+        # Every impl on its runtime's defaults: cio a worker per CPU and
+        # its pool, libuv its pool of 4, Go GOMAXPROCS = CPUs; "seq" one
+        # thread reading the files in turn, the floor of the work.
+        Bench("file_read", True, [
+            ("cio", [cio("bench_file_read"), frdir, str(fr)], {}),
+            ("libuv", [cio("bench_uv_file_read"), frdir, str(fr)], {}),
+            ("go", [gobench(), "file_read", frdir, str(fr)], {}),
+            ("seq", [cio("bench_file_read"), frdir, str(fr), "seq"], {}),
+        ]),
         Bench("skynet_chan", True, [
             ("cio-w1", [cio("bench_chan"), "skynet_chan", str(sky), "1"], {}),
             ("cio-w2", [cio("bench_chan"), "skynet_chan", str(sky), "2"], {}),
@@ -255,6 +282,7 @@ GOALS = [
     ("skynet", None, "go-p2", 0.5),
     ("skynet", None, "tokio-mt", 1.0),
     ("timers.cpu_ms", None, "libuv", 1.0),
+    ("file_read", None, "libuv", 1.0),
     ("idle_tasks.bytes", "cio-min", "go", 1.0),
     ("idle_tasks.bytes", "cio-default", "go", 2.0),
     ("http_hello.cpu_us", None, "libuv", 0.9),

@@ -19,9 +19,6 @@
 #include "cio.h"
 #include "io/fs.h"
 
-/* Bytes one pool operation moves at most. */
-#define CIO__FS_CHUNK ((size_t)1 << 20)
-
 /* Runs `op`; its outcome, or why it did not run. */
 static int64_t fs(struct cio__fsop *op, int64_t deadline)
 {
@@ -301,6 +298,18 @@ int cio_read_file(const char *path, void **data, size_t *len, size_t max,
         *len = 0;
     if (!path || !data || !len)
         return CIO_EINVAL;
+    /* Most files fit one operation. */
+    struct cio__fsop op = {.op = CIO__FS_READFILE, .path = path,
+                           .len = max};
+    int64_t whole = fs(&op, deadline);
+    if (whole >= 0) {
+        *data = op.buf;
+        *len = (size_t)whole;
+        return 0;
+    }
+    if (!(whole == CIO_EFBIG && op.flags == 1))
+        return (int)whole;
+    /* Larger than a piece: open, then read piece by piece. */
     int fd = cio_file_open(path, O_RDONLY, 0, deadline);
     if (fd < 0)
         return fd;

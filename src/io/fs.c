@@ -97,6 +97,77 @@ out:
     return rc;
 }
 
+/* A whole file in one operation, when it is small: one trip to the pool
+ * instead of one each for open, stat, read, the read that finds the end,
+ * and close. */
+static int64_t read_file(struct cio__fsop *op)
+{
+    int fd;
+    do
+        fd = open(op->path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return neg();
+    struct stat st;
+    size_t cap = 4096, max = op->len;
+    int64_t rc = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > CIO__FS_CHUNK) {
+            op->flags = 1; /* in pieces, by the caller */
+            close(fd);
+            return -EFBIG;
+        }
+        cap = (size_t)st.st_size + 1;
+    }
+    if (max && cap > max + 1)
+        cap = max + 1;
+    char *buf = malloc(cap);
+    size_t got = 0;
+    while (buf) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = neg();
+            break;
+        }
+        got += (size_t)r;
+        if (max && got > max) {
+            rc = -EFBIG;
+            break;
+        }
+        if (r == 0)
+            break;
+        if (got == cap) {
+            /* It grew, or it is not a regular file: more room, until
+             * a piece's worth, then the caller goes on in pieces. */
+            if (cap > CIO__FS_CHUNK) {
+                op->flags = 1;
+                rc = -EFBIG;
+                break;
+            }
+            size_t ncap = cap * 2;
+            if (max && ncap > max + 1)
+                ncap = max + 1;
+            char *nb = realloc(buf, ncap);
+            if (!nb)
+                break;
+            buf = nb;
+            cap = ncap;
+        }
+    }
+    if (!buf && rc == 0)
+        rc = -ENOMEM;
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    buf[got] = 0; /* room kept: the last read, of 0, had room left */
+    op->buf = buf;
+    return (int64_t)got;
+}
+
 static int64_t run_op(struct cio__fsop *op)
 {
     int64_t r;
@@ -156,6 +227,8 @@ static int64_t run_op(struct cio__fsop *op)
             break;
         case CIO__FS_READDIR:
             return read_dir(op);
+        case CIO__FS_READFILE:
+            return read_file(op);
         default:
             return -EINVAL;
         }

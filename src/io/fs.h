@@ -29,7 +29,16 @@ enum {
     CIO__FS_MKDIR,    /* path, mode */
     CIO__FS_RMDIR,    /* path */
     CIO__FS_READDIR,  /* path -> buf (malloc'd entries), len (count) */
+    CIO__FS_READFILE, /* path, len (the most bytes allowed, 0: any) ->
+                         buf (malloc'd, NUL after), res (its length); a
+                         regular file larger than CIO__FS_CHUNK is not
+                         read: res is -EFBIG and flags 1 (read it in
+                         pieces instead) */
 };
+
+/* Bytes one operation moves at most: larger transfers are cut into
+ * pieces, so a deadline or a cancel is seen between them. */
+#define CIO__FS_CHUNK ((size_t)1 << 20)
 
 struct cio__fsop {
     int op;

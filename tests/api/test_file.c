@@ -98,6 +98,16 @@ static int main_big(void *arg)
     memcpy(out + 1048570, patch, sizeof patch);
     CHECK_EQ(cio_file_pread(fd, in, BIG, 0, CIO_NEVER), BIG);
     CHECK(memcmp(in, out, BIG) == 0);
+    /* The whole-file helper on a file of several pieces. */
+    void *whole;
+    size_t wlen;
+    CHECK_OK(cio_read_file(path, &whole, &wlen, 0, CIO_NEVER));
+    CHECK_EQ(wlen, BIG);
+    CHECK(memcmp(whole, out, BIG) == 0);
+    CHECK_EQ(((char *)whole)[BIG], 0);
+    free(whole);
+    CHECK_ERR(cio_read_file(path, &whole, &wlen, BIG - 1, CIO_NEVER),
+              CIO_EFBIG);
     /* readv and writev, several buffers. */
     CHECK_OK(cio_file_truncate(fd, 0, CIO_NEVER));
     CHECK_OK(cio_file_close(fd));

@@ -119,3 +119,34 @@ func benchTimers(n int, seed uint64) {
 	result("timers.wall_ms", wall/1e6, "ms")
 	result("timers.rss_bytes", float64(procStatusBytes("VmHWM")), "B")
 }
+
+// benchFileRead: n goroutines each reading file dir/f<i> (64 KiB, in the
+// page cache) whole with os.ReadFile, the Go runtime's way to read a
+// file from many goroutines. Total time and CPU time.
+func benchFileRead(dir string, n int) {
+	var wg sync.WaitGroup
+	var failed sync.Once
+	bad := false
+	cpu0 := cpuNs()
+	t0 := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		path := fmt.Sprintf("%s/f%d", dir, i)
+		go func() {
+			defer wg.Done()
+			b, err := os.ReadFile(path)
+			if err != nil || len(b) != 64*1024 {
+				failed.Do(func() { bad = true })
+			}
+		}()
+	}
+	wg.Wait()
+	wall := float64(time.Since(t0).Nanoseconds())
+	cpu := cpuNs() - cpu0
+	if bad {
+		fmt.Fprintln(os.Stderr, "gobench file_read: a read failed or was short")
+		os.Exit(1)
+	}
+	result("file_read", wall/1e6, "ms")
+	result("file_read.cpu_ms", cpu/1e6, "ms")
+}

@@ -70,6 +70,7 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers|chan_pingpong|\n"+
 			"               chan_mpmc|mutex|skynet_chan [N]\n"+
+			"       gobench file_read DIR [N]\n"+
 			"       gobench http_hello|echo PORT")
 		os.Exit(2)
 	}
@@ -92,6 +93,12 @@ func main() {
 		benchMutex(argN(2, 1000000))
 	case "skynet_chan":
 		skynetNamed("skynet_chan", argN(2, 1000000))
+	case "file_read":
+		if len(os.Args) < 3 {
+			fmt.Fprintln(os.Stderr, "usage: gobench file_read DIR [N]")
+			os.Exit(2)
+		}
+		benchFileRead(os.Args[2], argN(3, 1000))
 	case "http_hello":
 		serveHTTPHello(argN(2, 8080))
 	case "echo":
