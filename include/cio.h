@@ -232,8 +232,9 @@ typedef struct cio_config {
  *     went on to do: yield, wait on what, or exit);
  *   - a pool job is a slice on its thread's lane;
  *   - every wake is an arrow from where it happened (inside the waking
- *     task's run, the pool job, or a short slice named "fd", "timer",
- *     "thread", "scheduler" or "cancel") to the run it caused, and every
+ *     task's run, the pool job, the reactor's dispatch of a poll, or a
+ *     short slice named "timer", "thread", "scheduler" or "cancel") to
+ *     the run it caused, and every
  *     spawn one to the task's first run;
  *   - a stall report (above) is an instant event named "stall".
  * Each lane is a buffer of cio_config.trace_events events that only its

@@ -26,25 +26,6 @@ static void *nap(void *arg)
     return NULL;
 }
 
-static cio_task spawn_named(const char *name, cio_task_fn *fn, void *arg)
-{
-    cio_spawn_opts o;
-    cio_spawn_opts_init(&o);
-    o.name = name;
-    cio_task t;
-    CHECK_OK(cio_spawn(&t, fn, arg, &o));
-    return t;
-}
-
-static void until_waiting(cio_task t)
-{
-    cio_task_stats s;
-    do {
-        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
-        CHECK_OK(cio_task_stats_get(t, &s));
-    } while (s.state != CIO_TASK_WAITING);
-}
-
 /* The dump's block for the task named `name`: its line and the
  * backtrace lines under it (up to the next task's line). */
 static char *block_of(const char *dump, const char *name)
@@ -67,11 +48,12 @@ static int main_dump(void *arg)
     (void)arg;
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
-    cio_task sock = spawn_named("sock", read_one, (void *)(intptr_t)sv[0]);
-    cio_task sleeper =
-        spawn_named("sleeper", nap, (void *)(intptr_t)(5000 * MS));
-    until_waiting(sock);
-    until_waiting(sleeper);
+    cio_task sock =
+        cio_test_spawn_named("sock", read_one, (void *)(intptr_t)sv[0]);
+    cio_task sleeper = cio_test_spawn_named("sleeper", nap,
+                                            (void *)(intptr_t)(5000 * MS));
+    cio_test_until_waiting(sock, -1);
+    cio_test_until_waiting(sleeper, -1);
 
     char *text = NULL;
     size_t len = 0;
@@ -119,8 +101,9 @@ CIO_TEST(dump_lists_waits_with_reasons_and_backtraces)
 static int main_quit(void *arg)
 {
     (void)arg;
-    cio_task t = spawn_named("napper", nap, (void *)(intptr_t)(5000 * MS));
-    until_waiting(t);
+    cio_task t = cio_test_spawn_named("napper", nap,
+                                      (void *)(intptr_t)(5000 * MS));
+    cio_test_until_waiting(t, -1);
     CHECK_EQ(kill(getpid(), SIGQUIT), 0);
     /* The dump is written by the runtime's own thread: give it time. */
     CHECK_OK(cio_sleep_until(cio_deadline_after(300 * MS)));

@@ -38,11 +38,7 @@ static cio_task waiting(cio_task_fn *fn)
 {
     cio_task t;
     CHECK_OK(cio_spawn(&t, fn, NULL, NULL));
-    cio_task_stats s;
-    do {
-        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
-        CHECK_OK(cio_task_stats_get(t, &s));
-    } while (s.wait_on != CIO_WAIT_SIGNAL);
+    cio_test_until_waiting(t, CIO_WAIT_SIGNAL);
     return t;
 }
 

@@ -19,22 +19,6 @@ static cio_task_stats stats_of(cio_task t)
     return s;
 }
 
-/* Waits until `t` waits on `what`; returns its figures then. */
-static cio_task_stats until_waiting(cio_task t, int what)
-{
-    int64_t until = cio_deadline_after(5000 * MS);
-    for (;;) {
-        cio_task_stats s = stats_of(t);
-        if (s.state == CIO_TASK_WAITING && s.wait_on == what)
-            return s;
-        if (cio_now() > until)
-            cio_test_fail(__FILE__, __LINE__,
-                          "task state %d, waiting on %d; want waiting on %d",
-                          s.state, s.wait_on, what);
-        CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
-    }
-}
-
 static void *spin(void *arg)
 {
     int64_t end = cio_now() + (int64_t)(intptr_t)arg;
@@ -59,7 +43,7 @@ static int main_sleeper(void *arg)
     o.name = "sleeper";
     cio_task t;
     CHECK_OK(cio_spawn(&t, nap, (void *)(intptr_t)(100 * MS), &o));
-    cio_task_stats s = until_waiting(t, CIO_WAIT_TIMER);
+    cio_task_stats s = cio_test_until_waiting(t, CIO_WAIT_TIMER);
     CHECK(strcmp(s.name, "sleeper") == 0);
     CHECK_EQ(s.task.id, t.id);
     CHECK_EQ(s.wait_fd, -1);
@@ -197,11 +181,11 @@ static int main_reasons(void *arg)
     CHECK_OK(cio_spawn(&v.t_chan, recv_one, v.ch, NULL));
     CHECK_OK(cio_spawn(&v.t_mutex, lock_once, v.mu, NULL));
     CHECK_OK(cio_spawn(&v.t_join, join_it, &v.t_timer, NULL));
-    until_waiting(v.t_fd, CIO_WAIT_FD);
-    until_waiting(v.t_timer, CIO_WAIT_TIMER);
-    until_waiting(v.t_chan, CIO_WAIT_CHAN);
-    until_waiting(v.t_mutex, CIO_WAIT_MUTEX);
-    until_waiting(v.t_join, CIO_WAIT_JOIN);
+    cio_test_until_waiting(v.t_fd, CIO_WAIT_FD);
+    cio_test_until_waiting(v.t_timer, CIO_WAIT_TIMER);
+    cio_test_until_waiting(v.t_chan, CIO_WAIT_CHAN);
+    cio_test_until_waiting(v.t_mutex, CIO_WAIT_MUTEX);
+    cio_test_until_waiting(v.t_join, CIO_WAIT_JOIN);
     CHECK_OK(cio_task_each(look, &v));
     CHECK_EQ(v.found_fd, 1);
     CHECK_EQ(v.found_timer, 1);

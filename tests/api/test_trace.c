@@ -377,16 +377,6 @@ static void *foreign(void *arg)
     return NULL;
 }
 
-static cio_task spawn_named(const char *name, cio_task_fn *fn, void *arg)
-{
-    cio_spawn_opts o;
-    cio_spawn_opts_init(&o);
-    o.name = name;
-    cio_task t;
-    CHECK_OK(cio_spawn(&t, fn, arg, &o));
-    return t;
-}
-
 static int main_world(void *arg)
 {
     (void)arg;
@@ -396,21 +386,16 @@ static int main_world(void *arg)
     CHECK_OK(cio_chan_make(&w.from_thread, sizeof(int), 0));
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, w.sv), 0);
     cio_task t[6];
-    t[0] = spawn_named("pinger", pinger, &w);
-    t[1] = spawn_named("ponger", ponger, &w);
-    t[2] = spawn_named("sleeper", sleeper, &w);
-    t[3] = spawn_named("reader", reader, &w);
-    t[4] = spawn_named("blocker", blocker, &w);
-    t[5] = spawn_named("listener", listener, &w);
+    t[0] = cio_test_spawn_named("pinger", pinger, &w);
+    t[1] = cio_test_spawn_named("ponger", ponger, &w);
+    t[2] = cio_test_spawn_named("sleeper", sleeper, &w);
+    t[3] = cio_test_spawn_named("reader", reader, &w);
+    t[4] = cio_test_spawn_named("blocker", blocker, &w);
+    t[5] = cio_test_spawn_named("listener", listener, &w);
     /* The reader and the listener wait first (under emulation a task
      * may start late): then the byte and the thread's send wake them. */
-    for (int k = 3; k <= 5; k += 2) {
-        cio_task_stats st;
-        do {
-            CHECK_OK(cio_sleep_until(cio_deadline_after(MS)));
-            CHECK_OK(cio_task_stats_get(t[k], &st));
-        } while (st.state != CIO_TASK_WAITING);
-    }
+    cio_test_until_waiting(t[3], -1);
+    cio_test_until_waiting(t[5], -1);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign, &w), 0);
     CHECK_EQ(write(w.sv[1], "x", 1), 1);

@@ -123,3 +123,29 @@ int cio_test_tsan(void)
 {
     return CIO_HAVE_TSAN;
 }
+
+cio_task cio_test_spawn_named(const char *name, cio_task_fn *fn, void *arg)
+{
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = name;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, fn, arg, &o));
+    return t;
+}
+
+cio_task_stats cio_test_until_waiting(cio_task t, int what)
+{
+    int64_t until = cio_deadline_after(5000 * 1000000LL);
+    for (;;) {
+        cio_task_stats s;
+        CHECK_OK(cio_task_stats_get(t, &s));
+        if (s.state == CIO_TASK_WAITING && (what < 0 || (int)s.wait_on == what))
+            return s;
+        if (cio_now() > until)
+            cio_test_fail(__FILE__, __LINE__,
+                          "task state %d, waiting on %d; want waiting on %d",
+                          s.state, s.wait_on, what);
+        CHECK_OK(cio_sleep_until(cio_deadline_after(1000000LL)));
+    }
+}

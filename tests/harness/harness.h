@@ -73,6 +73,13 @@ void cio_test_run_cfg(int (*fn)(void *), void *arg, const cio_config *cfg,
                       int want);
 void cio_test_check_teardown(void);
 
+/* Task only. Spawns fn(arg) named `name`, failing the case if it cannot. */
+cio_task cio_test_spawn_named(const char *name, cio_task_fn *fn, void *arg);
+/* Task only. Waits (sleeping 1 ms at a time, at most 5 s, then failing
+ * the case) until `t` waits on `what` (a CIO_WAIT_*; < 0: on anything);
+ * returns its figures then. */
+cio_task_stats cio_test_until_waiting(cio_task t, int what);
+
 /* Runs fn(arg) in a child process with its stderr captured into `said`
  * (NUL-terminated, at most cap - 1 bytes); the child exits with fn's
  * value. Returns the child's wait status. For cases that expect the

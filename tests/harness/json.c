@@ -313,10 +313,8 @@ struct json *json_parse_file(const char *path)
         if (n == cap) {
             cap *= 2;
             char *nb = realloc(buf, cap);
-            if (!nb) {
+            if (!nb)
                 free(buf);
-                buf = NULL;
-            }
             buf = nb;
         }
     }
