@@ -89,12 +89,16 @@ static int ep_del(void *inst, int fd)
 
 /* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; older kernels and
  * emulators without it get epoll_wait with the timeout rounded up to whole
- * milliseconds, so a wait never ends before a deadline. */
+ * milliseconds, so a wait never ends before a deadline. A worker that
+ * holds signals back (ThreadSanitizer builds, os.h) sleeps in epoll_pwait,
+ * which that sanitizer knows to block, with its signals let in. */
 static _Atomic int no_pwait2;
 
 static int wait_events(struct ep *p, int max, int64_t timeout_ns)
 {
-    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+    /* A worker that holds signals back lets them in here (os.h). */
+    const sigset_t *open = cio__os_signals_open();
+    if (!open && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         struct timespec ts = cio__os_ts(timeout_ns >= 0 ? timeout_ns : 0);
         struct timespec *tsp = timeout_ns >= 0 ? &ts : NULL;
         int n = epoll_pwait2(p->epfd, p->buf, max, tsp, NULL);
@@ -107,6 +111,8 @@ static int wait_events(struct ep *p, int max, int64_t timeout_ns)
         int64_t m = cio__os_add_sat(timeout_ns, 999999) / 1000000;
         ms = m > INT_MAX ? INT_MAX : (int)m;
     }
+    if (open)
+        return epoll_pwait(p->epfd, p->buf, max, ms, open);
     return epoll_wait(p->epfd, p->buf, max, ms);
 }
 

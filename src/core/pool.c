@@ -11,6 +11,7 @@
  * may be abandoned while running; the pool thread frees them when done.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -186,7 +187,24 @@ static int grow(struct cio__pool *p)
     int rc = CIO_ENOMEM;
     if (th) {
         th->pool = p;
+        /* Born with asynchronous signals blocked (a thread starts with its
+         * creator's mask), so none is handled on a pool thread: a handler
+         * there would cut a job's blocking call short with EINTR, and a
+         * thread about to end with a signal still to handle would lose it
+         * under ThreadSanitizer, which runs handlers late. Workers and the
+         * program's own threads take them. Faults stay open. */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigdelset(&all, SIGSEGV);
+        sigdelset(&all, SIGBUS);
+        sigdelset(&all, SIGILL);
+        sigdelset(&all, SIGFPE);
+        sigdelset(&all, SIGTRAP);
+        sigdelset(&all, SIGSYS);
+        sigdelset(&all, SIGPROF);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
         rc = -cio__os.pthread_create(&th->tid, NULL, pool_main, th);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     pthread_mutex_lock(&p->lock);
     if (rc == 0) {

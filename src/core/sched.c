@@ -310,6 +310,7 @@ void cio__sched_loop(struct cio__worker *w)
 #if CIO_HAVE_TSAN
     w->sched_fiber = __tsan_get_current_fiber();
 #endif
+    cio__os_signals_hold();
     if (w->timing)
         atomic_store_explicit(&w->c.phase_mark, cio__os_ticks(),
                               memory_order_relaxed);
@@ -320,6 +321,7 @@ void cio__sched_loop(struct cio__worker *w)
     /* Outside the loop from here: snapshots stop counting (the runtime's
      * teardown is nobody's phase). */
     atomic_store_explicit(&w->c.phase_mark, 0, memory_order_relaxed);
+    cio__os_signals_release();
     cio__tls_worker = NULL;
 }
 

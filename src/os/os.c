@@ -1,9 +1,11 @@
 #include "os/os.h"
+#include "core/config.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -119,6 +121,56 @@ void cio__os_futex_wake(_Atomic uint32_t *word, int n)
 {
     syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
+
+/* ---- signals under ThreadSanitizer ------------------------------------------ */
+
+/* ThreadSanitizer runs the handler of a signal that comes while a thread
+ * is outside a call it knows to block late, at the next call it
+ * intercepts, and keeps it with the fiber current then. A task's fiber
+ * that takes a signal just before it stops keeps it while it waits,
+ * maybe for ever: a task waiting for SIGTERM's byte would never get it.
+ * So under ThreadSanitizer a worker lets asynchronous signals in only
+ * while it sleeps in epoll_pwait, a call it knows to block, where it runs
+ * handlers at once. A worker busy for long takes none meanwhile; the
+ * program's other threads and idle workers do. Faults stay open (they
+ * are the faulting thread's), and so do the stall reports' SIGURG and
+ * profilers' SIGPROF, which are meant for the thread they interrupt. */
+#if CIO_HAVE_TSAN
+static __thread sigset_t sig_open;
+static __thread bool sig_held;
+
+void cio__os_signals_hold(void)
+{
+    sigset_t async;
+    sigfillset(&async);
+    sigdelset(&async, SIGSEGV);
+    sigdelset(&async, SIGBUS);
+    sigdelset(&async, SIGILL);
+    sigdelset(&async, SIGFPE);
+    sigdelset(&async, SIGTRAP);
+    sigdelset(&async, SIGSYS);
+    sigdelset(&async, SIGURG);
+    sigdelset(&async, SIGPROF);
+    if (pthread_sigmask(SIG_BLOCK, &async, &sig_open) == 0)
+        sig_held = true;
+}
+
+void cio__os_signals_release(void)
+{
+    if (sig_held)
+        pthread_sigmask(SIG_SETMASK, &sig_open, NULL);
+    sig_held = false;
+}
+
+const sigset_t *cio__os_signals_open(void)
+{
+    return sig_held ? &sig_open : NULL;
+}
+#else
+void cio__os_signals_hold(void) {}
+void cio__os_signals_release(void) {}
+const sigset_t *cio__os_signals_open(void) { return NULL; }
+#endif
 
 /* ---- ticks ----------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #define CIO_OS_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,15 @@ static inline void cio__os_relax(void)
     __asm__ volatile("yield");
 #endif
 }
+
+/* Signals on a worker's thread under ThreadSanitizer (os.c says why): a
+ * worker holds the asynchronous signals back while it runs (hold, at the
+ * start of its loop; release, at the end) and lets them in only while it
+ * sleeps in the reactor, with the mask that open() returns. Elsewhere
+ * hold and release do nothing and open() is NULL. */
+void cio__os_signals_hold(void);
+void cio__os_signals_release(void);
+const sigset_t *cio__os_signals_open(void);
 
 /* Monotonic nanoseconds. */
 int64_t cio__os_now(void);

@@ -227,6 +227,84 @@ CIO_TEST(group_stops_gracefully_on_a_signal)
     cio_test_run(main_stop, NULL, 2, 0);
 }
 
+/* ---- a signal the kernel hands to a worker's thread ------------------------ */
+
+static void *kill_later(void *arg)
+{
+    usleep(50000); /* the worker is asleep in the reactor by then */
+    pthread_kill(*(pthread_t *)arg, SIGUSR1);
+    return NULL;
+}
+
+struct hit {
+    pthread_t worker;
+    atomic_int running, sent;
+};
+
+static void *kill_when_running(void *arg)
+{
+    struct hit *h = arg;
+    while (!atomic_load(&h->running))
+        usleep(100);
+    pthread_kill(h->worker, SIGUSR1);
+    atomic_store(&h->sent, 1);
+    return NULL;
+}
+
+/* Takes the signal while it runs, in a loop that calls nothing, and ends
+ * right after: the signal must outlive the task it interrupted. */
+static void *interrupted(void *arg)
+{
+    struct hit *h = arg;
+    h->worker = pthread_self();
+    atomic_store(&h->running, 1);
+    while (!atomic_load(&h->sent))
+        ;
+    for (volatile int i = 0; i < 1000000; i++)
+        ;
+    return NULL;
+}
+
+static int main_worker_thread(void *arg)
+{
+    (void)arg;
+    /* Sent to this worker's thread while every task waits, so it sleeps
+     * in the reactor with nothing due for 3 s: the handler must run and
+     * the waiter hear of it at once, not when the worker next wakes. */
+    pthread_t worker = pthread_self();
+    cio_task w = waiting(wait_usr1);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, kill_later, &worker), 0);
+    void *r = NULL;
+    int64_t t0 = cio_now();
+    CHECK_OK(cio_join(w, &r, cio_deadline_after(3000 * MS)));
+    CHECK_EQ((intptr_t)r, SIGUSR1);
+    CHECK(cio_now() - t0 < 2000 * MS);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+
+    /* Sent to the thread of a worker running a task that ends at once
+     * (a few times: where the signal lands is the kernel's choice). */
+    for (int i = 0; i < 5; i++) {
+        w = waiting(wait_usr1);
+        struct hit h = {0};
+        CHECK_EQ(pthread_create(&th, NULL, kill_when_running, &h), 0);
+        cio_task t;
+        CHECK_OK(cio_spawn(&t, interrupted, &h, NULL));
+        CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        CHECK_OK(cio_join(w, &r, cio_deadline_after(2000 * MS)));
+        CHECK_EQ((intptr_t)r, SIGUSR1);
+    }
+    return 0;
+}
+
+CIO_TEST(signal_to_a_worker_thread_reaches_the_waiter)
+{
+    (void)state;
+    cio_test_run(main_worker_thread, NULL, 1, 0);
+    cio_test_run(main_worker_thread, NULL, 3, 0);
+}
+
 /* ---- a waiter left at the end does not keep the program ------------------- */
 
 static int main_leave(void *arg)
@@ -249,4 +327,5 @@ CIO_TEST(waiters_end_with_the_runtime)
 CIO_TEST_MAIN(cmocka_unit_test(signal_reaches_waiting_tasks_while_others_run),
               cmocka_unit_test(deadline_cancel_and_signals_no_task_may_wait_for),
               cmocka_unit_test(group_stops_gracefully_on_a_signal),
+              cmocka_unit_test(signal_to_a_worker_thread_reaches_the_waiter),
               cmocka_unit_test(waiters_end_with_the_runtime))
