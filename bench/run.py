@@ -182,6 +182,7 @@ def benchmarks():
     mpmc = scaled(10_000_000)  # items through the channel
     mx = scaled(1_000_000)     # increments per task (8 tasks)
     fr = scaled(1000)          # files of 64 KiB read at once
+    spr = scaled(200)          # children of /bin/true at once
     p1 = {"GOMAXPROCS": "1"}
     p2 = {"GOMAXPROCS": "2"}
     frdir = file_read_files(fr)
@@ -260,6 +261,12 @@ def benchmarks():
             ("go", [gobench(), "file_read", frdir, str(fr)], {}),
             ("seq", [cio("bench_file_read"), frdir, str(fr), "seq"], {}),
         ]),
+        # Every impl on its runtime's defaults, stdio inherited.
+        Bench("spawn_proc", True, [
+            ("cio", [cio("bench_spawn_proc"), str(spr)], {}),
+            ("libuv", [cio("bench_uv_spawn_proc"), str(spr)], {}),
+            ("go", [gobench(), "spawn_proc", str(spr)], {}),
+        ]),
         Bench("skynet_chan", True, [
             ("cio-w1", [cio("bench_chan"), "skynet_chan", str(sky), "1"], {}),
             ("cio-w2", [cio("bench_chan"), "skynet_chan", str(sky), "2"], {}),
@@ -283,6 +290,8 @@ GOALS = [
     ("skynet", None, "tokio-mt", 1.0),
     ("timers.cpu_ms", None, "libuv", 1.0),
     ("file_read", None, "libuv", 1.0),
+    ("spawn_proc", None, "go", 0.8),
+    ("spawn_proc", None, "libuv", 1.0),
     ("idle_tasks.bytes", "cio-min", "go", 1.0),
     ("idle_tasks.bytes", "cio-default", "go", 2.0),
     ("http_hello.cpu_us", None, "libuv", 0.9),

@@ -823,6 +823,108 @@ CIO_API int cio_write_file_atomic(const char *path, const void *data,
 CIO_API int cio_signal_wait(const sigset_t *set, int64_t deadline);
 
 /* ------------------------------------------------------------------------ */
+/* Child processes                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A child process started by cio_proc_spawn(), owned by the handle until
+ * cio_proc_free(). The handle may be used from any task (one cio_proc_free
+ * at the end, after every other call on it has returned). */
+typedef struct cio_proc cio_proc;
+
+/* What a child's stdin, stdout or stderr is (cio_proc_opts.stdio[i]). */
+enum {
+    CIO_STDIO_INHERIT = 0, /* the parent's descriptor 0, 1 or 2 */
+    CIO_STDIO_PIPE,        /* a pipe; the parent's end is cio_proc_fd() */
+    CIO_STDIO_NULL,        /* /dev/null */
+    CIO_STDIO_FD,          /* the parent's descriptor stdio_fd[i] */
+    CIO_STDIO_STDOUT,      /* stderr only: whatever the child's stdout is */
+};
+
+/* cio_proc_opts.flags. */
+enum {
+    CIO_PROC_PATH = 1,      /* a file name without '/' is looked up in the
+                               parent's $PATH, as execvp(3) does */
+    CIO_PROC_NEW_GROUP = 2, /* the child leads a new process group: a
+                               terminal's Ctrl-C reaches the parent only,
+                               which may forward it (cio_proc_kill) */
+};
+
+typedef struct cio_proc_opts {
+    const char *const *env; /* "NAME=value" strings, NULL-terminated;
+                               NULL: the parent's environment */
+    const char *cwd;        /* working directory; NULL: the parent's */
+    int stdio[3];           /* CIO_STDIO_* for stdin, stdout, stderr */
+    int stdio_fd[3];        /* the descriptors for CIO_STDIO_FD */
+    unsigned flags;         /* CIO_PROC_* */
+} cio_proc_opts;
+
+/* All inherited, no flags. */
+CIO_API void cio_proc_opts_init(cio_proc_opts *o);
+
+/* The status cio_proc_wait() returns: an exit code in [0, 255], or
+ * CIO_PROC_SIGNALED + the signal that ended the child. */
+#define CIO_PROC_SIGNALED 256
+#define CIO_PROC_TERMSIG(status)                                              \
+    ((status) >= CIO_PROC_SIGNALED ? (status) - CIO_PROC_SIGNALED : 0)
+
+/* Task only. Starts `file` (a path, or with CIO_PROC_PATH a name to look
+ * up) with the arguments `argv` (NULL-terminated; argv[0] is the name the
+ * child sees) and options `o` (NULL: all inherited). The child gets the
+ * signal mask cio_run's caller had and the signal actions the program
+ * set, except those cio installed (put back to the default by exec); no
+ * descriptor cio made crosses into it (all are close-on-exec). The
+ * parent's ends of pipes are non-blocking and close-on-exec, for
+ * cio_read() and cio_write() from any task. The start (posix_spawn(3):
+ * the child shares the parent's memory until exec, so it costs no copy)
+ * runs on the calling worker. Returns 0 and *p, or the error of the
+ * start: CIO_ENOENT (no such program), CIO_EACCES, CIO_ENOEXEC,
+ * CIO_E2BIG, CIO_ETXTBSY, CIO_ENOMEM, CIO_EMFILE, CIO_EAGAIN (process
+ * limit), CIO_EINVAL (NULL p, file or argv, an unknown stdio mode, a
+ * negative stdio_fd, CIO_STDIO_STDOUT for stdin or stdout), CIO_EPERM
+ * outside a task. Nothing is left behind on an error. */
+CIO_API int cio_proc_spawn(cio_proc **p, const char *file,
+                           const char *const argv[], const cio_proc_opts *o);
+
+/* The child's process id (still valid until cio_proc_free; after the
+ * child was waited for, the number may name another process). */
+CIO_API int cio_proc_pid(const cio_proc *p);
+
+/* The parent's end of the pipe to the child's stream `i` (0 stdin, 1
+ * stdout, 2 stderr), or CIO_EBADF when that stream is not a pipe or its
+ * end was closed. The descriptor belongs to the handle: close it with
+ * cio_proc_close_fd(), not cio_close(). */
+CIO_API int cio_proc_fd(const cio_proc *p, int i);
+
+/* Closes the parent's end of the pipe to stream `i` (the child reads end
+ * of file on its stdin; a task waiting on it gets CIO_EBADF). Returns 0
+ * or CIO_EBADF. */
+CIO_API int cio_proc_close_fd(cio_proc *p, int i);
+
+/* Task only. Waits until the child ends and returns its status (see
+ * CIO_PROC_SIGNALED); after it ended, every call returns the same status
+ * at once. Waits on a pidfd in the reactor (Linux 5.3), else checks at
+ * growing intervals (1 to 50 ms). Returns the status, CIO_ETIMEDOUT,
+ * CIO_ECANCELED (the child runs on: cio_proc_kill() or cio_proc_free()
+ * ends it), CIO_ECHILD (someone else collected the child: SIGCHLD set to
+ * SIG_IGN, or a waitpid(-1) elsewhere in the program), CIO_EINVAL,
+ * CIO_EPERM. */
+CIO_API int cio_proc_wait(cio_proc *p, int64_t deadline);
+
+/* Sends `sig` to the child (through its pidfd where there is one, so never
+ * to a process that reused its number). With CIO_PROC_NEW_GROUP, to its
+ * whole group when `group` is non-zero. Returns 0, CIO_ESRCH (it has
+ * ended and was waited for), CIO_EINVAL (a bad signal), CIO_EPERM. */
+CIO_API int cio_proc_kill(cio_proc *p, int sig, int group);
+
+/* Frees the handle, closes the parent's pipe ends and sets *p to NULL. A
+ * child not yet waited for is killed (SIGKILL; with CIO_PROC_NEW_GROUP,
+ * its group) and collected on the blocking pool (outside a task: by the
+ * calling thread, which waits for it), so no zombie stays behind: wait
+ * for a child that must finish its work. Callable by a task whose cancel
+ * is pending, and from any thread. Returns 0 or CIO_EINVAL (NULL). */
+CIO_API int cio_proc_free(cio_proc **p);
+
+/* ------------------------------------------------------------------------ */
 /* The blocking pool and name resolution                                    */
 /* ------------------------------------------------------------------------ */
 

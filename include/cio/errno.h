@@ -18,8 +18,11 @@
 #define CIO_ERRNO_MAP(X)                                                      \
     X(EPERM, -EPERM, "operation not permitted")                               \
     X(ENOENT, -ENOENT, "no such file or directory")                           \
-    X(ESRCH, -ESRCH, "no such task")                                          \
+    X(ESRCH, -ESRCH, "no such task or process")                               \
     X(EINTR, -EINTR, "interrupted system call")                               \
+    X(E2BIG, -E2BIG, "argument list too long")                                \
+    X(ENOEXEC, -ENOEXEC, "exec format error")                                 \
+    X(ECHILD, -ECHILD, "no child process")                                    \
     X(EIO, -EIO, "i/o error")                                                 \
     X(EBADF, -EBADF, "bad file descriptor")                                   \
     X(EAGAIN, -EAGAIN, "resource temporarily unavailable")                    \
@@ -28,6 +31,7 @@
     X(EFAULT, -EFAULT, "bad address")                                         \
     X(EBUSY, -EBUSY, "resource busy")                                         \
     X(EEXIST, -EEXIST, "already exists")                                      \
+    X(ETXTBSY, -ETXTBSY, "text file busy")                                    \
     X(EINVAL, -EINVAL, "invalid argument")                                    \
     X(ENFILE, -ENFILE, "file table overflow")                                 \
     X(EMFILE, -EMFILE, "too many open files")                                 \

@@ -137,7 +137,7 @@ static void *pool_main(void *arg)
          * thread still busy with it. */
         p->running--;
         j->result = result;
-        if (j->state == CIO__JOB_ABANDONED) {
+        if (j->state == CIO__JOB_ABANDONED || !j->task) {
             pthread_mutex_unlock(&p->lock);
             j->release(j);
             if (cio__tls_lane)
@@ -237,16 +237,10 @@ static void wait_done(struct cio__task *self, struct cio__pool *p,
     }
 }
 
-int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
-                  int64_t deadline)
+/* Queues `j` and starts a thread for it when none is idle. Returns false
+ * when the job was taken back because no thread exists to run it. */
+static bool enqueue(struct cio__pool *p, struct cio__job *j)
 {
-    struct cio__pool *p = &self->worker->rt->pool;
-    j->task = self;
-    j->state = CIO__JOB_QUEUED;
-    j->next = NULL;
-    cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
-    j->seq = cio__wait_begin(self);
-
     pthread_mutex_lock(&p->lock);
     j->prev = p->tail;
     if (p->tail)
@@ -268,11 +262,35 @@ int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
         if (p->threads == 0 && j->state == CIO__JOB_QUEUED) {
             unlink_job(p, j);
             pthread_mutex_unlock(&p->lock);
-            if (abandon)
-                j->release(j); /* the caller left the job to the pool */
-            return CIO_EAGAIN;
+            return false;
         }
         pthread_mutex_unlock(&p->lock);
+    }
+    return true;
+}
+
+int cio__pool_post(struct cio__pool *p, struct cio__job *j)
+{
+    j->task = NULL;
+    j->state = CIO__JOB_QUEUED;
+    j->next = NULL;
+    return enqueue(p, j) ? 0 : CIO_EAGAIN;
+}
+
+int cio__pool_run(struct cio__task *self, struct cio__job *j, bool abandon,
+                  int64_t deadline)
+{
+    struct cio__pool *p = &self->worker->rt->pool;
+    j->task = self;
+    j->state = CIO__JOB_QUEUED;
+    j->next = NULL;
+    cio__wait_on(self, CIO_WAIT_POOL, (uintptr_t)j);
+    j->seq = cio__wait_begin(self);
+
+    if (!enqueue(p, j)) {
+        if (abandon)
+            j->release(j); /* the caller left the job to the pool */
+        return CIO_EAGAIN;
     }
 
     int reason = cio__park(self, deadline);

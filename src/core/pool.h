@@ -54,6 +54,12 @@ void cio__pool_fini(struct cio__pool *p);
 int cio__pool_run(struct cio__task *self, struct cio__job *job, bool abandon,
                   int64_t deadline);
 
+/* Hands `job` to the pool with no one waiting for it (job->task NULL):
+ * job->release(job) runs after fn, on the pool thread. Jobs queued when
+ * the runtime ends still run before cio_run returns. Returns 0, or
+ * CIO_EAGAIN (no pool thread could be started and none exists; the job
+ * was not queued). */
+int cio__pool_post(struct cio__pool *p, struct cio__job *job);
 #ifdef CIO_TESTING
 /* Called by a pool thread right after it woke a job's caller. */
 extern void (*cio__test_pool_after_wake)(void);

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"time"
@@ -149,4 +150,35 @@ func benchFileRead(dir string, n int) {
 	}
 	result("file_read", wall/1e6, "ms")
 	result("file_read.cpu_ms", cpu/1e6, "ms")
+}
+
+// benchSpawnProc: n goroutines each running /bin/true with os/exec (stdio
+// inherited, as the other peers) and waiting for it. Time per child and
+// the parent's CPU time.
+func benchSpawnProc(n int) {
+	var wg sync.WaitGroup
+	var failed sync.Once
+	bad := false
+	cpu0 := cpuNs()
+	t0 := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer wg.Done()
+			c := exec.Command("/bin/true")
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+			if err := c.Run(); err != nil {
+				failed.Do(func() { bad = true })
+			}
+		}()
+	}
+	wg.Wait()
+	wall := float64(time.Since(t0).Nanoseconds())
+	cpu := cpuNs() - cpu0
+	if bad {
+		fmt.Fprintln(os.Stderr, "gobench spawn_proc: a child failed")
+		os.Exit(1)
+	}
+	result("spawn_proc", wall/1e3/float64(n), "us")
+	result("spawn_proc.cpu_us", cpu/1e3/float64(n), "us")
 }

@@ -69,7 +69,7 @@ func timerOffsetNs(seed, i uint64) uint64 {
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: gobench yield|spawn|idle_tasks|skynet|timers|chan_pingpong|\n"+
-			"               chan_mpmc|mutex|skynet_chan [N]\n"+
+			"               chan_mpmc|mutex|skynet_chan|spawn_proc [N]\n"+
 			"       gobench file_read DIR [N]\n"+
 			"       gobench http_hello|echo PORT")
 		os.Exit(2)
@@ -99,6 +99,8 @@ func main() {
 			os.Exit(2)
 		}
 		benchFileRead(os.Args[2], argN(3, 1000))
+	case "spawn_proc":
+		benchSpawnProc(argN(2, 200))
 	case "http_hello":
 		serveHTTPHello(argN(2, 8080))
 	case "echo":
