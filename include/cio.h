@@ -466,7 +466,17 @@ CIO_API void *cio_key_get(cio_key key);
  * that cio has waited on must be closed with cio_close() (or released with
  * cio_fd_forget() before close(2)); otherwise a later descriptor with the
  * same number may inherit stale state. Descriptors cio does not create are
- * switched to O_NONBLOCK the first time a cio call uses them.
+ * set up the first time a cio call uses them: a socket, pipe or FIFO is
+ * switched to O_NONBLOCK (a pipe or FIFO gets its flags back when
+ * cio_close() or cio_fd_forget() gives it up, or cio_run returns, so the
+ * shell of `prog | less` is not left with a non-blocking pipe); a
+ * terminal is read and written through a description cio opens on the
+ * same device, so neither the program's descriptor nor the shell's
+ * terminal ever becomes non-blocking; a regular file, directory or block
+ * device cannot wait in the reactor, so cio_read(), cio_write() and their
+ * vector forms on it run on the blocking pool (as cio_file_read() and
+ * cio_file_write() do). So a task reads its own stdin and writes its
+ * stdout and stderr, whatever they are, without holding its worker.
  *
  * Calls that complete without waiting consume a per-task budget; when it is
  * used up the task yields, so a descriptor that is always ready cannot keep

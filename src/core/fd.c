@@ -15,6 +15,21 @@
  * cio__fd_begin() and cio__fd_end() (calls are short once their waits are
  * woken), and only then close(2)s the number. No call can therefore make a
  * system call on a number that has meanwhile been reused.
+ *
+ * Descriptors cio did not create are set up at their first call
+ * (adopt()). A socket is made non-blocking. A regular file, directory or
+ * block device cannot wait on epoll: its reads and writes go to the
+ * blocking pool (CIO__FD_FILE, io/rw.c). A terminal is shared with the
+ * shell that started the program, and O_NONBLOCK belongs to the open file
+ * description they share: setting it would leave the shell with a
+ * non-blocking terminal. So cio opens a description of its own on the
+ * same device through /proc/self/fd (as libuv does for terminals) and
+ * makes only that one non-blocking: calls read and write through it, the
+ * reactor watches it, and the program's own descriptor, and stdio on it,
+ * stay as they were. Other descriptors (a pipe, a FIFO, or a terminal
+ * where that open fails) are made non-blocking, and their flags are put
+ * back when cio_close() or cio_fd_forget() gives them up, or the runtime
+ * ends: the shell of `prog | less` gets its pipe back as it was.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,10 +84,36 @@ int cio__fd_table_init(struct cio__runtime *rt)
     return 0;
 }
 
+/* What cio did to a descriptor it adopted: its own description of the
+ * same file (`alias`, or -1), or the flags to put back (`saved_fl`, or -1).
+ * Few exist (a program's stdio, a FIFO), so they live in a short list
+ * under rt->fd_lock rather than in every entry of the table. */
+struct cio__fd_side {
+    int fd, alias, saved_fl;
+    dev_t dev; /* the file, so flags are never put on a number that was */
+    ino_t ino; /* closed behind cio's back and reused */
+};
+
+static void side_undo(const struct cio__fd_side *e)
+{
+    if (e->alias >= 0)
+        close(e->alias);
+    struct stat sb;
+    if (e->saved_fl >= 0 && fstat(e->fd, &sb) == 0 && sb.st_dev == e->dev &&
+        sb.st_ino == e->ino)
+        fcntl(e->fd, F_SETFL, e->saved_fl);
+}
+
 void cio__fd_table_fini(struct cio__runtime *rt)
 {
     if (!rt->fd_chunks)
         return;
+    /* Every task has ended: no call uses an alias any more. */
+    for (int i = 0; i < rt->fd_nside; i++)
+        side_undo(&rt->fd_side[i]);
+    free(rt->fd_side);
+    rt->fd_side = NULL;
+    rt->fd_nside = rt->fd_cside = 0;
     for (uint32_t i = 0; i < rt->fd_nchunks; i++) {
         struct cio__fd *chunk =
             atomic_load_explicit(&rt->fd_chunks[i], memory_order_relaxed);
@@ -219,26 +260,123 @@ static void reset(struct cio__fd *st, uint32_t flags)
 
 /* ---- calls --------------------------------------------------------------- */
 
-/* First use of a descriptor cio did not create: make it non-blocking, and
- * note whether it is a socket (writes then use MSG_NOSIGNAL). */
-static int adopt(struct cio__fd *st, int fd)
+/* ---- descriptors cio did not create ------------------------------------- */
+
+static int side_add(struct cio__runtime *rt, const struct cio__fd_side *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rt->fd_lock);
+    if (rt->fd_nside == rt->fd_cside) {
+        int c = rt->fd_cside ? 2 * rt->fd_cside : 4;
+        struct cio__fd_side *n = realloc(rt->fd_side, (size_t)c * sizeof *n);
+        if (n) {
+            rt->fd_side = n;
+            rt->fd_cside = c;
+        } else {
+            rc = CIO_ENOMEM;
+        }
+    }
+    if (rc == 0)
+        rt->fd_side[rt->fd_nside++] = *e;
+    pthread_mutex_unlock(&rt->fd_lock);
+    return rc;
+}
+
+/* Takes `fd`'s side entry out; false when it has none. */
+static bool side_take(struct cio__runtime *rt, int fd, struct cio__fd_side *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&rt->fd_lock);
+    for (int i = 0; i < rt->fd_nside; i++) {
+        if (rt->fd_side[i].fd == fd) {
+            *out = rt->fd_side[i];
+            rt->fd_side[i] = rt->fd_side[--rt->fd_nside];
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->fd_lock);
+    return found;
+}
+
+int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd)
+{
+    if (!cio__fd_is(st, CIO__FD_ALIAS))
+        return fd;
+    int io = fd;
+    pthread_mutex_lock(&rt->fd_lock);
+    for (int i = 0; i < rt->fd_nside; i++)
+        if (rt->fd_side[i].fd == fd)
+            io = rt->fd_side[i].alias;
+    pthread_mutex_unlock(&rt->fd_lock);
+    return io;
+}
+
+/* A non-blocking description of the file `fd` names, cio's own, or -1. */
+static int reopen(int fd, int fl)
+{
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int a = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (a < 0)
+        return -1;
+    /* The same file, not whatever the link's path names now (a FIFO
+     * replaced on disk, say). */
+    struct stat x, y;
+    if (fstat(fd, &x) < 0 || fstat(a, &y) < 0 || x.st_dev != y.st_dev ||
+        x.st_ino != y.st_ino) {
+        close(a);
+        return -1;
+    }
+    return a;
+}
+
+/* First use of a descriptor cio did not create (lock held): sets it up as
+ * the comment at the top says. */
+static int adopt(struct cio__runtime *rt, struct cio__fd *st, int fd)
 {
     int rc = 0;
     fd_lock(st);
     uint32_t f = flags_of(st);
-    if (!(f & CIO__FD_KNOWN)) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || (!(fl & O_NONBLOCK) &&
-                       fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
-            rc = -errno;
-        } else {
-            struct stat sb;
-            f = CIO__FD_KNOWN;
-            if (fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode))
-                f |= CIO__FD_SOCKET;
-            set_flags(st, f);
+    if (f & CIO__FD_KNOWN)
+        goto out;
+    struct stat sb;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fstat(fd, &sb) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    f = CIO__FD_KNOWN;
+    if (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+        f |= CIO__FD_FILE | CIO__FD_NOPOLL;
+    } else if (!(fl & O_NONBLOCK)) {
+        int alias = -1, saved = -1;
+        if (S_ISCHR(sb.st_mode))
+            alias = reopen(fd, fl);
+        if (alias < 0) {
+            if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+                rc = -errno;
+                goto out;
+            }
+            saved = fl;
+        }
+        /* A socket cio made non-blocking stays so: the program handed
+         * it over. Anything else is put back. */
+        if (!S_ISSOCK(sb.st_mode)) {
+            struct cio__fd_side e = {fd, alias, saved, sb.st_dev, sb.st_ino};
+            rc = side_add(rt, &e);
+            if (rc < 0) {
+                side_undo(&e);
+                goto out;
+            }
+            f |= alias >= 0 ? CIO__FD_ALIAS : CIO__FD_RESTORE;
         }
     }
+    if (S_ISSOCK(sb.st_mode))
+        f |= CIO__FD_SOCKET;
+    /* Release (set_flags): a call that sees KNOWN sees the side entry. */
+    set_flags(st, f);
+out:
     fd_unlock(st);
     return rc;
 }
@@ -274,7 +412,7 @@ int cio__fd_begin(struct cio__runtime *rt, int fd, struct cio__fd **out)
             return CIO_EBADF;
     }
     if (!(flags_of(st) & CIO__FD_KNOWN)) {
-        int rc = adopt(st, fd);
+        int rc = adopt(rt, st, fd);
         if (rc < 0) {
             /* Release: pairs with shut_in()'s acquire wait for calls. */
             atomic_fetch_sub_explicit(&st->refs, REF, memory_order_release);
@@ -294,7 +432,15 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
     /* Tasks still waiting on this number waited on a descriptor closed
      * behind cio's back; the kernel already dropped its registration. */
     wake_all_closed(st);
-    unwatch_all(rt, st, fd, false);
+    struct cio__fd_side side;
+    if (side_take(rt, fd, &side) && side.alias >= 0) {
+        /* cio's own description of the old file outlived the number: it
+         * is still registered, and still open. */
+        unwatch_all(rt, st, side.alias, true);
+        close(side.alias);
+    } else {
+        unwatch_all(rt, st, fd, false);
+    }
     reset(st, CIO__FD_KNOWN | flags);
     fd_unlock(st);
     return 0;
@@ -309,8 +455,11 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
     /* Relaxed: the lock is held, and only holders write `gen`. */
     uint32_t gen = atomic_load_explicit(&st->gen, memory_order_relaxed);
     uint64_t token = ((uint64_t)gen << 32) | (uint32_t)fd;
-    int rc = rt->be->add(w->poller, fd, token);
     uint32_t f = flags_of(st);
+    /* The reactor watches the description calls use; the token names the
+     * table entry. */
+    int io = cio__fd_io(rt, st, fd);
+    int rc = rt->be->add(w->poller, io, token);
     if (rc == -EPERM) {
         set_flags(st, f | CIO__FD_NOPOLL);
         return 0;
@@ -319,7 +468,7 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
         return rc;
     rc = mark_watched(rt, st, w->index);
     if (rc < 0) {
-        rt->be->del(w->poller, fd);
+        rt->be->del(w->poller, io);
         return rc;
     }
     atomic_fetch_add_explicit(&w->nfds, 1, memory_order_relaxed);
@@ -467,7 +616,12 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
     }
     int rc = 0;
     fd_lock(st);
-    unwatch_all(rt, st, fd, true);
+    unwatch_all(rt, st, cio__fd_io(rt, st, fd), true);
+    /* cio's own description closed, or the flags it changed put back
+     * before the caller (or the kernel) has the descriptor again. */
+    struct cio__fd_side side;
+    if (side_take(rt, fd, &side))
+        side_undo(&side);
     if (do_close && cio__os.close(fd) < 0 && errno != EINTR)
         rc = -errno; /* Linux frees the number even on EINTR */
     reset(st, 0);

@@ -57,6 +57,11 @@ enum {
     CIO__FD_STREAM = 4,      /* a stream socket: a short read drained it */
     CIO__FD_NOPOLL = 8,      /* the reactor cannot watch it: always ready */
     CIO__FD_SOCKET = 16,     /* a socket: writes use MSG_NOSIGNAL */
+    CIO__FD_ALIAS = 32,      /* calls use cio's own open file description
+                                of it (cio__fd_io) */
+    CIO__FD_RESTORE = 64,    /* cio made it non-blocking: flags to put back */
+    CIO__FD_FILE = 128,      /* a regular file, directory or block device:
+                                reads and writes go to the blocking pool */
 };
 enum {
     CIO__RDY_READ = 1,
@@ -114,6 +119,9 @@ static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
                                             memory_order_relaxed,
                                             memory_order_relaxed);
 }
+/* The descriptor calls on `fd` use: `fd` itself, or with CIO__FD_ALIAS
+ * the one cio opened on the same file (fd.c says why). */
+int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd);
 /* Reactor side: an edge on the descriptor named by `token`. */
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
 

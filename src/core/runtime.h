@@ -182,6 +182,8 @@ struct cio__runtime {
     pthread_mutex_t fd_lock;
     struct cio__fd *_Atomic *fd_chunks;
     uint32_t fd_nchunks;              /* entries in fd_chunks */
+    struct cio__fd_side *fd_side;     /* aliases and saved flags (fd.c), */
+    int fd_nside, fd_cside;           /* in use and room; under fd_lock */
     /* Blocking pool (pool.c). */
     struct cio__pool pool;
     bool pool_inited;                 /* set before the runtime is published,

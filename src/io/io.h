@@ -15,7 +15,8 @@
 struct cio__call {
     struct cio__task *self;
     struct cio__fd *st;
-    int fd;
+    int fd;        /* the descriptor system calls use (cio__fd_io) */
+    int num;       /* the caller's number: the table entry, the waits */
     uint64_t snap; /* readiness word read before the system call */
     bool asked;    /* the kernel said EAGAIN, or was asked past the deadline */
 };
@@ -33,7 +34,10 @@ static inline int cio__call_begin(struct cio__call *c, int fd)
     int rc = cio__fd_begin(c->self->worker->rt, fd, &c->st);
     if (rc < 0)
         return rc;
-    c->fd = fd;
+    c->num = fd;
+    c->fd = cio__fd_is(c->st, CIO__FD_ALIAS)
+                ? cio__fd_io(c->self->worker->rt, c->st, fd)
+                : fd;
     c->asked = false;
     c->snap = cio__fd_readiness(c->st);
     return 0;
@@ -80,7 +84,7 @@ static inline int cio__call_wait(struct cio__call *c, uint64_t bit,
 {
     c->snap = cio__fd_readiness(c->st);
     if (!cio__fd_may(c->snap, bit)) {
-        int rc = cio__fd_wait(c->self, c->st, c->fd, (int)bit, deadline,
+        int rc = cio__fd_wait(c->self, c->st, c->num, (int)bit, deadline,
                               false);
         if (rc == CIO_ETIMEDOUT && !c->asked) {
             c->asked = true; /* once: the next timeout is reported */
@@ -108,6 +112,10 @@ static inline bool cio__call_has(const struct cio__call *c, uint32_t flag)
     return cio__fd_is(c->st, flag);
 }
 
+/* cio__call_run() with `files`: the descriptor is a regular file (or a
+ * directory, a block device), whose calls go to the blocking pool. */
+#define CIO__CALL_FILE (CIO__OWN_BASE + 1000)
+
 /* One attempt of a call's system call: >= 0 when done, or -1 with errno. */
 typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
 
@@ -116,15 +124,20 @@ typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
  * stream socket a result in (0, want) moved fewer bytes than asked, which
  * drained the socket (or filled its buffer): the bit is cleared so the next
  * call waits for the edge without a system call that would say EAGAIN.
+ * With `files`, a regular file is not tried: CIO__CALL_FILE says so.
  * Inline, so each caller gets its attempt inlined. */
 static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
                                     int64_t deadline, cio__attempt *attempt,
-                                    void *ctx)
+                                    void *ctx, bool files)
 {
     struct cio__call c;
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
+    if (files && cio__call_has(&c, CIO__FD_FILE)) {
+        cio__call_end(&c, false);
+        return CIO__CALL_FILE;
+    }
     for (;;) {
         if (cio__call_ready(&c, bit)) {
             ssize_t r = attempt(&c, ctx);

@@ -82,12 +82,22 @@ static ssize_t try_writev(struct cio__call *c, void *ctx)
     return writev(c->fd, v->iov, v->cnt);
 }
 
+/* A write to a regular file went to the pool, which writes everything or
+ * stops at an error: a count, as cio_write() reports, when some bytes
+ * went out before the error (the next call reports it). */
+static ssize_t file_done(ssize_t r, size_t done)
+{
+    return r < 0 && done > 0 ? (ssize_t)done : r;
+}
+
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
     struct buf b = {buf, n};
-    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b);
+    ssize_t r = cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b,
+                              true);
+    return r == CIO__CALL_FILE ? cio_file_read(fd, buf, n, deadline) : r;
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -101,7 +111,9 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, &v);
+    ssize_t r = cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv,
+                              &v, true);
+    return r == CIO__CALL_FILE ? cio_file_readv(fd, iov, iovcnt, deadline) : r;
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
@@ -109,7 +121,13 @@ ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
     if (n == 0)
         return zero_length(fd);
     struct buf b = {(void *)buf, n};
-    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b);
+    size_t done = 0;
+    ssize_t r = cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b,
+                              true);
+    return r == CIO__CALL_FILE ? file_done(cio_file_write(fd, buf, n, &done,
+                                                          deadline),
+                                           done)
+                               : r;
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -123,7 +141,13 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, &v);
+    size_t done = 0;
+    ssize_t r = cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev,
+                              &v, true);
+    return r == CIO__CALL_FILE
+               ? file_done(cio_file_writev(fd, iov, iovcnt, &done, deadline),
+                           done)
+               : r;
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,

@@ -28,7 +28,8 @@ int main(int argc, char **argv)
     if (!procs)
         return 1;
     uv_loop_t *loop = uv_default_loop();
-    char *args[] = {"true", NULL};
+    char name[] = "true";
+    char *args[] = {name, NULL};
     uv_stdio_container_t stdio[3];
     for (int i = 0; i < 3; i++) {
         stdio[i].flags = UV_INHERIT_FD;
