@@ -469,10 +469,12 @@ CIO_API void *cio_key_get(cio_key key);
  * set up the first time a cio call uses them: a socket, pipe or FIFO is
  * switched to O_NONBLOCK (a pipe or FIFO gets its flags back when
  * cio_close() or cio_fd_forget() gives it up, or cio_run returns, so the
- * shell of `prog | less` is not left with a non-blocking pipe); a
- * terminal is read and written through a description cio opens on the
- * same device, so neither the program's descriptor nor the shell's
- * terminal ever becomes non-blocking; a regular file, directory or block
+ * shell of `prog | less` is not left with a non-blocking pipe, and a
+ * child started with cio_proc_spawn() gets it blocking); a terminal
+ * (not a pseudo-terminal's master) is read and written through a
+ * description cio opens on the same device, so neither the program's
+ * descriptor nor the shell's terminal ever becomes non-blocking; a
+ * regular file, directory or block
  * device cannot wait in the reactor, so cio_read(), cio_write() and their
  * vector forms on it run on the blocking pool (as cio_file_read() and
  * cio_file_write() do). So a task reads its own stdin and writes its
@@ -882,16 +884,21 @@ CIO_API void cio_proc_opts_init(cio_proc_opts *o);
  * child sees) and options `o` (NULL: all inherited). The child gets the
  * signal mask cio_run's caller had and the signal actions the program
  * set, except those cio installed (put back to the default by exec); no
- * descriptor cio made crosses into it (all are close-on-exec). The
+ * descriptor cio made crosses into it (all are close-on-exec). A stream
+ * it inherits that cio made non-blocking (a pipe the program used with
+ * cio_write) reaches it as a blocking description of the same pipe. The
  * parent's ends of pipes are non-blocking and close-on-exec, for
- * cio_read() and cio_write() from any task. The start (posix_spawn(3):
- * the child shares the parent's memory until exec, so it costs no copy)
- * runs on the calling worker. Returns 0 and *p, or the error of the
- * start: CIO_ENOENT (no such program), CIO_EACCES, CIO_ENOEXEC,
- * CIO_E2BIG, CIO_ETXTBSY, CIO_ENOMEM, CIO_EMFILE, CIO_EAGAIN (process
- * limit), CIO_EINVAL (NULL p, file or argv, an unknown stdio mode, a
- * negative stdio_fd, CIO_STDIO_STDOUT for stdin or stdout), CIO_EPERM
- * outside a task. Nothing is left behind on an error. */
+ * cio_read() and cio_write() from any task. The program is looked up
+ * and checked before the start, so a missing or non-executable one is an
+ * error here, not a child that exits 127. The start (posix_spawn(3): the
+ * child shares the parent's memory until exec, so it costs no copy) runs
+ * on the calling worker. Returns 0 and *p, or the error of the start:
+ * CIO_ENOENT (no such program), CIO_EACCES, CIO_ENOEXEC, CIO_E2BIG,
+ * CIO_ETXTBSY, CIO_ENOMEM, CIO_EMFILE, CIO_EAGAIN (process limit),
+ * CIO_EBADF (a stdio_fd that is not open), CIO_EINVAL (NULL p, file or
+ * argv, unknown flags, an unknown stdio mode, a negative stdio_fd,
+ * CIO_STDIO_STDOUT for stdin or stdout), CIO_ECANCELED, CIO_EPERM outside
+ * a task. Nothing is left behind on an error. */
 CIO_API int cio_proc_spawn(cio_proc **p, const char *file,
                            const char *const argv[], const cio_proc_opts *o);
 
@@ -922,16 +929,22 @@ CIO_API int cio_proc_wait(cio_proc *p, int64_t deadline);
 
 /* Sends `sig` to the child (through its pidfd where there is one, so never
  * to a process that reused its number). With CIO_PROC_NEW_GROUP, to its
- * whole group when `group` is non-zero. Returns 0, CIO_ESRCH (it has
- * ended and was waited for), CIO_EINVAL (a bad signal), CIO_EPERM. */
+ * whole group when `group` is non-zero (to the child alone if it has
+ * left that group). Several tasks may wait for one child: each gets its
+ * status. Returns 0, CIO_ESRCH (it has ended and was waited for),
+ * CIO_EINVAL (a bad signal), CIO_EPERM (not ours to signal: it changed
+ * its user). */
 CIO_API int cio_proc_kill(cio_proc *p, int sig, int group);
 
 /* Frees the handle, closes the parent's pipe ends and sets *p to NULL. A
  * child not yet waited for is killed (SIGKILL; with CIO_PROC_NEW_GROUP,
  * its group) and collected on the blocking pool (outside a task: by the
  * calling thread, which waits for it), so no zombie stays behind: wait
- * for a child that must finish its work. Callable by a task whose cancel
- * is pending, and from any thread. Returns 0 or CIO_EINVAL (NULL). */
+ * for a child that must finish its work. A child the program may not
+ * signal (CIO_EPERM from cio_proc_kill) is left running, since waiting
+ * for it could hold the runtime's end for ever; the system collects it
+ * when this process ends. Callable by a task whose cancel is pending,
+ * and from any thread. Returns 0 or CIO_EINVAL (NULL). */
 CIO_API int cio_proc_free(cio_proc **p);
 
 /* ------------------------------------------------------------------------ */

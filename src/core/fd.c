@@ -34,8 +34,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -299,6 +301,32 @@ static bool side_take(struct cio__runtime *rt, int fd, struct cio__fd_side *out)
     return found;
 }
 
+int cio__fd_blocking_copy(struct cio__runtime *rt, int fd)
+{
+    int saved = -1;
+    pthread_mutex_lock(&rt->fd_lock);
+    for (int i = 0; i < rt->fd_nside; i++)
+        if (rt->fd_side[i].fd == fd)
+            saved = rt->fd_side[i].saved_fl;
+    pthread_mutex_unlock(&rt->fd_lock);
+    if (saved < 0 || (saved & O_NONBLOCK))
+        return -1;
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    /* Opened non-blocking (a FIFO's write end would otherwise wait for a
+     * reader), then made blocking. */
+    int c = open(path, (saved & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (c < 0)
+        return -1;
+    struct stat x, y;
+    if (fstat(fd, &x) < 0 || fstat(c, &y) < 0 || x.st_dev != y.st_dev ||
+        x.st_ino != y.st_ino || fcntl(c, F_SETFL, saved) < 0) {
+        close(c);
+        return -1;
+    }
+    return c;
+}
+
 int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd)
 {
     if (!cio__fd_is(st, CIO__FD_ALIAS))
@@ -310,6 +338,16 @@ int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd)
             io = rt->fd_side[i].alias;
     pthread_mutex_unlock(&rt->fd_lock);
     return io;
+}
+
+/* A terminal other than a pseudo-terminal's master: opening a master's
+ * path again (/dev/ptmx) would make a new pseudo-terminal, and other
+ * character devices (tun, fuse, sound) keep state per open, so only
+ * these are reopened. */
+static bool tty_slave(int fd)
+{
+    int n;
+    return isatty(fd) && ioctl(fd, TIOCGPTN, &n) < 0;
 }
 
 /* A non-blocking description of the file `fd` names, cio's own, or -1. */
@@ -351,7 +389,7 @@ static int adopt(struct cio__runtime *rt, struct cio__fd *st, int fd)
         f |= CIO__FD_FILE | CIO__FD_NOPOLL;
     } else if (!(fl & O_NONBLOCK)) {
         int alias = -1, saved = -1;
-        if (S_ISCHR(sb.st_mode))
+        if (S_ISCHR(sb.st_mode) && tty_slave(fd))
             alias = reopen(fd, fl);
         if (alias < 0) {
             if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
@@ -433,7 +471,8 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
      * behind cio's back; the kernel already dropped its registration. */
     wake_all_closed(st);
     struct cio__fd_side side;
-    if (side_take(rt, fd, &side) && side.alias >= 0) {
+    if ((flags_of(st) & (CIO__FD_ALIAS | CIO__FD_RESTORE)) &&
+        side_take(rt, fd, &side) && side.alias >= 0) {
         /* cio's own description of the old file outlived the number: it
          * is still registered, and still open. */
         unwatch_all(rt, st, side.alias, true);
@@ -620,7 +659,8 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
     /* cio's own description closed, or the flags it changed put back
      * before the caller (or the kernel) has the descriptor again. */
     struct cio__fd_side side;
-    if (side_take(rt, fd, &side))
+    if ((flags_of(st) & (CIO__FD_ALIAS | CIO__FD_RESTORE)) &&
+        side_take(rt, fd, &side))
         side_undo(&side);
     if (do_close && cio__os.close(fd) < 0 && errno != EINTR)
         rc = -errno; /* Linux frees the number even on EINTR */

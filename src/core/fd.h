@@ -122,6 +122,11 @@ static inline void cio__fd_clear(struct cio__fd *st, uint64_t snap,
 /* The descriptor calls on `fd` use: `fd` itself, or with CIO__FD_ALIAS
  * the one cio opened on the same file (fd.c says why). */
 int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd);
+/* For a child that inherits `fd`: when cio made it non-blocking (a pipe
+ * or FIFO it adopted), a new blocking description of the same file, which
+ * the caller closes; else -1 (inherit `fd` as it is). A child must not
+ * get a non-blocking stdout it never asked for. */
+int cio__fd_blocking_copy(struct cio__runtime *rt, int fd);
 /* Reactor side: an edge on the descriptor named by `token`. */
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
 

@@ -112,9 +112,9 @@ static inline bool cio__call_has(const struct cio__call *c, uint32_t flag)
     return cio__fd_is(c->st, flag);
 }
 
-/* cio__call_run() with `files`: the descriptor is a regular file (or a
- * directory, a block device), whose calls go to the blocking pool. */
-#define CIO__CALL_FILE (CIO__OWN_BASE + 1000)
+/* What a call does instead on a regular file (or a directory, a block
+ * device): the pool's file calls on `fd`, within `deadline`. */
+typedef ssize_t cio__file_op(int fd, void *ctx, int64_t deadline);
 
 /* One attempt of a call's system call: >= 0 when done, or -1 with errno. */
 typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
@@ -124,19 +124,22 @@ typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
  * stream socket a result in (0, want) moved fewer bytes than asked, which
  * drained the socket (or filled its buffer): the bit is cleared so the next
  * call waits for the edge without a system call that would say EAGAIN.
- * With `files`, a regular file is not tried: CIO__CALL_FILE says so.
+ * With `file`, a regular file gets file(fd, ctx, deadline) instead.
  * Inline, so each caller gets its attempt inlined. */
 static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
                                     int64_t deadline, cio__attempt *attempt,
-                                    void *ctx, bool files)
+                                    void *ctx, cio__file_op *file)
 {
     struct cio__call c;
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
-    if (files && cio__call_has(&c, CIO__FD_FILE)) {
+    if (file && cio__call_has(&c, CIO__FD_FILE)) {
+        /* Held across the pool's work: cio_close() waits for it, so no
+         * piece lands on a number closed and reused meanwhile. */
+        ssize_t r = file(c.num, ctx, deadline);
         cio__call_end(&c, false);
-        return CIO__CALL_FILE;
+        return r;
     }
     for (;;) {
         if (cio__call_ready(&c, bit)) {

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,15 +120,27 @@ static void plan_close(struct plan *pl, bool parent_too)
 }
 
 /* Makes the descriptors each stream needs. */
-static int plan_make(struct plan *pl, const cio_proc_opts *o)
+static int plan_make(struct plan *pl, const cio_proc_opts *o,
+                     struct cio__runtime *rt)
 {
     for (int i = 0; i < 3; i++)
         pl->child[i] = pl->parent[i] = pl->extra[i] = -1;
     for (int i = 0; i < 3; i++) {
         int mode = o ? o->stdio[i] : CIO_STDIO_INHERIT;
         switch (mode) {
-        case CIO_STDIO_INHERIT:
+        case CIO_STDIO_INHERIT: {
+            /* A stream cio made non-blocking (its own stdout, a pipe, used
+             * with cio_write) goes to the child as a blocking copy. */
+            int copy = cio__fd_blocking_copy(rt, i);
+            if (copy >= 0) {
+                pl->extra[i] = copy;
+                int rc = above_stdio(&pl->extra[i], true);
+                if (rc < 0)
+                    return rc;
+                pl->child[i] = pl->extra[i];
+            }
             break;
+        }
         case CIO_STDIO_PIPE: {
             int p[2];
             if (pipe2(p, O_CLOEXEC) < 0)
@@ -161,7 +174,14 @@ static int plan_make(struct plan *pl, const cio_proc_opts *o)
                 return CIO_EINVAL;
             if (fcntl(fd, F_GETFD) < 0)
                 return CIO_EBADF;
-            if (fd <= 2 && fd != i) { /* may be clobbered: a copy */
+            int copy = cio__fd_blocking_copy(rt, fd);
+            if (copy >= 0) {
+                pl->extra[i] = fd = copy;
+                int rc = above_stdio(&pl->extra[i], true);
+                if (rc < 0)
+                    return rc;
+                fd = pl->extra[i];
+            } else if (fd <= 2 && fd != i) { /* may be clobbered: a copy */
                 int rc = above_stdio(&fd, false);
                 if (rc < 0)
                     return rc;
@@ -209,6 +229,47 @@ static void caller_mask(sigset_t *m)
         pthread_sigmask(SIG_SETMASK, NULL, m);
 }
 
+/* The program to start, checked before the spawn: posix_spawn reports an
+ * exec that fails only where the kernel runs the child in the parent's
+ * memory (an emulator may not), and a missing program is the common case.
+ * `file` itself when it has a '/' or `path` is false, else the first
+ * executable file of that name in the parent's $PATH (as execvp). */
+static int resolve(const char *file, bool path, char *buf, size_t cap,
+                   const char **out)
+{
+    if (!path || strchr(file, '/')) {
+        if (access(file, X_OK) < 0)
+            return -errno;
+        *out = file;
+        return 0;
+    }
+    if (!*file)
+        return CIO_ENOENT;
+    const char *dirs = getenv("PATH");
+    if (!dirs)
+        dirs = "/bin:/usr/bin";
+    int err = CIO_ENOENT;
+    for (const char *d = dirs;; d++) {
+        const char *end = strchr(d, ':');
+        size_t dl = end ? (size_t)(end - d) : strlen(d);
+        int n = dl ? snprintf(buf, cap, "%.*s/%s", (int)dl, d, file)
+                   : snprintf(buf, cap, "%s", file);
+        if (n > 0 && (size_t)n < cap) {
+            struct stat sb;
+            if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode)) {
+                if (access(buf, X_OK) == 0) {
+                    *out = buf;
+                    return 0;
+                }
+                err = CIO_EACCES; /* found, not executable: say so */
+            }
+        }
+        if (!end)
+            return err;
+        d = end;
+    }
+}
+
 int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
                    const cio_proc_opts *o)
 {
@@ -221,16 +282,31 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         return CIO_EINVAL;
     if (cio__cancel_pending(self))
         return CIO_ECANCELED;
+    char found[PATH_MAX];
+    const char *prog = file;
+    int rc = resolve(file, o && (o->flags & CIO_PROC_PATH), found,
+                     sizeof found, &prog);
+    if (rc == 0 && o && o->cwd) { /* as for the program: checked first */
+        struct stat sb;
+        if (stat(o->cwd, &sb) < 0)
+            rc = -errno;
+        else if (!S_ISDIR(sb.st_mode))
+            rc = CIO_ENOTDIR;
+        else if (access(o->cwd, X_OK) < 0)
+            rc = -errno;
+    }
+    if (rc < 0)
+        return rc;
     cio_proc *p = calloc(1, sizeof *p);
     if (!p)
         return CIO_ENOMEM;
-    int rc = -pthread_mutex_init(&p->lock, NULL);
+    rc = -pthread_mutex_init(&p->lock, NULL);
     if (rc < 0) {
         free(p);
         return rc;
     }
     struct plan pl;
-    rc = plan_make(&pl, o);
+    rc = plan_make(&pl, o, self->worker->rt);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     bool fa_made = false, at_made = false;
@@ -261,10 +337,7 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         char *const *env = o && o->env ? (char *const *)o->env : environ;
         char *const *args = (char *const *)argv;
         pid_t pid;
-        if (o && (o->flags & CIO_PROC_PATH))
-            rc = -posix_spawnp(&pid, file, &fa, &at, args, env);
-        else
-            rc = -posix_spawn(&pid, file, &fa, &at, args, env);
+        rc = -posix_spawn(&pid, prog, &fa, &at, args, env);
         if (rc == 0)
             p->pid = pid;
     }
@@ -278,9 +351,14 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         free(p);
         return rc;
     }
+    struct cio__runtime *rt = self->worker->rt;
     p->group = o && (o->flags & CIO_PROC_NEW_GROUP);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         p->fds[i] = pl.parent[i];
+        /* New numbers: whatever cio knew of them before is gone. */
+        if (p->fds[i] >= 0)
+            cio__fd_fresh(rt, p->fds[i], 0);
+    }
     /* A failure here leaves the child without a pidfd: waits then check
      * at intervals, which is slower but as correct. */
     p->pidfd = sys_pidfd_open(p->pid);
@@ -288,8 +366,21 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         close(p->pidfd);
         p->pidfd = -1;
     }
-    if (p->pidfd >= 0)
+    if (p->pidfd >= 0) {
         fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+        /* Still this process's child? Only if something collected it
+         * (SIGCHLD ignored) could the number name another process by
+         * now; then the pidfd is not trusted with signals. */
+        siginfo_t si;
+        if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si,
+                   WEXITED | WNOHANG | WNOWAIT) < 0 &&
+            errno == ECHILD) {
+            close(p->pidfd);
+            p->pidfd = -1;
+        } else {
+            cio__fd_fresh(rt, p->pidfd, 0);
+        }
+    }
     *out = p;
     return 0;
 }
@@ -303,7 +394,11 @@ int cio_proc_fd(const cio_proc *p, int i)
 {
     if (!p || i < 0 || i > 2)
         return CIO_EINVAL;
-    return p->fds[i] >= 0 ? p->fds[i] : CIO_EBADF;
+    cio_proc *q = (cio_proc *)p; /* the lock, not the handle, changes */
+    pthread_mutex_lock(&q->lock);
+    int fd = q->fds[i];
+    pthread_mutex_unlock(&q->lock);
+    return fd >= 0 ? fd : CIO_EBADF;
 }
 
 int cio_proc_close_fd(cio_proc *p, int i)
@@ -329,6 +424,7 @@ static bool collect(cio_proc *p, int *err)
     if (atomic_load_explicit(&p->ended, memory_order_acquire))
         return true;
     pthread_mutex_lock(&p->lock);
+    /* Relaxed: under the lock, which every store of `ended` holds. */
     bool done = atomic_load_explicit(&p->ended, memory_order_relaxed);
     if (!done) {
         int st;
@@ -348,6 +444,42 @@ static bool collect(cio_proc *p, int *err)
     return done;
 }
 
+/* Waits on the pidfd, which stays readable once the child has ended.
+ * The readiness word is read before each look at the child and its READ
+ * bit cleared only if no edge came since (cio__call_not_ready), so an end
+ * that comes between the look and the wait is never missed, and several
+ * tasks may wait for one child: no waiter consumes the edge the others
+ * need. */
+static int wait_pidfd(cio_proc *p, int64_t deadline)
+{
+    struct cio__call c;
+    int rc = cio__call_begin(&c, p->pidfd);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int err = 0;
+        c.snap = cio__fd_readiness(c.st);
+        if (collect(p, &err)) {
+            rc = p->status;
+            break;
+        }
+        if (err < 0) {
+            rc = err;
+            break;
+        }
+        cio__call_not_ready(&c, CIO__RDY_READ);
+        rc = cio__call_wait(&c, CIO__RDY_READ, deadline);
+        if (rc < 0) {
+            /* The end may have come with the deadline: report it. */
+            if (rc == CIO_ETIMEDOUT && collect(p, &err))
+                rc = p->status;
+            break;
+        }
+    }
+    cio__call_end(&c, false);
+    return rc;
+}
+
 int cio_proc_wait(cio_proc *p, int64_t deadline)
 {
     struct cio__task *self = cio__task_current();
@@ -355,6 +487,8 @@ int cio_proc_wait(cio_proc *p, int64_t deadline)
         return CIO_EPERM;
     if (!p)
         return CIO_EINVAL;
+    if (p->pidfd >= 0)
+        return wait_pidfd(p, deadline);
     int64_t pause = 1000000; /* without a pidfd: 1 ms, doubling to 50 */
     for (;;) {
         int err = 0;
@@ -362,18 +496,12 @@ int cio_proc_wait(cio_proc *p, int64_t deadline)
             return p->status;
         if (err < 0)
             return err;
-        int rc;
-        if (p->pidfd >= 0) {
-            rc = cio_wait_fd(p->pidfd, CIO_READABLE, deadline);
-        } else {
-            int64_t until = cio_deadline_after(pause);
-            rc = cio_sleep_until(until < deadline ? until : deadline);
-            if (rc == 0 && until >= deadline)
-                rc = CIO_ETIMEDOUT;
-            pause = pause < 25000000 ? pause * 2 : 50000000;
-        }
+        int64_t until = cio_deadline_after(pause);
+        int rc = cio_sleep_until(until < deadline ? until : deadline);
+        if (rc == 0 && until >= deadline)
+            rc = CIO_ETIMEDOUT;
+        pause = pause < 25000000 ? pause * 2 : 50000000;
         if (rc < 0) {
-            /* The end may have come with the deadline: report it. */
             if (rc == CIO_ETIMEDOUT && collect(p, &err))
                 return p->status;
             return rc;
@@ -385,26 +513,27 @@ int cio_proc_kill(cio_proc *p, int sig, int group)
 {
     if (!p || sig < 0 || sig >= NSIG)
         return CIO_EINVAL;
+    /* Acquire: pairs with the release in collect(). */
     if (atomic_load_explicit(&p->ended, memory_order_acquire))
         return CIO_ESRCH;
     int rc = 0;
     pthread_mutex_lock(&p->lock);
+    /* Relaxed: under the lock, which every store of `ended` holds. */
     if (atomic_load_explicit(&p->ended, memory_order_relaxed)) {
         rc = CIO_ESRCH;
-    } else if (group && p->group) {
-        /* The child leads the group and is not collected (the lock), so
-         * the group's number is still its own. */
-        if (kill(-p->pid, sig) < 0)
-            rc = -errno;
-    } else if (p->pidfd >= 0) {
-        if (sys_pidfd_send_signal(p->pidfd, sig) < 0)
-            rc = -errno;
-    } else if (kill(p->pid, sig) < 0) {
-        rc = -errno;
+    } else {
+        /* The child is not collected (the lock), so its number, and the
+         * number of the group it leads, are still its own. */
+        if (group && p->group && kill(-p->pid, sig) < 0)
+            rc = -errno; /* it left its group (setpgid): the child alone */
+        if (!(group && p->group) || rc < 0) {
+            rc = 0;
+            if (p->pidfd >= 0 ? sys_pidfd_send_signal(p->pidfd, sig) < 0
+                              : kill(p->pid, sig) < 0)
+                rc = -errno;
+        }
     }
     pthread_mutex_unlock(&p->lock);
-    /* A zombie not yet collected is "no such process" to kill(2) only
-     * once reaped; ESRCH from a pidfd means it has ended. */
     return rc;
 }
 
@@ -458,7 +587,13 @@ int cio_proc_free(cio_proc **pp)
         destroy(p);
         return 0;
     }
-    cio_proc_kill(p, SIGKILL, 1);
+    if (cio_proc_kill(p, SIGKILL, 1) < 0 && !collect(p, &err)) {
+        /* Not ours to kill (it changed its user, say): waiting for it
+         * could hold the runtime's end for ever. It runs on; the system
+         * collects it once this process has ended. */
+        destroy(p);
+        return 0;
+    }
     struct cio__task *self = cio__task_current();
     if (self) {
         struct reap_job *r = calloc(1, sizeof *r);

@@ -26,6 +26,41 @@ struct vec {
     int cnt;
 };
 
+/* Regular files: the pool's file calls. A write there writes everything
+ * or stops at an error; a count, as cio_write() reports, when some bytes
+ * went out before the error (the next call reports it). */
+static ssize_t file_done(ssize_t r, size_t done)
+{
+    return r < 0 && done > 0 ? (ssize_t)done : r;
+}
+
+static ssize_t file_read(int fd, void *ctx, int64_t deadline)
+{
+    struct buf *b = ctx;
+    return cio_file_read(fd, b->p, b->n, deadline);
+}
+
+static ssize_t file_readv(int fd, void *ctx, int64_t deadline)
+{
+    struct vec *v = ctx;
+    return cio_file_readv(fd, v->iov, v->cnt, deadline);
+}
+
+static ssize_t file_write(int fd, void *ctx, int64_t deadline)
+{
+    struct buf *b = ctx;
+    size_t done = 0;
+    return file_done(cio_file_write(fd, b->p, b->n, &done, deadline), done);
+}
+
+static ssize_t file_writev(int fd, void *ctx, int64_t deadline)
+{
+    struct vec *v = ctx;
+    size_t done = 0;
+    return file_done(cio_file_writev(fd, v->iov, v->cnt, &done, deadline),
+                     done);
+}
+
 /* The vectors' total length, or SIZE_MAX when it exceeds SSIZE_MAX (the
  * kernel refuses such a call with EINVAL; a sum that wrapped to a small
  * value must not pass for a short or empty one). */
@@ -82,22 +117,13 @@ static ssize_t try_writev(struct cio__call *c, void *ctx)
     return writev(c->fd, v->iov, v->cnt);
 }
 
-/* A write to a regular file went to the pool, which writes everything or
- * stops at an error: a count, as cio_write() reports, when some bytes
- * went out before the error (the next call reports it). */
-static ssize_t file_done(ssize_t r, size_t done)
-{
-    return r < 0 && done > 0 ? (ssize_t)done : r;
-}
-
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
     struct buf b = {buf, n};
-    ssize_t r = cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b,
-                              true);
-    return r == CIO__CALL_FILE ? cio_file_read(fd, buf, n, deadline) : r;
+    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b,
+                         file_read);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -111,9 +137,8 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    ssize_t r = cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv,
-                              &v, true);
-    return r == CIO__CALL_FILE ? cio_file_readv(fd, iov, iovcnt, deadline) : r;
+    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, &v,
+                         file_readv);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
@@ -121,13 +146,8 @@ ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
     if (n == 0)
         return zero_length(fd);
     struct buf b = {(void *)buf, n};
-    size_t done = 0;
-    ssize_t r = cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b,
-                              true);
-    return r == CIO__CALL_FILE ? file_done(cio_file_write(fd, buf, n, &done,
-                                                          deadline),
-                                           done)
-                               : r;
+    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b,
+                         file_write);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -141,13 +161,8 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {iov, iovcnt};
-    size_t done = 0;
-    ssize_t r = cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev,
-                              &v, true);
-    return r == CIO__CALL_FILE
-               ? file_done(cio_file_writev(fd, iov, iovcnt, &done, deadline),
-                           done)
-               : r;
+    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, &v,
+                         file_writev);
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
@@ -164,6 +179,12 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
+    if (cio__call_has(&c, CIO__FD_FILE)) {
+        /* A regular file: all of it on the pool, the descriptor held. */
+        ssize_t r = cio_file_write(fd, buf, n, written, deadline);
+        cio__call_end(&c, false);
+        return r;
+    }
     /* One call for the whole buffer: the descriptor is held throughout
      * and the budget is spent once. */
     while (done < n) {

@@ -828,8 +828,12 @@ static void finish(struct writer *wr, bool flight, const uint64_t *kept,
         struct cio__lane *l = tr->lanes[i];
         s_(&wr->o, i ? ",{\"tid\":" : "{\"tid\":");
         u_(&wr->o, (uint64_t)i);
+        /* A flight file says what the lane had recorded when its ring
+         * was copied (the kept events end there); the lane records on
+         * while the file is written. */
         S_(&wr->o, ",\"recorded\":");
-        u_(&wr->o, atomic_load_explicit(&l->done, memory_order_relaxed));
+        u_(&wr->o, kept ? first[i] + kept[i]
+                        : atomic_load_explicit(&l->done, memory_order_relaxed));
         S_(&wr->o, ",\"dropped\":");
         u_(&wr->o, atomic_load_explicit(&l->dropped, memory_order_relaxed));
         if (kept) {

@@ -340,6 +340,66 @@ CIO_TEST(deadline_kill_cancel_and_free)
     no_children();
 }
 
+/* ---- two waiters, and a stream cio made non-blocking ------------------------ */
+
+static void *wait_and_say(void *arg)
+{
+    return (void *)(intptr_t)cio_proc_wait(arg, cio_deadline_after(5000 * MS));
+}
+
+static int main_shared(void *arg)
+{
+    (void)arg;
+    /* Two tasks wait for one child: both hear of its end. */
+    cio_proc *p = spawn((const char *const[]){"sh", "-c", "sleep 0.2; exit 4",
+                                              NULL},
+                        NULL);
+    cio_task a, b;
+    CHECK_OK(cio_spawn(&a, wait_and_say, p, NULL));
+    CHECK_OK(cio_spawn(&b, wait_and_say, p, NULL));
+    void *ra, *rb;
+    CHECK_OK(cio_join(a, &ra, CIO_NEVER));
+    CHECK_OK(cio_join(b, &rb, CIO_NEVER));
+    CHECK_EQ((intptr_t)ra, 4);
+    CHECK_EQ((intptr_t)rb, 4);
+    CHECK_OK(cio_proc_free(&p));
+
+    /* A pipe the parent writes with cio (so non-blocking here) reaches a
+     * child blocking, as the child expects its stdout to be. */
+    int pp[2];
+    CHECK_EQ(pipe2(pp, O_CLOEXEC), 0);
+    CHECK_EQ(cio_write(pp[1], "x", 1, CIO_NEVER), 1);
+    CHECK(fcntl(pp[1], F_GETFL) & O_NONBLOCK);
+    cio_proc_opts o;
+    cio_proc_opts_init(&o);
+    o.stdio[1] = CIO_STDIO_FD;
+    o.stdio_fd[1] = pp[1];
+    p = spawn((const char *const[]){"/bin/sh", "-c",
+                                    "exec cat /proc/self/fdinfo/1", NULL},
+              &o);
+    CHECK_EQ(cio_proc_wait(p, cio_deadline_after(5000 * MS)), 0);
+    CHECK_OK(cio_proc_free(&p));
+    CHECK_OK(cio_close(pp[1]));
+    char *out;
+    size_t n = read_all(pp[0], &out);
+    CHECK_OK(cio_close(pp[0]));
+    CHECK(n > 1 && out[0] == 'x');
+    out[n - 1] = 0;
+    const char *fl = strstr(out, "flags:");
+    CHECK(fl != NULL);
+    long flags = strtol(fl + 6, NULL, 8);
+    CHECK_EQ(flags & O_NONBLOCK, 0);
+    free(out);
+    return 0;
+}
+
+CIO_TEST(two_waiters_and_a_blocking_stdout_for_the_child)
+{
+    (void)state;
+    cio_test_run(main_shared, NULL, 2, 0);
+    no_children();
+}
+
 /* ---- hundreds at once ------------------------------------------------------- */
 
 enum { MANY = 300 };
@@ -460,5 +520,6 @@ CIO_TEST_MAIN(cmocka_unit_test(exit_status_and_signal),
               cmocka_unit_test(environment_directory_and_streams),
               cmocka_unit_test(output_is_read_before_the_child_ends),
               cmocka_unit_test(deadline_kill_cancel_and_free),
+              cmocka_unit_test(two_waiters_and_a_blocking_stdout_for_the_child),
               cmocka_unit_test(hundreds_at_once_from_many_tasks),
               cmocka_unit_test(bad_input_is_refused_and_leaves_nothing))

@@ -150,6 +150,21 @@ static int main_tty(void *arg)
     CHECK(!nonblocking(s));
     CHECK_OK(cio_close(s));
     close(m);
+
+    /* The master side too: it is not reopened (that would make a new
+     * pseudo-terminal), so what the slave writes is what it reads. */
+    m = pty(&s);
+    CHECK_EQ(write(s, "slave", 5), 5);
+    got = 0;
+    while (got < 5) {
+        ssize_t k = cio_read(m, buf + got, 5 - got,
+                             cio_deadline_after(3000 * MS));
+        CHECK(k > 0);
+        got += (size_t)k;
+    }
+    CHECK(memcmp(buf, "slave", 5) == 0);
+    CHECK_OK(cio_close(m));
+    close(s);
     return 0;
 }
 
@@ -177,6 +192,12 @@ static int main_file(void *arg)
         data[i] = (char)(i * 7 + (i >> 11));
     size_t done = 0;
     CHECK_EQ(cio_write_all(fd, data, N, &done, CIO_NEVER), (ssize_t)N);
+    CHECK_EQ(done, (size_t)N);
+    cio_stats_get(&b);
+    CHECK(b.pool_jobs > a.pool_jobs); /* the writes ran on the pool */
+    a = b;
+    CHECK_EQ(cio_write(fd, "tail", 4, CIO_NEVER), 4);
+    CHECK_OK(cio_file_truncate(fd, N, CIO_NEVER));
     CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
     size_t got = 0;
     for (;;) {
@@ -189,7 +210,7 @@ static int main_file(void *arg)
     CHECK_EQ(got, (size_t)N);
     CHECK(memcmp(data, back, N) == 0);
     cio_stats_get(&b);
-    CHECK(b.pool_jobs > a.pool_jobs); /* on the pool, not the worker */
+    CHECK(b.pool_jobs > a.pool_jobs); /* the reads too */
     CHECK(!nonblocking(fd));
     CHECK_OK(cio_close(fd));
     free(data);
