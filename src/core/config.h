@@ -86,6 +86,11 @@
 #define CIO__POOL_THREADS 64
 #define CIO__POOL_THREADS_MAX 4096
 #define CIO__POOL_IDLE_NS (10 * 1000000000LL)
+/* No job taken or finished for this long while jobs wait: the pool's
+ * threads are blocked, start another (Go's sysmon takes a P back from a
+ * system call after 20 us; a pool thread's job is a hand-off, so a
+ * little more). */
+#define CIO__POOL_STUCK_NS 50000
 /* A task run this long without a switch is reported (cio_config.stall_ns). */
 #define CIO__STALL_NS (100 * 1000000LL)
 

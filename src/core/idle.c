@@ -140,7 +140,19 @@ void cio__worker_park(struct cio__worker *w)
         if (timeout < 0)
             timeout = 0;
     }
+    /* Jobs wait for a pool thread: wake when the pool's threads would
+     * count as blocked, to start another then (cio__pool_watch). */
+    bool backlog = cio__pool_backlogged(&rt->pool);
+    if (backlog) {
+        int64_t due = cio__pool_stuck_at(&rt->pool) - cio__os_now();
+        if (due < 0)
+            due = 0;
+        if (timeout < 0 || timeout > due)
+            timeout = due;
+    }
     cio__sched_poll(w, timeout);
+    if (backlog)
+        cio__pool_watch(&rt->pool, cio__os_now(), CIO__POOL_STUCK_NS);
     unparked(w);
     cio__count(&w->c.parks, 1);
 }

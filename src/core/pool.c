@@ -29,7 +29,10 @@ struct cio__pool_thread {
 int cio__pool_init(struct cio__pool *p, int max, int64_t idle_ns)
 {
     p->max = max;
+    p->target = cio__os_ncpu() < max ? cio__os_ncpu() : max;
     p->idle_ns = idle_ns;
+    atomic_store_explicit(&p->backlog, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->progress, 0, memory_order_relaxed);
     int rc = pthread_mutex_init(&p->lock, NULL);
     if (rc)
         return -rc;
@@ -76,6 +79,16 @@ void cio__pool_fini(struct cio__pool *p)
     pthread_mutex_destroy(&p->lock);
 }
 
+/* Jobs queued that another thread could take, for the workers' watch
+ * (lock held): none once the pool is at its limit, so workers do not wake
+ * for a pool that cannot grow. */
+static void mirror(struct cio__pool *p)
+{
+    /* Relaxed: read only as a hint (cio__pool_backlogged); lock held. */
+    atomic_store_explicit(&p->backlog, p->threads < p->max ? p->queued : 0,
+                          memory_order_relaxed);
+}
+
 static void unlink_job(struct cio__pool *p, struct cio__job *j)
 {
     if (j->prev)
@@ -88,6 +101,15 @@ static void unlink_job(struct cio__pool *p, struct cio__job *j)
         p->tail = j->prev;
     j->prev = j->next = NULL;
     p->queued--;
+    mirror(p);
+}
+
+/* A thread started, took or finished a job (cio__pool_watch). */
+static void progressed(struct cio__pool *p)
+{
+    /* Relaxed, lock held: a time for a heuristic, read without the lock
+     * only as a hint (cio__pool_watch); nothing is published with it. */
+    atomic_store_explicit(&p->progress, cio__os_now(), memory_order_relaxed);
 }
 
 #ifdef CIO_TESTING
@@ -121,6 +143,7 @@ static void *pool_main(void *arg)
         unlink_job(p, j);
         j->state = CIO__JOB_RUNNING;
         p->running++;
+        progressed(p);
         /* The caller's handle, taken while it surely waits (the job may
          * be abandoned, its caller gone, by the time the job ends). */
         uint64_t id = cio__tls_lane && j->task ? cio__task_handle(j->task).id
@@ -132,6 +155,7 @@ static void *pool_main(void *arg)
         void *result = j->fn(j->arg);
 
         pthread_mutex_lock(&p->lock);
+        progressed(p);
         atomic_fetch_add_explicit(&p->jobs_run, 1, memory_order_relaxed);
         /* Before the wake: a caller that saw its job end must not see the
          * thread still busy with it. */
@@ -172,6 +196,7 @@ static void *pool_main(void *arg)
     th->next = p->exited;
     p->exited = th;
     p->threads--;
+    mirror(p);
     cio__trace_lane_put(rt, cio__tls_lane);
     cio__tls_lane = NULL;
     pthread_cond_broadcast(&p->gone);
@@ -213,6 +238,7 @@ static int grow(struct cio__pool *p)
     } else {
         free(th);
         p->threads--;
+        mirror(p);
         pthread_cond_broadcast(&p->gone);
     }
     reap(p);
@@ -249,9 +275,13 @@ static bool enqueue(struct cio__pool *p, struct cio__job *j)
         p->head = j;
     p->tail = j;
     p->queued++;
-    bool start = p->idle < p->queued && p->threads < p->max;
-    if (start)
+    /* Up to one thread per CPU at once; more once those are blocked. */
+    bool start = p->idle < p->queued && p->threads < p->target;
+    if (start) {
         p->threads++;
+        progressed(p);
+    }
+    mirror(p);
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
 
@@ -267,6 +297,29 @@ static bool enqueue(struct cio__pool *p, struct cio__job *j)
         pthread_mutex_unlock(&p->lock);
     }
     return true;
+}
+
+void cio__pool_watch(struct cio__pool *p, int64_t now, int64_t stuck_ns)
+{
+    if (!cio__pool_backlogged(p) ||
+        now - atomic_load_explicit(&p->progress, memory_order_relaxed) <
+            stuck_ns)
+        return;
+    pthread_mutex_lock(&p->lock);
+    /* Relaxed: every store of `progress` is made under this lock. */
+    bool start = !p->stop && p->idle < p->queued && p->threads < p->max &&
+                 now - atomic_load_explicit(&p->progress,
+                                            memory_order_relaxed) >=
+                     stuck_ns;
+    if (start) {
+        p->threads++;
+        /* One start per stuck period, whichever worker looks. */
+        atomic_store_explicit(&p->progress, now, memory_order_relaxed);
+        mirror(p);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (start)
+        grow(p);
 }
 
 int cio__pool_post(struct cio__pool *p, struct cio__job *j)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cio.h"
+#include "core/config.h"
 
 struct cio__task;
 
@@ -35,6 +36,13 @@ struct cio__pool {
     pthread_cond_t gone;          /* a thread exited */
     struct cio__job *head, *tail; /* queued jobs, FIFO */
     int max;                      /* thread limit */
+    int target;                   /* threads started as soon as jobs come:
+                                     one per CPU; more only when those
+                                     block (cio__pool_watch) */
+    /* Read without the lock by the workers' watch, written under it. */
+    _Atomic int backlog;          /* jobs queued (`queued`'s mirror) */
+    _Atomic int64_t progress;     /* when a thread last started, took a
+                                     job or finished one (ns) */
     int64_t idle_ns;              /* idle time before a thread exits */
     int threads;                  /* threads alive */
     int idle;                     /* of them, waiting for jobs */
@@ -54,6 +62,32 @@ void cio__pool_fini(struct cio__pool *p);
 int cio__pool_run(struct cio__task *self, struct cio__job *job, bool abandon,
                   int64_t deadline);
 
+/* Called by workers now and then while jobs are queued: when no thread
+ * has taken or finished a job for `stuck_ns`, the threads there are
+ * taken as blocked (a slow disk, a name lookup, a job waiting for
+ * another job), so one more is started, up to the limit. Threads that
+ * keep finishing jobs are not added to: on 2 CPUs, 64 threads reading
+ * the page cache only switch more. An idle worker wakes for it and uses
+ * CIO__POOL_STUCK_NS: its own CPU is free, so threads that make no
+ * progress are waiting, not preempted. A busy worker uses 20 times that:
+ * the pool's threads may just be waiting for a CPU it holds, and another
+ * thread would not help them. */
+void cio__pool_watch(struct cio__pool *p, int64_t now, int64_t stuck_ns);
+/* Whether jobs wait for a thread (a hint, read without the lock). */
+static inline bool cio__pool_backlogged(struct cio__pool *p)
+{
+    /* Relaxed: a hint for the workers' watch, which looks again under
+     * the lock. */
+    return atomic_load_explicit(&p->backlog, memory_order_relaxed) != 0;
+}
+/* When the pool's threads will count as blocked if none takes or
+ * finishes a job before (a hint). */
+static inline int64_t cio__pool_stuck_at(struct cio__pool *p)
+{
+    /* Relaxed: a hint, as in cio__pool_backlogged(). */
+    return atomic_load_explicit(&p->progress, memory_order_relaxed) +
+           CIO__POOL_STUCK_NS;
+}
 /* Hands `job` to the pool with no one waiting for it (job->task NULL):
  * job->release(job) runs after fn, on the pool thread. Jobs queued when
  * the runtime ends still run before cio_run returns. Returns 0, or

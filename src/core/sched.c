@@ -237,6 +237,12 @@ static struct cio__task *find_work(struct cio__worker *w)
         bool io = atomic_load_explicit(&w->nfds, memory_order_relaxed) != 0;
         if (io && w->tick % CIO__POLL_INTERVAL == 0)
             cio__sched_poll(w, 0);
+        /* A busy worker looks after the pool too, more patiently (idle
+         * ones wake for it: pool.h). */
+        if (w->tick % CIO__POLL_INTERVAL == 0 &&
+            cio__pool_backlogged(&rt->pool))
+            cio__pool_watch(&rt->pool, cio__os_now(),
+                            20 * CIO__POOL_STUCK_NS);
         struct cio__task *t = NULL;
         if (w->tick % CIO__GLOBAL_INTERVAL == 0)
             t = cio__global_take(w);

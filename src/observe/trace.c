@@ -775,12 +775,13 @@ static void drain(struct writer *wr, uint64_t cutoff)
 static const char head[] = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
 
 /* Closes what is open, names the lanes and ends the JSON: the last
- * event carries no comma, then what the trace says of itself. */
+ * event carries no comma, then what the trace says of itself. `n`: the
+ * lanes the events came from (a thread may take a lane meanwhile; a
+ * flight file's `kept` and `first` have `n` entries). */
 static void finish(struct writer *wr, bool flight, const uint64_t *kept,
-                   const uint64_t *first)
+                   const uint64_t *first, int n)
 {
     struct cio__trace *tr = wr->rt->trace;
-    int n = nlanes(wr->rt);
     uint64_t dropped = 0;
     for (int i = 0; i < n; i++) {
         close_slice(wr, i, wr->ls[i].last_tick,
@@ -955,7 +956,7 @@ static int flight_write(struct cio__runtime *rt)
     for (int i = 0; i < n; i++)
         for (uint64_t k = 0; k < kept[i]; k++)
             write_ev(&wr, i, raw_at(&copy[i][k]), first[i] + k);
-    finish(&wr, true, kept, first);
+    finish(&wr, true, kept, first, n);
     if (wr.o.failed)
         goto out;
     size_t plen = strlen(tw.set.path);
@@ -1226,7 +1227,7 @@ void cio__trace_stopped(struct cio__runtime *rt)
     if (tw.file) {
         if (tw.wr_ok) {
             stream_drain(UINT64_MAX);
-            finish(&tw.wr, false, NULL, NULL);
+            finish(&tw.wr, false, NULL, NULL, nlanes(tw.wr.rt));
             int rc = write_out(tw.file, &tw.wr);
             if (rc < 0 && !tw.err)
                 tw.err = rc;

@@ -306,6 +306,51 @@ CIO_TEST(pool_grows_to_limit_and_shrinks_when_idle)
     cio_test_run_cfg(main_grow_shrink, NULL, &c, 0);
 }
 
+/* ---- jobs that never block do not grow the pool ----------------------------- */
+
+static void *spin_job(void *arg)
+{
+    volatile uint64_t x = (uint64_t)(uintptr_t)arg;
+    for (int i = 0; i < 2000; i++)
+        x = x * 6364136223846793005u + 1;
+    return (void *)(uintptr_t)x;
+}
+
+static void *spin_caller(void *arg)
+{
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(cio_blocking(spin_job, arg, NULL, CIO_NEVER));
+    return NULL;
+}
+
+static int main_no_growth(void *arg)
+{
+    (void)arg;
+    enum { T = 200 };
+    static cio_task t[T];
+    for (int i = 0; i < T; i++)
+        CHECK_OK(cio_spawn(&t[i], spin_caller, (void *)(intptr_t)i, NULL));
+    for (int i = 0; i < T; i++)
+        CHECK_OK(cio_join(t[i], NULL, CIO_NEVER));
+    /* 4,000 short jobs, 200 queued at a time: a thread per CPU keeps up,
+     * so the pool stays far below its limit of 64 (a few more may start
+     * when a thread is preempted for long). */
+    cio_stats s;
+    cio_stats_get(&s);
+    printf("pool threads after 4000 short jobs: %llu\n",
+           (unsigned long long)s.pool_threads);
+    CHECK(s.pool_threads >= 1);
+    CHECK(s.pool_threads <= 16);
+    return 0;
+}
+
+CIO_TEST(short_jobs_do_not_grow_the_pool)
+{
+    (void)state;
+    cio_config c = pool_cfg(2, 64, 10000 * MS);
+    cio_test_run_cfg(main_no_growth, NULL, &c, 0);
+}
+
 /* ---- busy and queued, as cio_stats reports them ------------------------------ */
 
 static atomic_int held_open;
@@ -622,6 +667,7 @@ CIO_TEST_MAIN(cmocka_unit_test(pool_10000_jobs_from_1000_tasks),
               cmocka_unit_test(blocking_cancel_while_running_waits_for_it),
               cmocka_unit_test(blocking_shutdown_loses_no_job),
               cmocka_unit_test(pool_grows_to_limit_and_shrinks_when_idle),
+              cmocka_unit_test(short_jobs_do_not_grow_the_pool),
               cmocka_unit_test(blocking_without_threads_reports_eagain),
               cmocka_unit_test(pool_and_resolve_bad_input),
               cmocka_unit_test(resolve_localhost_and_unknown_name),
