@@ -308,7 +308,8 @@ GOALS = [
 
 # Metrics where more is better (throughput). For these a ratio cio/peer
 # above 1 favours cio, and "fastest" in GOALS means the highest median.
-HIGHER_IS_BETTER = {"http_hello.rps", "echo.rate", "chan_mpmc"}
+HIGHER_IS_BETTER = {"http_hello.rps", "echo.rate", "chan_mpmc",
+                    "http_hello_1k.rps", "echo_1k.rate"}
 
 
 # --------------------------------------------------------------------------
@@ -379,7 +380,7 @@ error_log @PREFIX@/logs/error.log warn;
 worker_rlimit_nofile 20000;
 
 events {
-    worker_connections 1024;
+    worker_connections 4096;
 }
 
 http {
@@ -591,31 +592,49 @@ def parse_echo_load(text):
     return out, requests, "echo.cpu_us"
 
 
+def renamed(parse, old, new):
+    """`parse` with its metrics' prefix `old` turned into `new` (the same
+    load at another connection count reports under its own name)."""
+    def run(text):
+        out, requests, cpu = parse(text)
+        fix = lambda k: new + k[len(old):] if k.startswith(old + ".") else k
+        return {fix(k): v for k, v in out.items()}, requests, fix(cpu)
+    return run
+
+
 class WrkLoad:
-    """http_hello: wrk with one thread and 100 keep-alive connections."""
+    """http_hello: wrk with one thread and `conns` keep-alive connections
+    (100, or 1,000 for http_hello_1k)."""
     http = True
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, conns=100, name="http_hello"):
         self.seconds = seconds
+        self.conns = conns
+        self.name = name
         self.program = find_program("wrk")
 
     def measure(self, server, port, timeout):
-        argv = [self.program, "-t1", "-c100", f"-d{self.seconds}s", "--latency",
-                f"http://127.0.0.1:{port}/"]
-        return cpu_per_request(server, argv, timeout, parse_wrk)
+        argv = [self.program, "-t1", f"-c{self.conns}", f"-d{self.seconds}s",
+                "--latency", f"http://127.0.0.1:{port}/"]
+        return cpu_per_request(server, argv, timeout,
+                               renamed(parse_wrk, "http_hello", self.name))
 
 
 class EchoLoad:
-    """echo: bench_echo_load, 100 connections, one 64-byte message each."""
+    """echo: bench_echo_load, `conns` connections (100, or 1,000 for
+    echo_1k), one 64-byte message each in flight."""
     http = False
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, conns=100, name="echo"):
         self.seconds = seconds
+        self.conns = conns
+        self.name = name
         self.program = cio("bench_echo_load")
 
     def measure(self, server, port, timeout):
-        argv = [self.program, str(port), "100", str(self.seconds), "64"]
-        return cpu_per_request(server, argv, timeout, parse_echo_load)
+        argv = [self.program, str(port), str(self.conns), str(self.seconds), "64"]
+        return cpu_per_request(server, argv, timeout,
+                               renamed(parse_echo_load, "echo", self.name))
 
 
 class IdleLoad:
@@ -742,7 +761,11 @@ def net_benchmarks():
             go_server("http_hello")]
     return [
         Bench("http_hello", True, [ServerRun(s, WrkLoad(secs)) for s in hello]),
+        Bench("http_hello_1k", True,
+              [ServerRun(s, WrkLoad(secs, 1000, "http_hello_1k")) for s in hello]),
         Bench("echo", True, [ServerRun(s, EchoLoad(secs)) for s in echo]),
+        Bench("echo_1k", True,
+              [ServerRun(s, EchoLoad(secs, 1000, "echo_1k")) for s in echo]),
         Bench("idle_conns", True, [ServerRun(s, IdleLoad(conns)) for s in idle]),
     ]
 
