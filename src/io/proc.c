@@ -282,10 +282,13 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         return CIO_EINVAL;
     if (cio__cancel_pending(self))
         return CIO_ECANCELED;
-    char found[PATH_MAX];
+    /* The $PATH candidate on the heap: a task's stack may be one page. */
+    bool path = o && (o->flags & CIO_PROC_PATH) && !strchr(file, '/');
+    char *found = path ? malloc(PATH_MAX) : NULL;
+    if (path && !found)
+        return CIO_ENOMEM;
     const char *prog = file;
-    int rc = resolve(file, o && (o->flags & CIO_PROC_PATH), found,
-                     sizeof found, &prog);
+    int rc = resolve(file, path, found, PATH_MAX, &prog);
     if (rc == 0 && o && o->cwd) { /* as for the program: checked first */
         struct stat sb;
         if (stat(o->cwd, &sb) < 0)
@@ -295,14 +298,18 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         else if (access(o->cwd, X_OK) < 0)
             rc = -errno;
     }
-    if (rc < 0)
-        return rc;
-    cio_proc *p = calloc(1, sizeof *p);
-    if (!p)
-        return CIO_ENOMEM;
-    rc = -pthread_mutex_init(&p->lock, NULL);
+    cio_proc *p = rc < 0 ? NULL : calloc(1, sizeof *p);
+    if (rc == 0 && !p)
+        rc = CIO_ENOMEM;
+    if (rc == 0) {
+        rc = -pthread_mutex_init(&p->lock, NULL);
+        if (rc < 0) {
+            free(p);
+            p = NULL;
+        }
+    }
     if (rc < 0) {
-        free(p);
+        free(found);
         return rc;
     }
     struct plan pl;
@@ -341,6 +348,7 @@ int cio_proc_spawn(cio_proc **out, const char *file, const char *const argv[],
         if (rc == 0)
             p->pid = pid;
     }
+    free(found);
     if (fa_made)
         posix_spawn_file_actions_destroy(&fa);
     if (at_made)

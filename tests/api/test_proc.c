@@ -400,6 +400,39 @@ CIO_TEST(two_waiters_and_a_blocking_stdout_for_the_child)
     no_children();
 }
 
+/* ---- from a task with the smallest stack ------------------------------------ */
+
+static void *small_spawner(void *arg)
+{
+    (void)arg;
+    /* A $PATH lookup builds a path as long as PATH_MAX: not on a stack
+     * of one page. */
+    cio_proc *p = spawn((const char *const[]){"true", NULL}, NULL);
+    CHECK_EQ(cio_proc_wait(p, cio_deadline_after(5000 * MS)), 0);
+    CHECK_OK(cio_proc_free(&p));
+    return NULL;
+}
+
+static int main_small(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    /* Sanitizers make every frame larger: a few pages there. */
+    o.stack_size = cio_test_sanitized() ? 8 * CIO_STACK_MIN : CIO_STACK_MIN;
+    cio_task t;
+    CHECK_OK(cio_spawn(&t, small_spawner, NULL, &o));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    return 0;
+}
+
+CIO_TEST(spawn_from_a_task_with_the_smallest_stack)
+{
+    (void)state;
+    cio_test_run(main_small, NULL, 2, 0);
+    no_children();
+}
+
 /* ---- hundreds at once ------------------------------------------------------- */
 
 enum { MANY = 300 };
@@ -521,5 +554,6 @@ CIO_TEST_MAIN(cmocka_unit_test(exit_status_and_signal),
               cmocka_unit_test(output_is_read_before_the_child_ends),
               cmocka_unit_test(deadline_kill_cancel_and_free),
               cmocka_unit_test(two_waiters_and_a_blocking_stdout_for_the_child),
+              cmocka_unit_test(spawn_from_a_task_with_the_smallest_stack),
               cmocka_unit_test(hundreds_at_once_from_many_tasks),
               cmocka_unit_test(bad_input_is_refused_and_leaves_nothing))
