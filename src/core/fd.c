@@ -301,43 +301,27 @@ static bool side_take(struct cio__runtime *rt, int fd, struct cio__fd_side *out)
     return found;
 }
 
-int cio__fd_blocking_copy(struct cio__runtime *rt, int fd)
+/* A copy of `fd`'s side entry (false: it has none). */
+static bool side_get(struct cio__runtime *rt, int fd, struct cio__fd_side *out)
 {
-    int saved = -1;
+    bool found = false;
     pthread_mutex_lock(&rt->fd_lock);
-    for (int i = 0; i < rt->fd_nside; i++)
-        if (rt->fd_side[i].fd == fd)
-            saved = rt->fd_side[i].saved_fl;
-    pthread_mutex_unlock(&rt->fd_lock);
-    if (saved < 0 || (saved & O_NONBLOCK))
-        return -1;
-    char path[32];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    /* Opened non-blocking (a FIFO's write end would otherwise wait for a
-     * reader), then made blocking. */
-    int c = open(path, (saved & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (c < 0)
-        return -1;
-    struct stat x, y;
-    if (fstat(fd, &x) < 0 || fstat(c, &y) < 0 || x.st_dev != y.st_dev ||
-        x.st_ino != y.st_ino || fcntl(c, F_SETFL, saved) < 0) {
-        close(c);
-        return -1;
+    for (int i = 0; i < rt->fd_nside && !found; i++) {
+        if (rt->fd_side[i].fd == fd) {
+            *out = rt->fd_side[i];
+            found = true;
+        }
     }
-    return c;
+    pthread_mutex_unlock(&rt->fd_lock);
+    return found;
 }
 
 int cio__fd_io(struct cio__runtime *rt, struct cio__fd *st, int fd)
 {
-    if (!cio__fd_is(st, CIO__FD_ALIAS))
+    struct cio__fd_side e;
+    if (!cio__fd_is(st, CIO__FD_ALIAS) || !side_get(rt, fd, &e))
         return fd;
-    int io = fd;
-    pthread_mutex_lock(&rt->fd_lock);
-    for (int i = 0; i < rt->fd_nside; i++)
-        if (rt->fd_side[i].fd == fd)
-            io = rt->fd_side[i].alias;
-    pthread_mutex_unlock(&rt->fd_lock);
-    return io;
+    return e.alias;
 }
 
 /* A terminal other than a pseudo-terminal's master: opening a master's
@@ -350,7 +334,9 @@ static bool tty_slave(int fd)
     return isatty(fd) && ioctl(fd, TIOCGPTN, &n) < 0;
 }
 
-/* A non-blocking description of the file `fd` names, cio's own, or -1. */
+/* A non-blocking description of the file `fd` names, cio's own, or -1.
+ * Non-blocking also so that a FIFO's write end does not wait for a
+ * reader. */
 static int reopen(int fd, int fl)
 {
     char path[32];
@@ -367,6 +353,19 @@ static int reopen(int fd, int fl)
         return -1;
     }
     return a;
+}
+
+int cio__fd_blocking_copy(struct cio__runtime *rt, int fd)
+{
+    struct cio__fd_side e;
+    if (!side_get(rt, fd, &e) || e.saved_fl < 0 || (e.saved_fl & O_NONBLOCK))
+        return -1;
+    int c = reopen(fd, e.saved_fl);
+    if (c >= 0 && fcntl(c, F_SETFL, e.saved_fl) < 0) { /* blocking now */
+        close(c);
+        c = -1;
+    }
+    return c;
 }
 
 /* First use of a descriptor cio did not create (lock held): sets it up as

@@ -219,14 +219,8 @@ static int grow(struct cio__pool *p)
          * under ThreadSanitizer, which runs handlers late. Workers and the
          * program's own threads take them. Faults stay open. */
         sigset_t all, old;
-        sigfillset(&all);
-        sigdelset(&all, SIGSEGV);
-        sigdelset(&all, SIGBUS);
-        sigdelset(&all, SIGILL);
-        sigdelset(&all, SIGFPE);
-        sigdelset(&all, SIGTRAP);
-        sigdelset(&all, SIGSYS);
-        sigdelset(&all, SIGPROF);
+        cio__os_async_signals(&all);
+        sigaddset(&all, SIGURG); /* the stall reports' is for workers */
         pthread_sigmask(SIG_BLOCK, &all, &old);
         rc = -cio__os.pthread_create(&th->tid, NULL, pool_main, th);
         pthread_sigmask(SIG_SETMASK, &old, NULL);

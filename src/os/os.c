@@ -135,6 +135,19 @@ void cio__os_futex_wake(_Atomic uint32_t *word, int n)
  * program's other threads and idle workers do. Faults stay open (they
  * are the faulting thread's), and so do the stall reports' SIGURG and
  * profilers' SIGPROF, which are meant for the thread they interrupt. */
+void cio__os_async_signals(sigset_t *set)
+{
+    sigfillset(set);
+    sigdelset(set, SIGSEGV);
+    sigdelset(set, SIGBUS);
+    sigdelset(set, SIGILL);
+    sigdelset(set, SIGFPE);
+    sigdelset(set, SIGTRAP);
+    sigdelset(set, SIGSYS);
+    sigdelset(set, SIGURG);
+    sigdelset(set, SIGPROF);
+}
+
 #if CIO_HAVE_TSAN
 static __thread sigset_t sig_open;
 static __thread bool sig_held;
@@ -142,15 +155,7 @@ static __thread bool sig_held;
 void cio__os_signals_hold(void)
 {
     sigset_t async;
-    sigfillset(&async);
-    sigdelset(&async, SIGSEGV);
-    sigdelset(&async, SIGBUS);
-    sigdelset(&async, SIGILL);
-    sigdelset(&async, SIGFPE);
-    sigdelset(&async, SIGTRAP);
-    sigdelset(&async, SIGSYS);
-    sigdelset(&async, SIGURG);
-    sigdelset(&async, SIGPROF);
+    cio__os_async_signals(&async);
     if (pthread_sigmask(SIG_BLOCK, &async, &sig_open) == 0)
         sig_held = true;
 }

@@ -71,6 +71,11 @@ static inline void cio__os_relax(void)
  * sleeps in the reactor, with the mask that open() returns. Elsewhere
  * hold and release do nothing and open() is NULL. */
 void cio__os_signals_hold(void);
+/* Every signal but the synchronous faults (SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS: they belong to the thread that faulted), the
+ * stall reports' SIGURG and profilers' SIGPROF (meant for the thread they
+ * interrupt): what a thread that takes no signal blocks. */
+void cio__os_async_signals(sigset_t *set);
 void cio__os_signals_release(void);
 const sigset_t *cio__os_signals_open(void);
 

@@ -1,4 +1,4 @@
-/* Starting and stopping an example server process from a test. */
+/* Starting example programs from a test, and stopping a server. */
 #ifndef CIO_TEST_SERVER_PROC_H
 #define CIO_TEST_SERVER_PROC_H
 
@@ -12,6 +12,34 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+/* ---- any example ----------------------------------------------------------- */
+
+/* Starts `path` with `args` (NULL-terminated, after the program name),
+ * its stdout and stderr into a pipe; *out gets the pipe's read end.
+ * Returns the child's pid. */
+static inline pid_t start_captured(const char *path, const char *const *args,
+                                   int *out)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[16] = {path};
+        int n = 1;
+        for (int i = 0; args[i] && n < 15; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
 
 /* ---- the server process --------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "json.h"
+#include "server_proc.h"
 
 #define ORDERS 8
 #define WORKERS 2
@@ -22,28 +23,14 @@ static const char *cafe = CIO_EXAMPLES_DIR "/cafe";
  * exit status (-1 when it did not exit). */
 static int run(const char *const *args, char *out, size_t cap)
 {
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *argv[16] = {cafe};
-        int n = 1;
-        for (int i = 0; args[i] && n < 15; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        execv(cafe, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
+    int fd;
+    pid_t pid = start_captured(cafe, args, &fd);
     size_t got = 0;
     ssize_t r;
-    while (got < cap - 1 && (r = read(p[0], out + got, cap - 1 - got)) > 0)
+    while (got < cap - 1 && (r = read(fd, out + got, cap - 1 - got)) > 0)
         got += (size_t)r;
     out[got] = 0;
-    close(p[0]);
+    close(fd);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "server_proc.h"
 
 #define PIPELINE CIO_EXAMPLES_DIR "/pipeline"
 
@@ -33,23 +34,9 @@ static double now_s(void)
  * SIGINT once that string has been printed. Fails after 20 s. */
 static struct run run(const char *const *args, const char *interrupt_after)
 {
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    int fd;
     double t0 = now_s();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *argv[16] = {PIPELINE};
-        int n = 1;
-        for (int i = 0; args[i] && n < 15; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        execv(PIPELINE, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
+    pid_t pid = start_captured(PIPELINE, args, &fd);
     struct run r = {.out = malloc(1 << 20)};
     size_t cap = 1 << 20;
     bool sent = false;
@@ -58,7 +45,7 @@ static struct run run(const char *const *args, const char *interrupt_after)
             cap *= 2;
             r.out = realloc(r.out, cap);
         }
-        ssize_t k = read(p[0], r.out + r.len, cap - 1 - r.len);
+        ssize_t k = read(fd, r.out + r.len, cap - 1 - r.len);
         if (k <= 0)
             break;
         r.len += (size_t)k;
@@ -73,7 +60,7 @@ static struct run run(const char *const *args, const char *interrupt_after)
         }
     }
     r.out[r.len] = 0;
-    close(p[0]);
+    close(fd);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     r.secs = now_s() - t0;
