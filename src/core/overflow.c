@@ -3,6 +3,7 @@
  * SIGSEGV handler installed here, which runs on a per-worker alternate
  * signal stack (the task's own stack is exhausted) and names the task.
  * Faults that are not cio's go to the handler that was there before. */
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include "core/runtime.h"
 #include "core/stack.h"
+
+#define ALTSTACK_SIZE (64 * 1024)
 
 static struct sigaction old_segv;
 
@@ -61,7 +64,9 @@ static const char *interrupted_sp(void *uctx)
  * current task whose stack pointer ran off the low end of its stack (no
  * guard page: the overflow went on until it met unmapped memory). That
  * last rule has no lower bound, so it must come after the precise ones:
- * a yielding task's stack may lie below the current task's. */
+ * a yielding task's stack may lie below the current task's, and a stack
+ * pointer on this thread's signal stack (a fault in a signal handler, as
+ * the stall report's unwinding) is no task's overflow. */
 static const struct cio__task *overflowed(const struct cio__worker *w,
                                           const void *addr, const char *sp)
 {
@@ -76,6 +81,9 @@ static const struct cio__task *overflowed(const struct cio__worker *w,
             (sp >= st->lo && sp < st->lo + st->size))
             return leaving;
     }
+    const char *alt = w->altstack;
+    if (alt && sp >= alt && sp < alt + ALTSTACK_SIZE)
+        return NULL;
     if (cur && cur->stack.cls >= 0 && sp &&
         sp < cur->stack.lo + CIO__STACK_CANARY)
         return cur;
@@ -85,6 +93,8 @@ static const struct cio__task *overflowed(const struct cio__worker *w,
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
     struct cio__worker *w = cio__tls_worker;
+    if (w && w->fault_jmp) /* expected: the code that set it recovers */
+        siglongjmp(*(sigjmp_buf *)w->fault_jmp, 1);
     if (w) {
         const struct cio__task *t =
             overflowed(w, info->si_addr, interrupted_sp(uctx));
@@ -105,7 +115,7 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
 
 int cio__overflow_altstack_on(struct cio__worker *w, stack_t *old)
 {
-    size_t size = 64 * 1024;
+    size_t size = ALTSTACK_SIZE;
     w->altstack = malloc(size);
     if (!w->altstack)
         return CIO_ENOMEM;

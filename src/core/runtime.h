@@ -116,6 +116,12 @@ struct cio__worker {
     pthread_t thread;                 /* its OS thread */
     bool thread_started;              /* thread was created */
     void *altstack;                   /* signal stack of its thread */
+    void *volatile fault_jmp;         /* a sigjmp_buf a fault on this
+                                         thread jumps to instead of
+                                         being reported (set by code that
+                                         may fault in a signal handler:
+                                         observe/'s stall report), NULL
+                                         otherwise; this thread only */
 #if CIO_HAVE_ASAN
     const void *sched_stack_lo;       /* scheduler stack, for ASan */
     size_t sched_stack_size;          /* its size */

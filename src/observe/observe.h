@@ -28,6 +28,11 @@ void cio__task_stats_fill(const struct cio__task_figures *f,
 /* The stall watchdog (stall.c). */
 void cio__stall_started(struct cio__runtime *rt);
 void cio__stall_ending(struct cio__runtime *rt);
+#ifdef CIO_TESTING
+/* When set, a stall report writes there before it unwinds: a test points
+ * it at an inaccessible page to fault inside the report. */
+extern void *cio__test_report_fault_at;
+#endif
 
 /* The trace writer and the SIGQUIT dump (trace.c). */
 void cio__trace_started(struct cio__runtime *rt,

@@ -10,11 +10,15 @@
  * there can backtrace() see where the task is. The handler runs on the
  * worker's alternate signal stack (the task's may be nearly full) and
  * makes only async-signal-safe calls (backtrace() is made safe by a
- * first call at start, which loads what it needs).
+ * first call at start, which loads what it needs). The unwinder can still
+ * fault on a frame it misreads (seen under emulation): the fault returns
+ * to the report, which says the backtrace is unavailable, instead of
+ * ending the process.
  */
 #include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +62,10 @@ static void say_num(int64_t n)
     say(&num[i]);
 }
 
+#ifdef CIO_TESTING
+void *cio__test_report_fault_at;
+#endif
+
 /* Writes the report (in the SIGURG handler, on the stalled thread). */
 static void report(struct cio__worker *w, int64_t ns)
 {
@@ -78,7 +86,19 @@ static void report(struct cio__worker *w, int64_t ns)
         cio__lane_put(l, cio__os_ticks(), cio__task_handle(t).id,
                       (uint64_t)ns, cio__ev_meta(CIO__EV_STALL, 0, 0));
     void *frames[48];
+    sigjmp_buf recover;
+    if (sigsetjmp(recover, 1)) {
+        w->fault_jmp = NULL;
+        say("  (backtrace unavailable: the unwinder faulted)\n");
+        return;
+    }
+    w->fault_jmp = &recover;
+#ifdef CIO_TESTING
+    if (cio__test_report_fault_at)
+        *(volatile char *)cio__test_report_fault_at = 0;
+#endif
     int n = backtrace(frames, 48);
+    w->fault_jmp = NULL;
     /* Skip the handler's own frames and the signal trampoline's. */
     if (n > 3)
         backtrace_symbols_fd(frames + 3, n - 3, STDERR_FILENO);

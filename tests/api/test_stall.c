@@ -4,8 +4,10 @@
  * off or nothing stalls. */
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
+#include "observe/observe.h"
 
 #define MS 1000000LL
 
@@ -99,5 +101,35 @@ CIO_TEST(no_report_when_off_or_nothing_stalls)
     assert_int_equal(cio_run(run_hog, NULL, &cfg), CIO_EINVAL);
 }
 
+/* The unwinder can fault on a frame it misreads (it did under qemu): the
+ * report must then say so and the program go on, not be stopped as a
+ * stack overflow (the signal stack lies below the task's) or killed. */
+static int run_hog_faulting(void *arg)
+{
+    void *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (page == MAP_FAILED)
+        return 2;
+    cio__test_report_fault_at = page;
+    return run_hog(arg);
+}
+
+CIO_TEST(a_fault_while_unwinding_is_reported_and_survived)
+{
+    (void)state;
+    if (cio_test_tsan())
+        CIO_SKIP("ThreadSanitizer takes the fault first, its own way");
+    char said[8192];
+    int st = cio_test_in_child(run_hog_faulting, (void *)(intptr_t)(50 * MS),
+                               said, sizeof said);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("status %#x, said: %s", st, said);
+    if (count(said, "cio: stall: task \"hog\" has run on worker 1 for ") != 1)
+        fail_msg("expected one report, got: %s", said);
+    assert_non_null(strstr(said, "backtrace unavailable"));
+    assert_null(strstr(said, "overflow"));
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(stalled_task_is_reported_once_with_a_backtrace),
-              cmocka_unit_test(no_report_when_off_or_nothing_stalls))
+              cmocka_unit_test(no_report_when_off_or_nothing_stalls),
+              cmocka_unit_test(a_fault_while_unwinding_is_reported_and_survived))
