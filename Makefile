@@ -37,8 +37,14 @@ demo: build/release/Makefile
 	mkdir -p build/demo
 	./build/release/examples/cafe --out-dir build/demo
 
+# The whole suite on each backend: the default one (io_uring where this
+# kernel allows it, else epoll; the first line says which) and epoll.
+SAY_BACKEND = ctest -R 'test_backend.says_which' -V | sed -n 's/.*\(backend: .*\)/\1/p'
 test: all
+	@cd build/dev && echo "== the suite on the default backend, $$($(SAY_BACKEND))"
 	cd build/dev && ctest $(CTEST_FLAGS)
+	@echo "== the suite on the epoll backend"
+	cd build/dev && CIO_BACKEND=epoll ctest $(CTEST_FLAGS)
 
 # The whole suite on a one-worker runtime (what `taskset -c 0` gives by
 # default): every case that does not choose its worker count gets one.
@@ -57,6 +63,7 @@ test-tsan: build/tsan/Makefile
 # the emulator from cmake/toolchain-aarch64.cmake). qemu is slower: timeouts x5.
 test-aarch64: build/aarch64/Makefile
 	$(CMAKE) --build build/aarch64 -j$(JOBS)
+	@cd build/aarch64 && echo "== the aarch64 suite, $$(CIO_TEST_EMULATED=1 $(SAY_BACKEND))"
 	cd build/aarch64 && CIO_TEST_TIMEOUT_MULTIPLIER=5 CIO_TEST_EMULATED=1 ctest $(CTEST_FLAGS)
 
 # Builds cio in Release with the benchmarks, builds the Go/Tokio/Boost peers

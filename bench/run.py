@@ -294,9 +294,11 @@ GOALS = [
     ("spawn_proc", None, "libuv", 1.0),
     ("idle_tasks.bytes", "cio-min", "go", 1.0),
     ("idle_tasks.bytes", "cio-default", "go", 2.0),
-    ("http_hello.cpu_us", None, "libuv", 0.9),
-    ("http_hello.cpu_us", None, "nginx", 0.8),
-    ("echo.cpu_us", None, "libuv", 0.9),
+    ("http_hello.cpu_us", None, "libuv", 0.75),
+    ("http_hello.cpu_us", None, "nginx", 0.7),
+    ("http_hello.cpu_us", "cio-uring", "cio-epoll", 0.85),
+    ("echo.cpu_us", None, "libuv", 0.75),
+    ("echo.cpu_us", "cio-uring", "cio-epoll", 0.85),
     ("idle_conns.bytes", None, "go-p1", 1.0),
     ("chan_pingpong", "cio-w1", "go-p1", 0.25),
     ("chan_pingpong", "cio-w1", "tokio-ct", 0.25),
@@ -742,9 +744,12 @@ def net_benchmarks():
     conns = scaled(10_000)
     p1 = {"GOMAXPROCS": "1"}
 
-    def cio_server(prog):
+    def cio_servers(prog):
+        # The same server on each backend, side by side.
         path = os.path.join(CIO_EXAMPLES, prog)
-        return Server("cio-w1", path, lambda port: [path, "-p", str(port), "-w", "1"])
+        argv = lambda port: [path, "-p", str(port), "-w", "1"]
+        return [Server("cio-uring", path, argv, {"CIO_BACKEND": "io_uring"}),
+                Server("cio-epoll", path, argv, {"CIO_BACKEND": "epoll"})]
 
     def uv_server(prog):
         path = cio(prog)
@@ -754,11 +759,11 @@ def net_benchmarks():
         return Server("go-p1", gobench(), lambda port: [gobench(), sub, str(port)], p1)
 
     nginx = Server("nginx", find_program("nginx"), nginx_argv)
-    hello = [cio_server("http_hello"), nginx, uv_server("bench_uv_http_hello"),
-             go_server("http_hello")]
-    echo = [cio_server("echo"), uv_server("bench_uv_echo"), go_server("echo")]
-    idle = [cio_server("http_hello"), uv_server("bench_uv_http_hello"),
-            go_server("http_hello")]
+    hello = cio_servers("http_hello") + [nginx, uv_server("bench_uv_http_hello"),
+                                         go_server("http_hello")]
+    echo = cio_servers("echo") + [uv_server("bench_uv_echo"), go_server("echo")]
+    idle = cio_servers("http_hello") + [uv_server("bench_uv_http_hello"),
+                                        go_server("http_hello")]
     return [
         Bench("http_hello", True, [ServerRun(s, WrkLoad(secs)) for s in hello]),
         Bench("http_hello_1k", True,
@@ -935,7 +940,9 @@ def main():
         real = [p for p in peers if not p.startswith("base:")]
         fastest = best(real, key=lambda p: medians[(metric, p)]) if real else None
         for c in cios:
-            for p in peers:
+            # The io_uring backend is also measured against the epoll one.
+            own = ["cio-epoll"] if c == "cio-uring" and "cio-epoll" in impls else []
+            for p in peers + own:
                 # A base: twin is compared with its own impl only.
                 if p.startswith("base:") and p != "base:" + c:
                     continue

@@ -202,7 +202,27 @@ typedef struct cio_config {
                           the flight recorder's trace; -1: SIGQUIT keeps
                           its action; 0: $CIO_SIGQUIT ("1" or "0"), else
                           as -1 */
+    const char *backend; /* how workers meet the kernel (see Backends
+                          below): "io_uring", "epoll" or "auto"; NULL or
+                          "": $CIO_BACKEND, else "auto" */
 } cio_config;
+
+/* Backends. Each worker meets the kernel through one of two backends,
+ * chosen when cio_run starts; a program runs unchanged on either.
+ *   - io_uring (Linux 5.19 or later): a ring per worker. Reads and writes
+ *     on sockets that would wait are handed to the kernel as requests,
+ *     batched with the worker's own wait: one system call collects their
+ *     results and sleeps. Waits for readiness (cio_wait_fd, accept,
+ *     connect, tasks made with CIO_SPAWN_MIGRATE) use an epoll instance
+ *     the ring watches.
+ *   - epoll: readiness for every wait; the call is then made directly.
+ * "auto" (the default) takes io_uring when a probe at start finds every
+ * setup flag and operation cio uses working, else epoll: container
+ * runtimes and hardened hosts often refuse io_uring (EPERM). Asking for
+ * io_uring where the probe fails makes cio_run fail with the probe's
+ * error and a line on stderr saying what failed. The choice and why are
+ * in cio_stats (backend, backend_why); CIO_DEBUG=backend prints them at
+ * start. */
 
 /* Stall reports. A task that computes for long without a waiting call
  * holds its worker: the other tasks that can only run there wait (tasks
@@ -1363,6 +1383,14 @@ typedef struct cio_stats {
                                  semaphores and task groups made and not
                                  yet freed, in the whole process, now (also
                                  outside a runtime): a leak check */
+    uint64_t io_requests;     /* of io_waits, those made as io_uring
+                                 requests (see Backends) */
+    const char *backend;      /* "io_uring" or "epoll" (see Backends), NULL
+                                 before any runtime */
+    const char *backend_why;  /* why that one, e.g. "probe passed" or
+                                 "io_uring unusable: io_uring_setup:
+                                 Operation not permitted" (valid until the
+                                 next runtime after this one starts) */
 } cio_stats;
 
 /* Fills `out` (see cio_stats). Thread-safe, also while a runtime starts

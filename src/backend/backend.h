@@ -4,7 +4,13 @@
  * A backend is a small table of operations over an opaque instance; the
  * runtime opens one instance per worker. Descriptors are added once and
  * report edges (a change to readable or writable), not levels, so waiting
- * again costs nothing. An io_uring backend can implement the same table.
+ * again costs nothing.
+ *
+ * A backend may also take requests (io_uring): a read, a write or another
+ * operation the kernel performs and completes later. Requests are made,
+ * cancelled and completed on the instance's owner thread only; each
+ * completes exactly once, as a CIO__EV_DONE event carrying its result,
+ * cancelled or not. A backend without them leaves `submit` NULL.
  *
  * Layering: a backend uses os/ only. It knows nothing of tasks: it hands
  * back (token, events) pairs and the caller decides whom to wake.
@@ -12,6 +18,8 @@
 #ifndef CIO_BACKEND_H
 #define CIO_BACKEND_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Event bits a backend reports. */
@@ -20,11 +28,34 @@ enum {
     CIO__EV_WRITE = 2, /* writable, or a connect finished */
     CIO__EV_ERR = 4,   /* error or hang-up: both directions are done */
     CIO__EV_RDHUP = 8, /* the peer closed its side: reads see end of file */
+    CIO__EV_DONE = 16, /* a request completed: `res` is its result */
 };
 
 struct cio__event {
-    uint64_t token; /* what add() was given */
+    uint64_t token;  /* what add() or submit() was given */
     uint32_t events; /* CIO__EV_* */
+    int32_t res;     /* CIO__EV_DONE: bytes or a negative errno */
+};
+
+/* Request operations (struct cio__req.op). */
+enum {
+    CIO__REQ_RECV,    /* recv(fd, addr, len, flags) */
+    CIO__REQ_SEND,    /* send(fd, addr, len, flags) */
+    CIO__REQ_READV,   /* readv(fd, addr as iovec, len vectors) */
+    CIO__REQ_SENDMSG, /* sendmsg(fd, addr as msghdr, flags) */
+    CIO__REQ_COUNT
+};
+
+/* One request, as the caller describes it. What `addr` points to must
+ * stay valid until the request's completion. */
+struct cio__req {
+    int op;          /* CIO__REQ_* */
+    int fd;
+    void *addr;
+    uint32_t len;
+    uint32_t flags;  /* MSG_* for recv and send */
+    bool poll_first; /* the descriptor was just found not ready: wait for
+                        readiness before the first attempt */
 };
 
 struct cio__backend {
@@ -47,8 +78,26 @@ struct cio__backend {
                 int64_t timeout_ns);
     /* Makes a current or the next poll() return promptly. Any thread. */
     void (*wake)(void *inst);
+    /* Called once by the owner thread before its first poll() (NULL:
+     * nothing to do). Returns 0 or a negative errno. */
+    int (*start)(void *inst);
+    /* Requests (NULL: none). Owner thread only. submit() queues `req`,
+     * which is handed to the kernel at the latest by the next poll(), and
+     * completes with an event carrying `token` (never 0, 1 or 2: those
+     * name the backend's own requests); 0, or a negative errno when it
+     * could not be queued (nothing will complete then). */
+    int (*submit)(void *inst, const struct cio__req *req, uint64_t token);
+    /* Asks the kernel to cancel the request `token`; it still completes,
+     * with -ECANCELED or with what it did before the cancel reached it. */
+    void (*cancel)(void *inst, uint64_t token);
 };
 
 extern const struct cio__backend cio__backend_epoll;
+extern const struct cio__backend cio__backend_uring;
+
+/* Whether io_uring works here with everything cio uses of it (setup
+ * flags, opcodes, submitting and waiting): 0, or a negative errno with
+ * `why` (NUL-terminated, at most `n` bytes) saying what failed. */
+int cio__uring_probe(char *why, size_t n);
 
 #endif /* CIO_BACKEND_H */

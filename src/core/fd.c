@@ -195,6 +195,17 @@ static void wake_all_closed(struct cio__fd *st)
     }
 }
 
+/* Takes `rec` off the waiters (lock held), unless a waker already did. */
+static void unlink_waiter(struct cio__fd *st, struct cio__fdwait *rec)
+{
+    for (struct cio__fdwait **pp = &st->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == rec) {
+            *pp = rec->next;
+            break;
+        }
+    }
+}
+
 /* ---- which reactors watch it (lock held) --------------------------------- */
 
 static bool watched_by(const struct cio__fd *st, int i)
@@ -564,12 +575,7 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         return rec.got & CIO__FD_CLOSED ? CIO_EBADF : rec.got;
     /* Timed out or cancelled: unlink, unless a waker already did. */
     fd_lock(st);
-    for (struct cio__fdwait **pp = &st->waiters; *pp; pp = &(*pp)->next) {
-        if (*pp == &rec) {
-            *pp = rec.next;
-            break;
-        }
-    }
+    unlink_waiter(st, &rec);
     fd_unlock(st);
     return cio__wait_error(reason);
 }
@@ -614,6 +620,96 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
         }
     }
     fd_unlock(st);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* A request in flight, on its task's stack; `token` is its address. Only
+ * the worker owning the backend instance touches it after submission
+ * (its completion and its task both run there): no atomics. */
+struct cio__fdreq {
+    struct cio__task *task;
+    uint64_t seq;  /* the wait the completion ends */
+    int32_t res;
+    bool done;
+};
+
+bool cio__fd_req_ok(const struct cio__task *self)
+{
+    /* A task that may migrate could be resumed elsewhere while its
+     * request is in flight, where it could neither cancel nor reap it. */
+    return self->worker->rt->be->submit &&
+           !(cio__task_flags(self) & CIO__T_MIGRATE);
+}
+
+int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
+                const struct cio__req *req, int64_t deadline)
+{
+    struct cio__worker *w = self->worker;
+    const struct cio__backend *be = w->rt->be;
+    struct cio__fdreq rq = {.task = self};
+    /* Listed among the descriptor's waiters (wanting no edge), so that a
+     * close wakes it like any other. */
+    struct cio__fdwait rec = {.task = self, .want = 0};
+    uint64_t token = (uint64_t)(uintptr_t)&rq;
+    fd_lock(st);
+    /* Relaxed: as in cio__fd_wait(), a close that set CLOSING takes the
+     * lock next and finds this waiter listed. */
+    if (atomic_load_explicit(&st->refs, memory_order_relaxed) & CLOSING) {
+        fd_unlock(st);
+        return CIO_EBADF;
+    }
+    cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
+    rec.seq = rq.seq = cio__wait_begin(self);
+    rec.next = st->waiters;
+    st->waiters = &rec;
+    fd_unlock(st);
+    /* After the listing: the call's hold on the descriptor keeps close(2)
+     * from happening before the request completes, and the kernel sees
+     * the request only at this worker's next poll. */
+    int rc = be->submit(w->poller, req, token);
+    if (rc < 0) {
+        fd_lock(st);
+        unlink_waiter(st, &rec);
+        fd_unlock(st);
+        return rc;
+    }
+    w->reqs++;
+    cio__count(&w->c.io_waits, 1);
+    cio__count(&w->c.io_reqs, 1);
+    int reason = cio__park(self, deadline);
+    if (!rq.done) {
+        /* The wait ended first (deadline, cancel, close): the kernel is
+         * asked to cancel, and the request's memory stays its own until
+         * the completion says it is done. */
+        be->cancel(w->poller, token);
+        while (!rq.done) {
+            rq.seq = cio__wait_begin(self);
+            cio__park_uncancellable(self);
+        }
+    }
+    fd_lock(st);
+    unlink_waiter(st, &rec);
+    bool closed = rec.got & CIO__FD_CLOSED;
+    fd_unlock(st);
+    if (rq.res >= 0)
+        return rq.res; /* it happened: its result stands */
+    if (closed)
+        return CIO_EBADF;
+    if (rq.res == -ECANCELED && reason != CIO__WAKE_OK)
+        return cio__wait_error(reason);
+    return rq.res;
+}
+
+void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res)
+{
+    struct cio__fdreq *rq = (struct cio__fdreq *)(uintptr_t)token;
+    struct cio__task *t = rq->task;
+    uint64_t seq = rq->seq;
+    rq->res = res;
+    rq->done = true;
+    w->reqs--;
+    cio__wake(t, seq, CIO__WAKE_OK);
 }
 
 void cio__io_budget_yield(struct cio__task *self)

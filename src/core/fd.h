@@ -130,4 +130,22 @@ int cio__fd_blocking_copy(struct cio__runtime *rt, int fd);
 /* Reactor side: an edge on the descriptor named by `token`. */
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
 
+struct cio__req;
+/* Whether the calls of `self` on descriptors may be backend requests:
+ * the backend takes them, and the task always runs on the worker whose
+ * backend instance (the one thread that may touch it) holds the request. */
+bool cio__fd_req_ok(const struct cio__task *self);
+/* Hands `req` on `fd` (table entry `st`, held by the caller's call) to the
+ * backend of the task's worker and waits for its completion. Exactly one
+ * outcome: the request's result (bytes, or a negative errno) when it
+ * completed, else, when it was cancelled in the kernel because the wait
+ * ended first, CIO_ETIMEDOUT, CIO_ECANCELED or CIO_EBADF (the descriptor
+ * was closed). The request's memory is the kernel's until it completes,
+ * so this waits for that, cancelled or not. -EBUSY: the backend could not
+ * queue it (nothing happened; wait for readiness instead). */
+int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
+                const struct cio__req *req, int64_t deadline);
+/* Reactor side: request `token` completed with `res`. */
+void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res);
+
 #endif /* CIO_CORE_FD_H */

@@ -157,6 +157,8 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
 {
     memset(s, 0, sizeof *s);
     s->workers = rt->nworkers;
+    s->backend = rt->be->name;
+    s->backend_why = rt->be_why;
     s->tasks_spawned = SUM(rt, spawned);
     s->tasks_finished = SUM(rt, finished);
     s->tasks_live = s->tasks_spawned - SUM(rt, freed);
@@ -176,6 +178,7 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
                                                   memory_order_relaxed);
     s->stack_bytes_mapped = cio__stack_mapped(rt);
     s->io_waits = SUM(rt, io_waits);
+    s->io_requests = SUM(rt, io_reqs);
     s->io_polls = SUM(rt, io_polls);
     s->io_events = SUM(rt, io_events);
     s->budget_yields = SUM(rt, budget_yields);
@@ -362,6 +365,57 @@ static int parse_workers(const cio_config *cfg, int *out)
     return 0;
 }
 
+/* Why each runtime got its backend: two buffers used in turn, so the
+ * last runtime's text (kept in its final cio_stats) stays as it was while
+ * the next one starts. One runtime at a time writes them. */
+static char why_text[2][192];
+static unsigned why_turn;
+
+/* Picks the backend (cio_config.backend, else $CIO_BACKEND, else auto). */
+static int choose_backend(const cio_config *cfg, struct cio__runtime *rt)
+{
+    const char *what = "cio_config.backend";
+    const char *v = cfg ? cfg->backend : NULL;
+    if (!v || !*v) {
+        what = "CIO_BACKEND";
+        v = getenv("CIO_BACKEND");
+    }
+    if (!v || !*v) {
+        what = NULL;
+        v = "auto";
+    }
+    bool want_uring = strcmp(v, "io_uring") == 0;
+    bool want_epoll = strcmp(v, "epoll") == 0;
+    if (!want_uring && !want_epoll && strcmp(v, "auto"))
+        return refuse(what, v, "\"io_uring\", \"epoll\" or \"auto\"");
+    char *why = why_text[why_turn++ & 1];
+    size_t n = sizeof why_text[0];
+    rt->be = &cio__backend_epoll;
+    rt->be_fallback = !want_uring;
+    if (want_epoll) {
+        snprintf(why, n, "asked for (%s)", what);
+    } else {
+        char detail[128];
+        int rc = cio__uring_probe(detail, sizeof detail);
+        if (rc == 0) {
+            rt->be = &cio__backend_uring;
+            snprintf(why, n, what ? "asked for (%s); probe passed"
+                                  : "probe passed", what);
+        } else if (want_uring) {
+            fprintf(stderr, "cio: %s asks for io_uring, which is unusable "
+                            "here: %s\n", what, detail);
+            return rc;
+        } else {
+            snprintf(why, n, "io_uring unusable: %s", detail);
+        }
+    }
+    rt->be_why = why;
+    const char *dbg = getenv("CIO_DEBUG");
+    if (dbg && strstr(dbg, "backend"))
+        fprintf(stderr, "cio: backend %s: %s\n", rt->be->name, why);
+    return 0;
+}
+
 static void runtime_free(struct cio__runtime *rt, int inited)
 {
     for (int i = 0; i < inited; i++)
@@ -449,7 +503,11 @@ static int runtime_new(const cio_config *cfg,
     pthread_mutex_init(&rt->global_lock, NULL);
     pthread_mutex_init(&rt->table_lock, NULL);
     pthread_mutex_init(&rt->stack_lock, NULL);
-    rt->be = &cio__backend_epoll;
+    rc = choose_backend(cfg, rt);
+    if (rc < 0) {
+        runtime_free(rt, 0);
+        return rc;
+    }
     rt->workers = calloc((size_t)nworkers, sizeof *rt->workers);
     rt->chunks = calloc(CIO__TASK_CHUNKS, sizeof *rt->chunks);
     if (!rt->workers || !rt->chunks) {
@@ -467,6 +525,20 @@ static int runtime_new(const cio_config *cfg,
     }
     for (int i = 0; i < nworkers; i++) {
         rc = cio__worker_init(rt, &rt->workers[i], i);
+        if (rc < 0 && rt->be == &cio__backend_uring && rt->be_fallback) {
+            /* Rings cost locked memory on older kernels: RLIMIT_MEMLOCK
+             * may allow the probe's and not one per worker. */
+            for (int k = 0; k < i; k++)
+                cio__worker_fini(&rt->workers[k]);
+            char *why = why_text[why_turn++ & 1];
+            snprintf(why, sizeof why_text[0],
+                     "io_uring unusable: the ring of worker %d: %s", i,
+                     strerror(-rc));
+            rt->be = &cio__backend_epoll;
+            rt->be_why = why;
+            i = -1;
+            continue;
+        }
         if (rc < 0) {
             runtime_free(rt, i);
             return rc;

@@ -63,6 +63,7 @@ struct cio__counters {
     _Atomic uint64_t stacks_live;
     _Atomic uint64_t queue_violations;
     _Atomic uint64_t io_waits;
+    _Atomic uint64_t io_reqs;
     _Atomic uint64_t io_polls;
     _Atomic uint64_t io_events;
     _Atomic uint64_t budget_yields;
@@ -103,6 +104,7 @@ struct cio__worker {
     uint64_t ticket;                  /* next queue ticket */
     uint32_t rng;                     /* victim choice */
     int budget;                       /* I/O calls left before cur yields */
+    int reqs;                         /* its backend's requests in flight */
     bool polling;                     /* dispatching reactor events */
     bool timing;                      /* accounts time per phase */
     bool exact;                       /* reads the clock at every switch
@@ -181,8 +183,10 @@ struct cio__runtime {
     pthread_mutex_t stack_lock;
     struct cio__stack_arena *arena;
     _Atomic bool stack_release_due;   /* free stacks to give back (stack.c) */
-    /* Reactor backend of every worker. */
+    /* Reactor backend of every worker, and why it was chosen. */
     const struct cio__backend *be;
+    const char *be_why;
+    bool be_fallback;                 /* epoll may replace io_uring */
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
      * task table. */
     pthread_mutex_t fd_lock;

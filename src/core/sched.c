@@ -22,6 +22,8 @@
  *      the next deadline, an I/O event or a wake from another thread.
  */
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/fd.h"
@@ -209,8 +211,12 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     w->polling = true;
     if (w->lane)
         cio__trace_poll(w, true);
-    for (int i = 0; i < n; i++)
-        cio__fd_event(rt, ev[i].token, ev[i].events);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].events & CIO__EV_DONE)
+            cio__fd_req_done(w, ev[i].token, ev[i].res);
+        else
+            cio__fd_event(rt, ev[i].token, ev[i].events);
+    }
     if (w->lane)
         cio__trace_poll(w, false);
     w->polling = false;
@@ -234,7 +240,8 @@ static struct cio__task *find_work(struct cio__worker *w)
         if (atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
             cio__inbox_drain(w);
         fire_timers(w);
-        bool io = atomic_load_explicit(&w->nfds, memory_order_relaxed) != 0;
+        bool io = atomic_load_explicit(&w->nfds, memory_order_relaxed) != 0 ||
+                  w->reqs != 0;
         if (io && w->tick % CIO__POLL_INTERVAL == 0)
             cio__sched_poll(w, 0);
         /* A busy worker looks after the pool too, more patiently (idle
@@ -317,6 +324,15 @@ void cio__sched_loop(struct cio__worker *w)
     w->sched_fiber = __tsan_get_current_fiber();
 #endif
     cio__os_signals_hold();
+    if (w->rt->be->start) {
+        /* The probe at start did the same on a ring like this one. */
+        int rc = w->rt->be->start(w->poller);
+        if (rc < 0) {
+            fprintf(stderr, "cio: worker %d cannot start its %s: %s\n",
+                    w->index, w->rt->be->name, strerror(-rc));
+            abort();
+        }
+    }
     if (w->timing)
         atomic_store_explicit(&w->c.phase_mark, cio__os_ticks(),
                               memory_order_relaxed);

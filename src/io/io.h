@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sys/types.h>
 
+#include "backend/backend.h"
 #include "core/fd.h"
 #include "core/pool.h"
 #include "core/runtime.h"
@@ -119,16 +120,43 @@ typedef ssize_t cio__file_op(int fd, void *ctx, int64_t deadline);
 /* One attempt of a call's system call: >= 0 when done, or -1 with errno. */
 typedef ssize_t cio__attempt(struct cio__call *c, void *ctx);
 
+/* The same call as a backend request (backend.h), into `req`. What the
+ * request points to must live in `ctx`, which outlives the call. */
+typedef void cio__prep(struct cio__call *c, void *ctx, struct cio__req *req);
+
+/* Instead of waiting for readiness and then making the system call: the
+ * call as a backend request, where the backend takes them (io_uring), the
+ * descriptor is a socket, and the deadline is ahead (a call whose deadline
+ * has passed still gets one direct try: cio__call_wait). Returns the
+ * request's outcome, or -EBUSY when it was not made (wait instead). */
+static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
+                                    cio__prep *prep, int64_t deadline)
+{
+    if (!prep || !cio__call_has(c, CIO__FD_SOCKET) ||
+        !cio__fd_req_ok(c->self) ||
+        (deadline != CIO_NEVER && deadline <= cio__os_now()))
+        return -EBUSY;
+    struct cio__req req = {0};
+    prep(c, ctx, &req);
+    /* It was found not ready (EAGAIN, or the readiness word says so):
+     * the kernel waits for readiness before its first try. */
+    req.poll_first = true;
+    return cio__fd_req(c->self, c->st, c->num, &req, deadline);
+}
+
 /* Runs a call on `fd`: tries `attempt` while the descriptor may be ready
  * for `bit`, waits for an edge after EAGAIN, retries after EINTR. On a
  * stream socket a result in (0, want) moved fewer bytes than asked, which
  * drained the socket (or filled its buffer): the bit is cleared so the next
  * call waits for the edge without a system call that would say EAGAIN.
- * With `file`, a regular file gets file(fd, ctx, deadline) instead.
+ * With `prep`, a wait on a socket is a backend request where that can be
+ * (cio__call_req). With `file`, a regular file gets file(fd, ctx,
+ * deadline) instead.
  * Inline, so each caller gets its attempt inlined. */
 static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
                                     int64_t deadline, cio__attempt *attempt,
-                                    void *ctx, cio__file_op *file)
+                                    cio__prep *prep, void *ctx,
+                                    cio__file_op *file)
 {
     struct cio__call c;
     int rc = cio__call_begin(&c, fd);
@@ -159,9 +187,22 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
             }
             cio__call_not_ready(&c, bit);
         }
-        rc = cio__call_wait(&c, bit, deadline);
-        if (rc < 0)
+        ssize_t r = cio__call_req(&c, ctx, prep, deadline);
+        if (r >= 0) {
+            if ((size_t)r < want && cio__call_has(&c, CIO__FD_STREAM))
+                cio__call_drained(&c, bit);
+            cio__call_end(&c, false);
+            return r;
+        }
+        if (r != -EBUSY && r != -EAGAIN && r != -EINTR) {
+            rc = (int)r;
             break;
+        }
+        if (r == -EBUSY) {
+            rc = cio__call_wait(&c, bit, deadline);
+            if (rc < 0)
+                break;
+        }
     }
     cio__call_end(&c, false);
     return rc;

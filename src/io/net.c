@@ -297,7 +297,7 @@ int cio_accept(int lfd, cio_addr *peer, int64_t deadline)
 {
     cio_addr tmp;
     struct accept_ctx a = {peer ? peer : &tmp};
-    ssize_t fd = cio__call_run(lfd, CIO__RDY_READ, 0, deadline, try_accept, &a,
+    ssize_t fd = cio__call_run(lfd, CIO__RDY_READ, 0, deadline, try_accept, NULL, &a,
                                NULL);
     if (fd < 0)
         return (int)fd;
@@ -527,7 +527,7 @@ ssize_t cio_sendto(int fd, const void *buf, size_t n, const cio_addr *to,
     if (to && !valid_addr(to))
         return CIO_EINVAL;
     struct dgram d = {(void *)buf, n, (cio_addr *)to};
-    return cio__call_run(fd, CIO__RDY_WRITE, 0, deadline, try_sendto, &d,
+    return cio__call_run(fd, CIO__RDY_WRITE, 0, deadline, try_sendto, NULL, &d,
                          NULL);
 }
 
@@ -536,6 +536,6 @@ ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
 {
     cio_addr tmp;
     struct dgram d = {buf, n, from ? from : &tmp};
-    return cio__call_run(fd, CIO__RDY_READ, 0, deadline, try_recvfrom, &d,
+    return cio__call_run(fd, CIO__RDY_READ, 0, deadline, try_recvfrom, NULL, &d,
                          NULL);
 }

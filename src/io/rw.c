@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -24,6 +25,7 @@ struct buf {
 struct vec {
     const struct iovec *iov;
     int cnt;
+    struct msghdr msg; /* a writev as a request: lives as long as the call */
 };
 
 /* Regular files: the pool's file calls. A write there writes everything
@@ -117,12 +119,46 @@ static ssize_t try_writev(struct cio__call *c, void *ctx)
     return writev(c->fd, v->iov, v->cnt);
 }
 
+/* The same calls as backend requests (sockets only: io.h). */
+static void prep_read(struct cio__call *c, void *ctx, struct cio__req *q)
+{
+    struct buf *b = ctx;
+    *q = (struct cio__req){.op = CIO__REQ_RECV, .fd = c->fd, .addr = b->p,
+                           .len = b->n > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)b->n};
+}
+
+static void prep_readv(struct cio__call *c, void *ctx, struct cio__req *q)
+{
+    struct vec *v = ctx;
+    *q = (struct cio__req){.op = CIO__REQ_READV, .fd = c->fd,
+                           .addr = (void *)v->iov, .len = (uint32_t)v->cnt};
+}
+
+static void prep_write(struct cio__call *c, void *ctx, struct cio__req *q)
+{
+    struct buf *b = ctx;
+    *q = (struct cio__req){.op = CIO__REQ_SEND, .fd = c->fd, .addr = b->p,
+                           .len = b->n > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)b->n,
+                           .flags = MSG_NOSIGNAL};
+}
+
+static void prep_writev(struct cio__call *c, void *ctx, struct cio__req *q)
+{
+    struct vec *v = ctx;
+    v->msg = (struct msghdr){.msg_iov = (struct iovec *)v->iov,
+                             .msg_iovlen = (size_t)v->cnt};
+    *q = (struct cio__req){.op = CIO__REQ_SENDMSG, .fd = c->fd,
+                           .addr = &v->msg, .flags = MSG_NOSIGNAL};
+}
+
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
     struct buf b = {buf, n};
-    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, &b,
+    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, prep_read, &b,
                          file_read);
 }
 
@@ -136,8 +172,8 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
         return CIO_EINVAL;
     if (len == 0)
         return zero_length(fd);
-    struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, &v,
+    struct vec v = {.iov = iov, .cnt = iovcnt};
+    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, prep_readv, &v,
                          file_readv);
 }
 
@@ -146,7 +182,7 @@ ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
     if (n == 0)
         return zero_length(fd);
     struct buf b = {(void *)buf, n};
-    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, &b,
+    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, prep_write, &b,
                          file_write);
 }
 
@@ -160,8 +196,8 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
         return CIO_EINVAL;
     if (len == 0)
         return zero_length(fd);
-    struct vec v = {iov, iovcnt};
-    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, &v,
+    struct vec v = {.iov = iov, .cnt = iovcnt};
+    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, prep_writev, &v,
                          file_writev);
 }
 
