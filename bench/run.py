@@ -256,7 +256,10 @@ def benchmarks():
         # its pool, libuv its pool of 4, Go GOMAXPROCS = CPUs; "seq" one
         # thread reading the files in turn, the floor of the work.
         Bench("file_read", True, [
-            ("cio", [cio("bench_file_read"), frdir, str(fr)], {}),
+            ("cio-uring", [cio("bench_file_read"), frdir, str(fr)],
+             {"CIO_BACKEND": "io_uring"}),
+            ("cio-epoll", [cio("bench_file_read"), frdir, str(fr)],
+             {"CIO_BACKEND": "epoll"}),
             ("libuv", [cio("bench_uv_file_read"), frdir, str(fr)], {}),
             ("go", [gobench(), "file_read", frdir, str(fr)], {}),
             ("seq", [cio("bench_file_read"), frdir, str(fr), "seq"], {}),

@@ -1453,7 +1453,8 @@ typedef enum cio_wait_on {
                              socket calls */
     CIO_WAIT_JOIN,        /* another task to end (wait_task) */
     CIO_WAIT_POOL,        /* a blocking-pool job: cio_blocking(),
-                             cio_resolve() */
+                             cio_resolve(); or a file call (on the pool,
+                             or an io_uring request: see Backends) */
     CIO_WAIT_CHAN,        /* a channel send or receive (wait_obj: the
                              cio_chan) */
     CIO_WAIT_SELECT,      /* cio_select() over several channels */

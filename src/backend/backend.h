@@ -37,23 +37,39 @@ struct cio__event {
     int32_t res;     /* CIO__EV_DONE: bytes or a negative errno */
 };
 
-/* Request operations (struct cio__req.op). */
+/* Request operations (struct cio__req.op): the system call each does.
+ * `off` < 0 means the file position (read, write, readv, writev). */
 enum {
-    CIO__REQ_RECV,    /* recv(fd, addr, len, flags) */
-    CIO__REQ_SEND,    /* send(fd, addr, len, flags) */
-    CIO__REQ_READV,   /* readv(fd, addr as iovec, len vectors) */
-    CIO__REQ_SENDMSG, /* sendmsg(fd, addr as msghdr, flags) */
+    CIO__REQ_RECV,     /* recv(fd, addr, len, flags) */
+    CIO__REQ_SEND,     /* send(fd, addr, len, flags) */
+    CIO__REQ_READV,    /* preadv(fd, addr as iovec, len vectors, off) */
+    CIO__REQ_SENDMSG,  /* sendmsg(fd, addr as msghdr, flags) */
+    CIO__REQ_READ,     /* pread(fd, addr, len, off) */
+    CIO__REQ_WRITE,    /* pwrite(fd, addr, len, off) */
+    CIO__REQ_WRITEV,   /* pwritev(fd, addr as iovec, len vectors, off) */
+    CIO__REQ_FSYNC,    /* fsync(fd); flags 1: fdatasync */
+    CIO__REQ_OPENAT,   /* openat(fd, addr as path, flags, len as mode) */
+    CIO__REQ_CLOSE,    /* close(fd) */
+    CIO__REQ_STATX,    /* statx(fd, addr as path, flags, len as mask,
+                          addr2 as struct statx) */
+    CIO__REQ_UNLINKAT, /* unlinkat(fd, addr as path, flags) */
+    CIO__REQ_RENAMEAT, /* renameat(fd, addr, fd, addr2) */
+    CIO__REQ_MKDIRAT,  /* mkdirat(fd, addr as path, len as mode) */
+    CIO__REQ_ACCEPT,   /* accept4(fd, addr, addr2 as socklen_t *, flags) */
+    CIO__REQ_CONNECT,  /* connect(fd, addr, len as its length) */
     CIO__REQ_COUNT
 };
 
-/* One request, as the caller describes it. What `addr` points to must
- * stay valid until the request's completion. */
+/* One request, as the caller describes it. What `addr` and `addr2` point
+ * to must stay valid until the request's completion. */
 struct cio__req {
     int op;          /* CIO__REQ_* */
     int fd;
     void *addr;
+    void *addr2;
     uint32_t len;
-    uint32_t flags;  /* MSG_* for recv and send */
+    uint32_t flags;  /* MSG_* for recv and send, O_* for open, AT_* */
+    int64_t off;
     bool poll_first; /* the descriptor was just found not ready: wait for
                         readiness before the first attempt */
 };

@@ -61,11 +61,15 @@ static const unsigned setups[] = {
 #define COMMON_SETUP                                                          \
     (IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_R_DISABLED)
 
-/* The opcodes cio uses. */
+/* The opcodes cio uses (all there since Linux 5.15). */
 static const unsigned char ops_used[] = {
-    IORING_OP_NOP,  IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
-    IORING_OP_RECV, IORING_OP_SEND,     IORING_OP_READV,
-    IORING_OP_SENDMSG,
+    IORING_OP_NOP,      IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
+    IORING_OP_RECV,     IORING_OP_SEND,     IORING_OP_READV,
+    IORING_OP_SENDMSG,  IORING_OP_READ,     IORING_OP_WRITE,
+    IORING_OP_WRITEV,   IORING_OP_FSYNC,    IORING_OP_OPENAT,
+    IORING_OP_CLOSE,    IORING_OP_STATX,    IORING_OP_UNLINKAT,
+    IORING_OP_RENAMEAT, IORING_OP_MKDIRAT,  IORING_OP_ACCEPT,
+    IORING_OP_CONNECT,
 };
 
 struct ring {
@@ -486,6 +490,9 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
     e->addr = (uint64_t)(uintptr_t)q->addr;
     e->len = q->len;
     e->user_data = token;
+    /* Offsets: -1 (all bits set) is "the file position" to the kernel,
+     * which is what a negative `off` means here. */
+    uint64_t off = (uint64_t)q->off;
     switch (q->op) {
     case CIO__REQ_RECV:
         e->opcode = IORING_OP_RECV;
@@ -495,14 +502,65 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
         e->opcode = IORING_OP_SEND;
         e->msg_flags = q->flags;
         break;
-    case CIO__REQ_READV:
-        e->opcode = IORING_OP_READV;
-        e->off = (uint64_t)-1; /* the file position, as readv(2) */
-        break;
     case CIO__REQ_SENDMSG:
         e->opcode = IORING_OP_SENDMSG;
         e->len = 1;
         e->msg_flags = q->flags;
+        break;
+    case CIO__REQ_READV:
+        e->opcode = IORING_OP_READV;
+        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        break;
+    case CIO__REQ_READ:
+        e->opcode = IORING_OP_READ;
+        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        break;
+    case CIO__REQ_WRITE:
+        e->opcode = IORING_OP_WRITE;
+        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        break;
+    case CIO__REQ_WRITEV:
+        e->opcode = IORING_OP_WRITEV;
+        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        break;
+    case CIO__REQ_FSYNC:
+        e->opcode = IORING_OP_FSYNC;
+        e->fsync_flags = q->flags ? IORING_FSYNC_DATASYNC : 0;
+        break;
+    case CIO__REQ_OPENAT:
+        e->opcode = IORING_OP_OPENAT;
+        e->open_flags = q->flags;
+        break;
+    case CIO__REQ_CLOSE:
+        e->opcode = IORING_OP_CLOSE;
+        break;
+    case CIO__REQ_STATX:
+        e->opcode = IORING_OP_STATX;
+        e->statx_flags = q->flags;
+        e->off = (uint64_t)(uintptr_t)q->addr2;
+        break;
+    case CIO__REQ_UNLINKAT:
+        e->opcode = IORING_OP_UNLINKAT;
+        e->unlink_flags = q->flags;
+        break;
+    case CIO__REQ_RENAMEAT:
+        e->opcode = IORING_OP_RENAMEAT;
+        e->len = (uint32_t)q->fd; /* the new path's directory: the same */
+        e->off = (uint64_t)(uintptr_t)q->addr2;
+        break;
+    case CIO__REQ_MKDIRAT:
+        e->opcode = IORING_OP_MKDIRAT;
+        break;
+    case CIO__REQ_ACCEPT:
+        e->opcode = IORING_OP_ACCEPT;
+        e->accept_flags = q->flags;
+        e->off = (uint64_t)(uintptr_t)q->addr2;
+        e->len = 0;
+        break;
+    case CIO__REQ_CONNECT:
+        e->opcode = IORING_OP_CONNECT;
+        e->off = q->len; /* the address's length, by value */
+        e->len = 0;
         break;
     default:
         return -EINVAL;

@@ -642,8 +642,8 @@ bool cio__fd_req_ok(const struct cio__task *self)
            !(cio__task_flags(self) & CIO__T_MIGRATE);
 }
 
-int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
-                const struct cio__req *req, int64_t deadline)
+int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
+                 const struct cio__req *req, int64_t deadline, int32_t *res)
 {
     struct cio__worker *w = self->worker;
     const struct cio__backend *be = w->rt->be;
@@ -652,27 +652,34 @@ int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
      * close wakes it like any other. */
     struct cio__fdwait rec = {.task = self, .want = 0};
     uint64_t token = (uint64_t)(uintptr_t)&rq;
-    fd_lock(st);
-    /* Relaxed: as in cio__fd_wait(), a close that set CLOSING takes the
-     * lock next and finds this waiter listed. */
-    if (atomic_load_explicit(&st->refs, memory_order_relaxed) & CLOSING) {
-        fd_unlock(st);
-        return CIO_EBADF;
+    if (st) {
+        fd_lock(st);
+        /* Relaxed: as in cio__fd_wait(), a close that set CLOSING takes
+         * the lock next and finds this waiter listed. */
+        if (atomic_load_explicit(&st->refs, memory_order_relaxed) &
+            CLOSING) {
+            fd_unlock(st);
+            return CIO_EBADF;
+        }
     }
-    cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
+    cio__wait_on(self, st ? CIO_WAIT_FD : CIO_WAIT_POOL, (uintptr_t)fd);
     rec.seq = rq.seq = cio__wait_begin(self);
-    rec.next = st->waiters;
-    st->waiters = &rec;
-    fd_unlock(st);
+    if (st) {
+        rec.next = st->waiters;
+        st->waiters = &rec;
+        fd_unlock(st);
+    }
     /* After the listing: the call's hold on the descriptor keeps close(2)
      * from happening before the request completes, and the kernel sees
      * the request only at this worker's next poll. */
     int rc = be->submit(w->poller, req, token);
     if (rc < 0) {
-        fd_lock(st);
-        unlink_waiter(st, &rec);
-        fd_unlock(st);
-        return rc;
+        if (st) {
+            fd_lock(st);
+            unlink_waiter(st, &rec);
+            fd_unlock(st);
+        }
+        return -EBUSY;
     }
     w->reqs++;
     cio__count(&w->c.io_waits, 1);
@@ -688,17 +695,31 @@ int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
             cio__park_uncancellable(self);
         }
     }
-    fd_lock(st);
-    unlink_waiter(st, &rec);
-    bool closed = rec.got & CIO__FD_CLOSED;
-    fd_unlock(st);
+    bool closed = false;
+    if (st) {
+        fd_lock(st);
+        unlink_waiter(st, &rec);
+        closed = rec.got & CIO__FD_CLOSED;
+        fd_unlock(st);
+    }
+    *res = rq.res;
     if (rq.res >= 0)
-        return rq.res; /* it happened: its result stands */
+        return 0; /* it happened: its result stands */
     if (closed)
         return CIO_EBADF;
-    if (rq.res == -ECANCELED && reason != CIO__WAKE_OK)
-        return cio__wait_error(reason);
-    return rq.res;
+    /* Cancelled: before it started, or interrupted while the kernel's
+     * worker blocked in it (a read on a pipe), which undid nothing. */
+    if ((rq.res == -ECANCELED || rq.res == -EINTR) && reason != CIO__WAKE_OK)
+        return cio__wait_error(reason); /* it did not happen */
+    return 0; /* it failed by itself */
+}
+
+int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
+                const struct cio__req *req, int64_t deadline)
+{
+    int32_t res;
+    int rc = cio__req_run(self, st, fd, req, deadline, &res);
+    return rc < 0 ? rc : res;
 }
 
 void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res)

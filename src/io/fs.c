@@ -1,6 +1,10 @@
-/* File operations on the blocking pool; see fs.h.
+/* File operations; see fs.h.
  *
- * Regular files cannot wait on epoll (the kernel calls them always
+ * On the io_uring backend most operations are requests the kernel runs
+ * itself (a read from the page cache at once, one that must wait for the
+ * disk in its own workers) while the task is parked: no trip to another
+ * thread and back. Elsewhere, and for the few operations io_uring lacks
+ * here, regular files cannot wait on epoll (the kernel calls them always
  * ready), so each operation runs on a pool thread while the task is
  * parked and its worker runs other tasks, as libuv's uv_fs_* do. One
  * operation is one job: the system call, retried on EINTR, its result
@@ -10,9 +14,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cio.h"
+#include "backend/backend.h"
+#include "core/fd.h"
 #include "core/pool.h"
 #include "core/runtime.h"
 #include "core/task.h"
@@ -236,6 +244,127 @@ static int64_t run_op(struct cio__fsop *op)
     return r < 0 ? neg() : r;
 }
 
+/* ---- the same operations as io_uring requests ---------------------------- */
+
+static void stat_from(struct stat *st, const struct statx *x)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(x->stx_dev_major, x->stx_dev_minor);
+    st->st_ino = x->stx_ino;
+    st->st_mode = x->stx_mode;
+    st->st_nlink = x->stx_nlink;
+    st->st_uid = x->stx_uid;
+    st->st_gid = x->stx_gid;
+    st->st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor);
+    st->st_size = (off_t)x->stx_size;
+    st->st_blksize = (blksize_t)x->stx_blksize;
+    st->st_blocks = (blkcnt_t)x->stx_blocks;
+    st->st_atim.tv_sec = x->stx_atime.tv_sec;
+    st->st_atim.tv_nsec = x->stx_atime.tv_nsec;
+    st->st_mtim.tv_sec = x->stx_mtime.tv_sec;
+    st->st_mtim.tv_nsec = x->stx_mtime.tv_nsec;
+    st->st_ctim.tv_sec = x->stx_ctime.tv_sec;
+    st->st_ctim.tv_nsec = x->stx_ctime.tv_nsec;
+}
+
+/* `op` as a request into `q`; false when the backend has no such
+ * request (the pool runs it). */
+static bool as_req(struct cio__fsop *op, struct cio__req *q, struct statx *x)
+{
+    /* Transfers are at most CIO__FS_CHUNK bytes (file.c cuts them). */
+    uint32_t len = op->len > UINT32_MAX ? UINT32_MAX : (uint32_t)op->len;
+    *q = (struct cio__req){.fd = op->fd, .off = op->off};
+    switch (op->op) {
+    case CIO__FS_OPEN:
+        *q = (struct cio__req){.op = CIO__REQ_OPENAT, .fd = AT_FDCWD,
+                               .addr = (void *)op->path,
+                               .flags = (uint32_t)(op->flags | O_CLOEXEC),
+                               .len = op->mode};
+        return true;
+    case CIO__FS_CLOSE:
+        q->op = CIO__REQ_CLOSE;
+        return true;
+    case CIO__FS_READ:
+        q->op = CIO__REQ_READ;
+        q->addr = op->buf;
+        q->len = len;
+        return true;
+    case CIO__FS_WRITE:
+        q->op = CIO__REQ_WRITE;
+        q->addr = op->buf;
+        q->len = len;
+        return true;
+    case CIO__FS_READV:
+    case CIO__FS_WRITEV:
+        q->op = op->op == CIO__FS_READV ? CIO__REQ_READV : CIO__REQ_WRITEV;
+        q->addr = (void *)op->iov;
+        q->len = (uint32_t)op->iovcnt;
+        return true;
+    case CIO__FS_FSYNC:
+    case CIO__FS_FDATASYNC:
+        q->op = CIO__REQ_FSYNC;
+        q->flags = op->op == CIO__FS_FDATASYNC;
+        q->off = 0;
+        return true;
+    case CIO__FS_FSTAT:
+    case CIO__FS_STAT:
+        *q = (struct cio__req){.op = CIO__REQ_STATX, .addr2 = x,
+                               .len = STATX_BASIC_STATS};
+        if (op->op == CIO__FS_FSTAT) {
+            q->fd = op->fd;
+            q->addr = (void *)"";
+            q->flags = AT_EMPTY_PATH;
+        } else {
+            q->fd = AT_FDCWD;
+            q->addr = (void *)op->path;
+        }
+        return true;
+    case CIO__FS_UNLINK:
+    case CIO__FS_RMDIR:
+        *q = (struct cio__req){.op = CIO__REQ_UNLINKAT, .fd = AT_FDCWD,
+                               .addr = (void *)op->path,
+                               .flags = op->op == CIO__FS_RMDIR
+                                            ? AT_REMOVEDIR
+                                            : 0};
+        return true;
+    case CIO__FS_RENAME:
+        *q = (struct cio__req){.op = CIO__REQ_RENAMEAT, .fd = AT_FDCWD,
+                               .addr = (void *)op->path,
+                               .addr2 = (void *)op->path2};
+        return true;
+    case CIO__FS_MKDIR:
+        *q = (struct cio__req){.op = CIO__REQ_MKDIRAT, .fd = AT_FDCWD,
+                               .addr = (void *)op->path, .len = op->mode};
+        return true;
+    default:
+        /* ftruncate (a request only since Linux 6.9), and the
+         * directory listing and whole-file read, which are several
+         * system calls in one trip to the pool. */
+        return false;
+    }
+}
+
+/* Runs `op` as a request: 0 with op->res, a wait error when it did not
+ * happen, or -EBUSY (not a request here: use the pool). */
+static int run_req(struct cio__task *self, struct cio__fsop *op,
+                   int64_t deadline)
+{
+    struct cio__req q;
+    struct statx x;
+    if (!cio__fd_req_ok(self) || !as_req(op, &q, &x))
+        return -EBUSY;
+    int32_t res;
+    int rc = cio__req_run(self, NULL, op->fd, &q, deadline, &res);
+    if (rc < 0)
+        return rc;
+    op->res = res;
+    if (res >= 0 && (op->op == CIO__FS_FSTAT || op->op == CIO__FS_STAT)) {
+        stat_from(op->st, &x);
+        op->res = 0;
+    }
+    return 0;
+}
+
 static void *fs_job(void *arg)
 {
     struct cio__fsop *op = arg;
@@ -250,6 +379,9 @@ int cio__fs_run(struct cio__fsop *op, int64_t deadline)
         return CIO_EPERM;
     if (cio__cancel_pending(self))
         return CIO_ECANCELED;
+    int rc = run_req(self, op, deadline);
+    if (rc != -EBUSY)
+        return rc;
     /* The job lives on this task's stack: a running one is waited for
      * (not abandoned), so it never outlives the frame. */
     struct cio__job j = {.fn = fs_job, .arg = op};

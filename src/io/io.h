@@ -130,7 +130,8 @@ typedef void cio__prep(struct cio__call *c, void *ctx, struct cio__req *req);
  * has passed still gets one direct try: cio__call_wait). Returns the
  * request's outcome, or -EBUSY when it was not made (wait instead). */
 static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
-                                    cio__prep *prep, int64_t deadline)
+                                    cio__prep *prep, int64_t deadline,
+                                    bool not_ready)
 {
     if (!prep || !cio__call_has(c, CIO__FD_SOCKET) ||
         !cio__fd_req_ok(c->self) ||
@@ -138,10 +139,19 @@ static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
         return -EBUSY;
     struct cio__req req = {0};
     prep(c, ctx, &req);
-    /* It was found not ready (EAGAIN, or the readiness word says so):
-     * the kernel waits for readiness before its first try. */
-    req.poll_first = true;
+    /* Found not ready (EAGAIN, or the readiness word says so): the
+     * kernel waits for readiness before its first try. */
+    req.poll_first = not_ready;
     return cio__fd_req(c->self, c->st, c->num, &req, deadline);
+}
+
+/* Whether a write on this call's socket goes to the backend at once:
+ * on io_uring a send is a request from the start, batched with the
+ * worker's other requests into its next io_uring_enter, rather than a
+ * system call of its own (docs/architecture.md has the figures). */
+static inline bool cio__call_send_req(const struct cio__call *c)
+{
+    return cio__call_has(c, CIO__FD_SOCKET) && cio__fd_req_ok(c->self);
 }
 
 /* Runs a call on `fd`: tries `attempt` while the descriptor may be ready
@@ -169,8 +179,9 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
         cio__call_end(&c, false);
         return r;
     }
+    bool direct = !(prep && bit == CIO__RDY_WRITE && cio__call_send_req(&c));
     for (;;) {
-        if (cio__call_ready(&c, bit)) {
+        if (direct && cio__call_ready(&c, bit)) {
             ssize_t r = attempt(&c, ctx);
             if (r >= 0) {
                 if (r > 0 && (size_t)r < want &&
@@ -187,7 +198,8 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
             }
             cio__call_not_ready(&c, bit);
         }
-        ssize_t r = cio__call_req(&c, ctx, prep, deadline);
+        ssize_t r = cio__call_req(&c, ctx, prep, deadline, direct);
+        direct = true; /* a request that did not happen: as on epoll */
         if (r >= 0) {
             if ((size_t)r < want && cio__call_has(&c, CIO__FD_STREAM))
                 cio__call_drained(&c, bit);

@@ -293,12 +293,26 @@ static ssize_t try_accept(struct cio__call *c, void *ctx)
     }
 }
 
+static void prep_accept(struct cio__call *c, void *ctx, struct cio__req *q)
+{
+    struct accept_ctx *a = ctx;
+    a->peer->len = sizeof a->peer->u;
+    *q = (struct cio__req){.op = CIO__REQ_ACCEPT, .fd = c->fd,
+                           .addr = &a->peer->u.sa, .addr2 = &a->peer->len,
+                           .flags = SOCK_NONBLOCK | SOCK_CLOEXEC};
+}
+
 int cio_accept(int lfd, cio_addr *peer, int64_t deadline)
 {
     cio_addr tmp;
     struct accept_ctx a = {peer ? peer : &tmp};
-    ssize_t fd = cio__call_run(lfd, CIO__RDY_READ, 0, deadline, try_accept, NULL, &a,
-                               NULL);
+    ssize_t fd;
+    do
+        fd = cio__call_run(lfd, CIO__RDY_READ, 0, deadline, try_accept,
+                           prep_accept, &a, NULL);
+    /* As try_accept: a connection its peer gave up on is skipped (a
+     * request reports it; the direct call skips it itself). */
+    while (fd == -ECONNABORTED || fd == -EPROTO);
     if (fd < 0)
         return (int)fd;
     return adopt_new((int)fd, CIO__FD_STREAM);
@@ -330,6 +344,19 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
+    if (cio__call_has(&c, CIO__FD_SOCKET) && cio__fd_req_ok(c.self) &&
+        (deadline == CIO_NEVER || deadline > cio__os_now())) {
+        /* The whole handshake as one request: the kernel tries, waits for
+         * it to end and reports how, with no edge to wait for and no
+         * SO_ERROR to ask. */
+        struct cio__req q = {.op = CIO__REQ_CONNECT, .fd = c.fd,
+                             .addr = (void *)&addr->u.sa, .len = addr->len};
+        rc = cio__fd_req(c.self, c.st, c.num, &q, deadline);
+        if (rc != -EBUSY) {
+            cio__call_end(&c, false);
+            return rc;
+        }
+    }
     if (connect(fd, &addr->u.sa, addr->len) == 0) {
         cio__call_end(&c, true);
         return 0;

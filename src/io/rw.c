@@ -223,9 +223,10 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     }
     /* One call for the whole buffer: the descriptor is held throughout
      * and the budget is spent once. */
+    bool direct = !cio__call_send_req(&c);
     while (done < n) {
-        if (cio__call_ready(&c, CIO__RDY_WRITE)) {
-            struct buf b = {(char *)buf + done, n - done};
+        struct buf b = {(char *)buf + done, n - done};
+        if (direct && cio__call_ready(&c, CIO__RDY_WRITE)) {
             ssize_t r = try_write(&c, &b);
             if (r >= 0) {
                 done += (size_t)r;
@@ -243,10 +244,20 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
             }
             cio__call_not_ready(&c, CIO__RDY_WRITE);
         }
-        rc = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
-        if (rc < 0) {
+        ssize_t r = cio__call_req(&c, &b, prep_write, deadline, direct);
+        if (r >= 0) {
+            done += (size_t)r;
+            if (written)
+                *written = done;
+            continue;
+        }
+        if (r == -EBUSY) {
+            direct = true; /* no request here: as on epoll */
+            r = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
+        }
+        if (r < 0 && r != -EAGAIN && r != -EINTR) {
             cio__call_end(&c, false);
-            return rc;
+            return r;
         }
     }
     cio__call_end(&c, true);

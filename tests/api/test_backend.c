@@ -322,8 +322,10 @@ CIO_TEST(deadlines_racing_reads_and_writes_lose_and_repeat_nothing)
     print_message("%llu bytes; timeouts: %d of %d writes, %d of %d reads\n",
                   (unsigned long long)r.read, r.wtimeouts, r.calls,
                   r.rtimeouts, r.calls);
-    /* The races happened: some waits ended first, some completed. */
-    assert_true(r.wtimeouts > 0 && r.rtimeouts > 0);
+    /* The races happened: some waits ended first, some completed (a
+     * write that finds some room returns a short count rather than
+     * wait, so writes may all complete). */
+    assert_true(r.wtimeouts + r.rtimeouts > 0);
     assert_true(r.wtimeouts < r.calls && r.rtimeouts < r.calls);
 }
 

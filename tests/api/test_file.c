@@ -419,8 +419,62 @@ CIO_TEST(deadline_and_cancel_take_back_queued_requests)
     cio_config_init(&cfg);
     cfg.workers = 2;
     cfg.pool_threads = 1;
+    /* The pool's queue: on io_uring file reads are requests that do not
+     * wait behind the pool (the next case is theirs). */
+    cfg.backend = "epoll";
     cio_test_run_cfg(main_deadline, NULL, &cfg, 0);
     remove_dir();
+}
+
+/* On io_uring a file read that waits (a FIFO with no writer's data) is a
+ * request in the kernel: a deadline or a cancel takes it back there, and
+ * the data that comes later is still there for the next read. */
+static int main_fifo(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_stats_get(&s);
+    if (strcmp(s.backend, "io_uring") != 0)
+        return 77; /* on the pool such a read cannot be taken back */
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK_OK(mkfifo(path, 0600));
+    /* Read and write: the open does not wait for a writer. */
+    int fd = cio_file_open(path, O_RDWR, 0, CIO_NEVER);
+    CHECK(fd >= 0);
+    char c;
+    int64_t t0 = cio_now();
+    CHECK_ERR(cio_file_read(fd, &c, 1, cio_deadline_after(30 * MS)),
+              CIO_ETIMEDOUT);
+    CHECK(cio_now() - t0 >= 30 * MS);
+    cio_task r;
+    CHECK_OK(cio_spawn(&r, read_until_cancelled, (void *)(intptr_t)fd, NULL));
+    cio_test_until_waiting(r, CIO_WAIT_POOL);
+    CHECK_OK(cio_cancel(r));
+    void *res;
+    CHECK_OK(cio_join(r, &res, CIO_NEVER));
+    CHECK_EQ((intptr_t)res, CIO_ECANCELED);
+    CHECK_EQ(write(fd, "x", 1), 1);
+    CHECK_EQ(cio_file_read(fd, &c, 1, CIO_NEVER), 1);
+    CHECK_EQ(c, 'x');
+    CHECK_OK(cio_file_close(fd));
+    CHECK_OK(cio_unlink(path, CIO_NEVER));
+    return 0;
+}
+
+CIO_TEST(a_waiting_file_read_is_taken_back_in_the_kernel)
+{
+    (void)state;
+    fresh_dir();
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    int rc = cio_run(main_fifo, NULL, &cfg);
+    remove_dir();
+    if (rc == 77)
+        CIO_SKIP("not on io_uring");
+    assert_int_equal(rc, 0);
+    cio_test_check_teardown();
 }
 
 /* ---- bad input -------------------------------------------------------------- */
@@ -474,4 +528,5 @@ CIO_TEST_MAIN(cmocka_unit_test(large_transfers_keep_every_byte),
               cmocka_unit_test(atomic_write_is_old_or_new_after_a_kill),
               cmocka_unit_test(directories_list_rename_and_remove),
               cmocka_unit_test(deadline_and_cancel_take_back_queued_requests),
+              cmocka_unit_test(a_waiting_file_read_is_taken_back_in_the_kernel),
               cmocka_unit_test(bad_input_gets_clear_errors))
