@@ -44,6 +44,7 @@ enum {
     CIO__REQ_SEND,     /* send(fd, addr, len, flags) */
     CIO__REQ_READV,    /* preadv(fd, addr as iovec, len vectors, off) */
     CIO__REQ_SENDMSG,  /* sendmsg(fd, addr as msghdr, flags) */
+    CIO__REQ_RECVMSG,  /* recvmsg(fd, addr as msghdr, flags) */
     CIO__REQ_READ,     /* pread(fd, addr, len, off) */
     CIO__REQ_WRITE,    /* pwrite(fd, addr, len, off) */
     CIO__REQ_WRITEV,   /* pwritev(fd, addr as iovec, len vectors, off) */

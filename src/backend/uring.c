@@ -69,7 +69,7 @@ static const unsigned char ops_used[] = {
     IORING_OP_WRITEV,   IORING_OP_FSYNC,    IORING_OP_OPENAT,
     IORING_OP_CLOSE,    IORING_OP_STATX,    IORING_OP_UNLINKAT,
     IORING_OP_RENAMEAT, IORING_OP_MKDIRAT,  IORING_OP_ACCEPT,
-    IORING_OP_CONNECT,
+    IORING_OP_CONNECT,  IORING_OP_RECVMSG,
 };
 
 struct ring {
@@ -388,6 +388,27 @@ static int collect_epoll(struct ring *r, struct cio__event *out, int max)
     return n;
 }
 
+/* A cancel still waiting for room whose request has completed must not
+ * be queued: the token (an address on the caller's stack) may name the
+ * caller's next request by then. */
+static void cancel_forget(struct ring *r, uint64_t token)
+{
+    for (size_t i = 0; i < r->ncancels; i++) {
+        if (r->cancels[i] == token) {
+            r->cancels[i] = r->cancels[--r->ncancels];
+            return;
+        }
+    }
+}
+
+/* The kernel's internal restart codes (ERESTARTSYS and its kin, 512 to
+ * 516) can reach a completion when a cancel interrupts an operation its
+ * worker blocked in; to a caller they are an interruption. */
+static int32_t restart_code(int32_t res)
+{
+    return res <= -512 && res >= -516 ? -EINTR : res;
+}
+
 /* Moves completions to `out`; notes the backend's own. */
 static int reap(struct ring *r, struct cio__event *out, int max)
 {
@@ -416,9 +437,11 @@ static int reap(struct ring *r, struct cio__event *out, int max)
             break;
         }
         default:
+            if (r->ncancels)
+                cancel_forget(r, c->user_data);
             out[k].token = c->user_data;
             out[k].events = CIO__EV_DONE;
-            out[k].res = c->res;
+            out[k].res = restart_code(c->res);
             k++;
         }
     }
@@ -460,11 +483,21 @@ static int ur_poll(void *inst, struct cio__event *out, int max,
     if (r->ncancels)
         cancels_flush(r);
     bool wait = timeout_ns != 0 && !r->ep_ready && cq_empty(r);
+    /* A poll that could not be armed again (no room even after handing
+     * the queue over) would leave the sleep deaf to other threads' wakes
+     * or to epoll: sleep in short slices until it is. */
+    if (wait && (!r->ev_armed || !r->ep_armed) &&
+        (timeout_ns < 0 || timeout_ns > 1000000))
+        timeout_ns = 1000000;
     if (wait || r->pending || kernel_waits(r)) {
         int rc = ring_enter(r, wait, timeout_ns);
-        if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EBUSY &&
-            rc != -EAGAIN)
-            return rc;
+        if (rc == -EBADR) {
+            /* A completion was dropped (the kernel could not keep an
+             * overflowed one): its task would wait for ever. */
+            fprintf(stderr, "cio: io_uring dropped a completion (out of "
+                            "kernel memory); stopping the process\n");
+            abort();
+        }
     }
     int k = reap(r, out, max);
     if (r->ep_ready && k < max)
@@ -504,6 +537,11 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
         break;
     case CIO__REQ_SENDMSG:
         e->opcode = IORING_OP_SENDMSG;
+        e->len = 1;
+        e->msg_flags = q->flags;
+        break;
+    case CIO__REQ_RECVMSG:
+        e->opcode = IORING_OP_RECVMSG;
         e->len = 1;
         e->msg_flags = q->flags;
         break;
@@ -567,7 +605,7 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
     }
     if (q->poll_first &&
         (q->op == CIO__REQ_RECV || q->op == CIO__REQ_SEND ||
-         q->op == CIO__REQ_SENDMSG))
+         q->op == CIO__REQ_SENDMSG || q->op == CIO__REQ_RECVMSG))
         e->ioprio = IORING_RECVSEND_POLL_FIRST;
     sqe_push(r);
     return 0;

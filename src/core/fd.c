@@ -643,7 +643,8 @@ bool cio__fd_req_ok(const struct cio__task *self)
 }
 
 int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
-                 const struct cio__req *req, int64_t deadline, int32_t *res)
+                 const struct cio__req *req, int64_t deadline, int32_t *res,
+                 int *ended)
 {
     struct cio__worker *w = self->worker;
     const struct cio__backend *be = w->rt->be;
@@ -703,23 +704,30 @@ int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
         fd_unlock(st);
     }
     *res = rq.res;
+    int early = closed ? CIO_EBADF
+                : reason != CIO__WAKE_OK ? cio__wait_error(reason)
+                                         : 0;
+    if (ended)
+        *ended = early;
     if (rq.res >= 0)
         return 0; /* it happened: its result stands */
-    if (closed)
-        return CIO_EBADF;
-    /* Cancelled: before it started, or interrupted while the kernel's
-     * worker blocked in it (a read on a pipe), which undid nothing. */
-    if ((rq.res == -ECANCELED || rq.res == -EINTR) && reason != CIO__WAKE_OK)
-        return cio__wait_error(reason); /* it did not happen */
-    return 0; /* it failed by itself */
+    if (early && (closed || rq.res == -ECANCELED))
+        return early; /* it did not happen (or the descriptor is gone) */
+    /* It failed by itself, or the cancel interrupted it where the kernel's
+     * worker blocked in it (-EINTR): the caller knows what that undid. */
+    return 0;
 }
 
 int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
                 const struct cio__req *req, int64_t deadline)
 {
     int32_t res;
-    int rc = cio__req_run(self, st, fd, req, deadline, &res);
-    return rc < 0 ? rc : res;
+    int ended;
+    int rc = cio__req_run(self, st, fd, req, deadline, &res, &ended);
+    if (rc < 0)
+        return rc;
+    /* Interrupted by the cancel: a socket call moved nothing then. */
+    return res == -EINTR && ended ? ended : res;
 }
 
 void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res)

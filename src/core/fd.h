@@ -146,12 +146,17 @@ bool cio__fd_req_ok(const struct cio__task *self);
 int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
                 const struct cio__req *req, int64_t deadline);
 /* The same, with the outcome apart: 0 when the request completed (its
- * result, bytes or a negative errno, in *res), else why it did not
- * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or -EBUSY. `st` may
- * be NULL (a path, or a file cio_close does not manage): nothing then
- * wakes the wait but the completion, the deadline and a cancel. */
+ * result, bytes or a negative errno, in *res; *ended, if not NULL, says
+ * why the wait ended before the completion, or 0), else why it did not
+ * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or -EBUSY. A result
+ * of -EINTR with *ended set is the cancel interrupting the operation
+ * where the kernel's worker blocked in it: the caller knows whether that
+ * undid it (a read) or not (a close). `st` may be NULL (a path, or a file
+ * cio_close does not manage): nothing then wakes the wait but the
+ * completion, the deadline and a cancel. */
 int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
-                 const struct cio__req *req, int64_t deadline, int32_t *res);
+                 const struct cio__req *req, int64_t deadline, int32_t *res,
+                 int *ended);
 /* Reactor side: request `token` completed with `res`. */
 void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res);
 

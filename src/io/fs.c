@@ -273,6 +273,15 @@ static bool as_req(struct cio__fsop *op, struct cio__req *q, struct statx *x)
 {
     /* Transfers are at most CIO__FS_CHUNK bytes (file.c cuts them). */
     uint32_t len = op->len > UINT32_MAX ? UINT32_MAX : (uint32_t)op->len;
+    bool transfer = op->op == CIO__FS_READ || op->op == CIO__FS_WRITE ||
+                    op->op == CIO__FS_READV || op->op == CIO__FS_WRITEV;
+    /* A transfer at the file position: the kernel's request reads the
+     * position when it starts and stores it when it ends, without the
+     * lock read(2) and write(2) take, so two at once on one description
+     * (two tasks writing to a redirected stdout) would use the same
+     * offset. The pool's read(2) and write(2) keep them apart. */
+    if (transfer && op->off < 0)
+        return false;
     *q = (struct cio__req){.fd = op->fd, .off = op->off};
     switch (op->op) {
     case CIO__FS_OPEN:
@@ -351,12 +360,20 @@ static int run_req(struct cio__task *self, struct cio__fsop *op,
 {
     struct cio__req q;
     struct statx x;
-    if (!cio__fd_req_ok(self) || !as_req(op, &q, &x))
+    /* A deadline already passed: the pool's path refuses it without
+     * running it, as the caller expects of an operation not yet started. */
+    if (!cio__fd_req_ok(self) || !as_req(op, &q, &x) ||
+        (deadline != CIO_NEVER && deadline <= cio__os_now()))
         return -EBUSY;
     int32_t res;
-    int rc = cio__req_run(self, NULL, op->fd, &q, deadline, &res);
+    int ended;
+    int rc = cio__req_run(self, NULL, op->fd, &q, deadline, &res, &ended);
     if (rc < 0)
         return rc;
+    if (res == -EINTR && op->op == CIO__FS_CLOSE)
+        res = 0; /* Linux frees the number even then: it is closed */
+    else if (res == -EINTR && ended)
+        return ended; /* interrupted by the cancel: nothing was moved */
     op->res = res;
     if (res >= 0 && (op->op == CIO__FS_FSTAT || op->op == CIO__FS_STAT)) {
         stat_from(op->st, &x);

@@ -25,7 +25,8 @@ struct buf {
 struct vec {
     const struct iovec *iov;
     int cnt;
-    struct msghdr msg; /* a writev as a request: lives as long as the call */
+    struct msghdr msg; /* readv or writev as a request: lives as long as
+                          the call */
 };
 
 /* Regular files: the pool's file calls. A write there writes everything
@@ -131,8 +132,12 @@ static void prep_read(struct cio__call *c, void *ctx, struct cio__req *q)
 static void prep_readv(struct cio__call *c, void *ctx, struct cio__req *q)
 {
     struct vec *v = ctx;
-    *q = (struct cio__req){.op = CIO__REQ_READV, .fd = c->fd,
-                           .addr = (void *)v->iov, .len = (uint32_t)v->cnt};
+    /* recvmsg rather than readv: only the socket forms wait for
+     * readiness in the kernel before their first try (poll_first). */
+    v->msg = (struct msghdr){.msg_iov = (struct iovec *)v->iov,
+                             .msg_iovlen = (size_t)v->cnt};
+    *q = (struct cio__req){.op = CIO__REQ_RECVMSG, .fd = c->fd,
+                           .addr = &v->msg};
 }
 
 static void prep_write(struct cio__call *c, void *ctx, struct cio__req *q)
