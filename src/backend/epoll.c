@@ -1,9 +1,8 @@
 /* The epoll backend: one epoll instance and one eventfd per worker.
  *
- * Descriptors are added with EPOLLET for both directions at once, so a
- * task that switches from reading to writing never needs an epoll_ctl. The
- * eventfd is how other threads wake a worker asleep in epoll_pwait2; its
- * events are consumed here and never reported.
+ * Descriptors are added with EPOLLET for both directions at once
+ * (epset.h). The eventfd is how other threads wake a worker asleep in
+ * epoll_pwait2; its events are consumed here and never reported.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/epset.h"
 #include "os/os.h"
 
 /* Token of the eventfd: no descriptor token has all bits set. */
@@ -69,22 +69,13 @@ static void ep_close(void *inst)
 static int ep_add(void *inst, int fd, uint64_t token)
 {
     struct ep *p = inst;
-    struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = token,
-    };
-    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return cio__epset_add(p->epfd, fd, token);
 }
 
 static int ep_del(void *inst, int fd)
 {
     struct ep *p = inst;
-    struct epoll_event ev = {0}; /* non-NULL for kernels before 2.6.9 */
-    if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return cio__epset_del(p->epfd, fd);
 }
 
 /* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; older kernels and
@@ -134,17 +125,9 @@ static int ep_poll(void *inst, struct cio__event *out, int max,
             (void)r; /* EAGAIN: another poll drained it first */
             continue;
         }
-        uint32_t bits = 0;
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
-            bits |= CIO__EV_READ;
-        if (e & EPOLLOUT)
-            bits |= CIO__EV_WRITE;
-        if (e & EPOLLRDHUP)
-            bits |= CIO__EV_RDHUP;
-        if (e & (EPOLLERR | EPOLLHUP))
-            bits |= CIO__EV_ERR | CIO__EV_READ | CIO__EV_WRITE;
         out[k].token = p->buf[i].data.u64;
-        out[k].events = bits;
+        out[k].events = cio__epset_bits(e);
+        out[k].res = 0;
         k++;
     }
     return k;

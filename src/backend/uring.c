@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/epset.h"
 #include "os/os.h"
 
 /* Tokens of the backend's own requests; callers' tokens are addresses. */
@@ -338,36 +339,13 @@ static void ur_close(void *inst)
 static int ur_add(void *inst, int fd, uint64_t token)
 {
     struct ring *r = inst;
-    struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = token,
-    };
-    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return cio__epset_add(r->epfd, fd, token);
 }
 
 static int ur_del(void *inst, int fd)
 {
     struct ring *r = inst;
-    struct epoll_event ev = {0};
-    if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, &ev) < 0)
-        return -errno;
-    return 0;
-}
-
-static uint32_t epoll_bits(uint32_t e)
-{
-    uint32_t bits = 0;
-    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI))
-        bits |= CIO__EV_READ;
-    if (e & EPOLLOUT)
-        bits |= CIO__EV_WRITE;
-    if (e & EPOLLRDHUP)
-        bits |= CIO__EV_RDHUP;
-    if (e & (EPOLLERR | EPOLLHUP))
-        bits |= CIO__EV_ERR | CIO__EV_READ | CIO__EV_WRITE;
-    return bits;
+    return cio__epset_del(r->epfd, fd);
 }
 
 /* Collects the epoll instance's events, without waiting. */
@@ -382,7 +360,7 @@ static int collect_epoll(struct ring *r, struct cio__event *out, int max)
     r->ep_ready = n == max;
     for (int i = 0; i < n; i++) {
         out[i].token = r->buf[i].data.u64;
-        out[i].events = epoll_bits(r->buf[i].events);
+        out[i].events = cio__epset_bits(r->buf[i].events);
         out[i].res = 0;
     }
     return n;
