@@ -209,12 +209,17 @@ typedef struct cio_config {
 
 /* Backends. Each worker meets the kernel through one of two backends,
  * chosen when cio_run starts; a program runs unchanged on either.
- *   - io_uring (Linux 5.19 or later): a ring per worker. Reads and writes
- *     on sockets that would wait are handed to the kernel as requests,
- *     batched with the worker's own wait: one system call collects their
- *     results and sleeps. Waits for readiness (cio_wait_fd, accept,
- *     connect, tasks made with CIO_SPAWN_MIGRATE) use an epoll instance
- *     the ring watches.
+ *   - io_uring (Linux 5.19 or later): a ring per worker. Socket reads and
+ *     accepts that would wait, socket writes, connects and most file
+ *     calls (all but transfers at the file position, ftruncate,
+ *     cio_readdir and cio_read_file, which stay on the pool) are handed
+ *     to the kernel as requests, batched with the worker's own wait: one
+ *     system call hands them over, collects their results and sleeps.
+ *     cio_wait_fd, pipes and tasks made with CIO_SPAWN_MIGRATE wait for
+ *     readiness through an epoll instance the ring watches. A call whose
+ *     wait ends (deadline, cancel, cio_close) while its request is in the
+ *     kernel cancels it there and reports exactly one outcome: what the
+ *     request did, if it completed, else why the wait ended.
  *   - epoll: readiness for every wait; the call is then made directly.
  * "auto" (the default) takes io_uring when a probe at start finds every
  * setup flag and operation cio uses working, else epoll: container
@@ -739,11 +744,12 @@ CIO_API ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
 
 /* Regular files cannot be waited on (the kernel calls them always ready,
  * and a read may still wait for the disk), so every call here runs its
- * system calls on the blocking pool while the calling task is stopped
- * and its worker runs other tasks; a later backend may serve them with
- * io_uring instead, with the same calls and results. All are task only
- * (CIO_EPERM elsewhere) and take a deadline, and cancellation applies,
- * as for cio_blocking(): a request still waiting for a pool thread is
+ * system calls on the blocking pool, or on the io_uring backend mostly as
+ * requests the kernel runs itself (see Backends), while the calling task
+ * is stopped and its worker runs other tasks; the calls and results are
+ * the same either way. All are task only (CIO_EPERM elsewhere) and take
+ * a deadline, and cancellation applies, as for cio_blocking(): a request
+ * still waiting for a pool thread, or not yet started by the kernel, is
  * taken back and does not happen (CIO_ETIMEDOUT, CIO_ECANCELED); one the
  * kernel is running is waited for and its outcome reported (a read that
  * started returns its data). Transfers larger than 1 MiB are made in

@@ -363,7 +363,7 @@ static int run_req(struct cio__task *self, struct cio__fsop *op,
     /* A deadline already passed: the pool's path refuses it without
      * running it, as the caller expects of an operation not yet started. */
     if (!cio__fd_req_ok(self) || !as_req(op, &q, &x) ||
-        (deadline != CIO_NEVER && deadline <= cio__os_now()))
+        cio__os_passed(deadline))
         return -EBUSY;
     int32_t res;
     int ended;

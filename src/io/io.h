@@ -135,7 +135,7 @@ static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
 {
     if (!prep || !cio__call_has(c, CIO__FD_SOCKET) ||
         !cio__fd_req_ok(c->self) ||
-        (deadline != CIO_NEVER && deadline <= cio__os_now()))
+        cio__os_passed(deadline))
         return -EBUSY;
     struct cio__req req = {0};
     prep(c, ctx, &req);

@@ -345,7 +345,7 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
     if (rc < 0)
         return rc;
     if (cio__call_has(&c, CIO__FD_SOCKET) && cio__fd_req_ok(c.self) &&
-        (deadline == CIO_NEVER || deadline > cio__os_now())) {
+        !cio__os_passed(deadline)) {
         /* The whole handshake as one request: the kernel tries, waits for
          * it to end and reports how, with no edge to wait for and no
          * SO_ERROR to ask. */

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -112,6 +113,19 @@ void cio__os_ticks_start(void);
  * delay a wake a little, never make one early. */
 int64_t cio__os_now_coarse(void);
 int64_t cio__os_coarse_res(void);
+/* Whether `deadline` (CIO_NEVER: never) has passed, reading the precise
+ * clock only when the coarse one puts it within a tick: a deadline far
+ * ahead costs the cheap read alone. After a CPU's idle the coarse clock
+ * may lag more than a tick, and a deadline passed just then is taken as
+ * ahead: the caller's wait then ends at once on it instead. */
+static inline bool cio__os_passed(int64_t deadline)
+{
+    if (deadline == INT64_MAX) /* CIO_NEVER */
+        return false;
+    if (deadline > cio__os_now_coarse() + cio__os_coarse_res())
+        return false;
+    return deadline <= cio__os_now();
+}
 /* Online CPUs usable by this process (at least 1). */
 int cio__os_ncpu(void);
 /* Names the calling thread (best effort; at most 15 characters kept). */
