@@ -628,7 +628,8 @@ static void cancels_flush(struct ring *r)
     size_t i = 0;
     while (i < r->ncancels && cancel_now(r, r->cancels[i]))
         i++;
-    memmove(r->cancels, r->cancels + i, (r->ncancels - i) * sizeof *r->cancels);
+    memmove(r->cancels, r->cancels + i,
+            (r->ncancels - i) * sizeof *r->cancels);
     r->ncancels -= i;
 }
 

@@ -622,7 +622,7 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
     fd_unlock(st);
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/* ---- requests ----------------------------------------------------------- */
 
 /* A request in flight, on its task's stack; `token` is its address. Only
  * the worker owning the backend instance touches it after submission
@@ -680,7 +680,7 @@ int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
             unlink_waiter(st, &rec);
             fd_unlock(st);
         }
-        return -EBUSY;
+        return CIO__NO_REQ;
     }
     w->reqs++;
     cio__count(&w->c.io_waits, 1);

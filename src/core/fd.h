@@ -131,6 +131,10 @@ int cio__fd_blocking_copy(struct cio__runtime *rt, int fd);
 void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev);
 
 struct cio__req;
+/* "No request was made" (the backend takes none here, could not queue
+ * it, or the call should wait for readiness instead): outside the range
+ * of errno values, so no request's own result can be taken for it. */
+#define CIO__NO_REQ (-0x10000)
 /* Whether the calls of `self` on descriptors may be backend requests:
  * the backend takes them, and the task always runs on the worker whose
  * backend instance (the one thread that may touch it) holds the request. */
@@ -141,14 +145,14 @@ bool cio__fd_req_ok(const struct cio__task *self);
  * completed, else, when it was cancelled in the kernel because the wait
  * ended first, CIO_ETIMEDOUT, CIO_ECANCELED or CIO_EBADF (the descriptor
  * was closed). The request's memory is the kernel's until it completes,
- * so this waits for that, cancelled or not. -EBUSY: the backend could not
+ * so this waits for that, cancelled or not. CIO__NO_REQ: the backend could not
  * queue it (nothing happened; wait for readiness instead). */
 int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
                 const struct cio__req *req, int64_t deadline);
 /* The same, with the outcome apart: 0 when the request completed (its
  * result, bytes or a negative errno, in *res; *ended, if not NULL, says
  * why the wait ended before the completion, or 0), else why it did not
- * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or -EBUSY. A result
+ * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or CIO__NO_REQ. A result
  * of -EINTR with *ended set is the cancel interrupting the operation
  * where the kernel's worker blocked in it: the caller knows whether that
  * undid it (a read) or not (a close). `st` may be NULL (a path, or a file

@@ -244,7 +244,7 @@ static int64_t run_op(struct cio__fsop *op)
     return r < 0 ? neg() : r;
 }
 
-/* ---- the same operations as io_uring requests ---------------------------- */
+/* ---- the same operations as io_uring requests --------------------------- */
 
 static void stat_from(struct stat *st, const struct statx *x)
 {
@@ -354,7 +354,7 @@ static bool as_req(struct cio__fsop *op, struct cio__req *q, struct statx *x)
 }
 
 /* Runs `op` as a request: 0 with op->res, a wait error when it did not
- * happen, or -EBUSY (not a request here: use the pool). */
+ * happen, or CIO__NO_REQ (not a request here: use the pool). */
 static int run_req(struct cio__task *self, struct cio__fsop *op,
                    int64_t deadline)
 {
@@ -364,7 +364,7 @@ static int run_req(struct cio__task *self, struct cio__fsop *op,
      * running it, as the caller expects of an operation not yet started. */
     if (!cio__fd_req_ok(self) || !as_req(op, &q, &x) ||
         cio__os_passed(deadline))
-        return -EBUSY;
+        return CIO__NO_REQ;
     int32_t res;
     int ended;
     int rc = cio__req_run(self, NULL, op->fd, &q, deadline, &res, &ended);
@@ -397,7 +397,7 @@ int cio__fs_run(struct cio__fsop *op, int64_t deadline)
     if (cio__cancel_pending(self))
         return CIO_ECANCELED;
     int rc = run_req(self, op, deadline);
-    if (rc != -EBUSY)
+    if (rc != CIO__NO_REQ)
         return rc;
     /* The job lives on this task's stack: a running one is waited for
      * (not abandoned), so it never outlives the frame. */

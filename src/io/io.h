@@ -128,7 +128,7 @@ typedef void cio__prep(struct cio__call *c, void *ctx, struct cio__req *req);
  * call as a backend request, where the backend takes them (io_uring), the
  * descriptor is a socket, and the deadline is ahead (a call whose deadline
  * has passed still gets one direct try: cio__call_wait). Returns the
- * request's outcome, or -EBUSY when it was not made (wait instead). */
+ * request's outcome, or CIO__NO_REQ when it was not made (wait instead). */
 static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
                                     cio__prep *prep, int64_t deadline,
                                     bool not_ready)
@@ -136,7 +136,7 @@ static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
     if (!prep || !cio__call_has(c, CIO__FD_SOCKET) ||
         !cio__fd_req_ok(c->self) ||
         cio__os_passed(deadline))
-        return -EBUSY;
+        return CIO__NO_REQ;
     struct cio__req req = {0};
     prep(c, ctx, &req);
     /* Found not ready (EAGAIN, or the readiness word says so): the
@@ -206,11 +206,11 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
             cio__call_end(&c, false);
             return r;
         }
-        if (r != -EBUSY && r != -EAGAIN && r != -EINTR) {
+        if (r != CIO__NO_REQ && r != -EAGAIN && r != -EINTR) {
             rc = (int)r;
             break;
         }
-        if (r == -EBUSY) {
+        if (r == CIO__NO_REQ) {
             rc = cio__call_wait(&c, bit, deadline);
             if (rc < 0)
                 break;

@@ -352,7 +352,7 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
         struct cio__req q = {.op = CIO__REQ_CONNECT, .fd = c.fd,
                              .addr = (void *)&addr->u.sa, .len = addr->len};
         rc = cio__fd_req(c.self, c.st, c.num, &q, deadline);
-        if (rc != -EBUSY) {
+        if (rc != CIO__NO_REQ) {
             cio__call_end(&c, false);
             return rc;
         }
@@ -554,8 +554,8 @@ ssize_t cio_sendto(int fd, const void *buf, size_t n, const cio_addr *to,
     if (to && !valid_addr(to))
         return CIO_EINVAL;
     struct dgram d = {(void *)buf, n, (cio_addr *)to};
-    return cio__call_run(fd, CIO__RDY_WRITE, 0, deadline, try_sendto, NULL, &d,
-                         NULL);
+    return cio__call_run(fd, CIO__RDY_WRITE, 0, deadline, try_sendto, NULL,
+                         &d, NULL);
 }
 
 ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
@@ -563,6 +563,6 @@ ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
 {
     cio_addr tmp;
     struct dgram d = {buf, n, from ? from : &tmp};
-    return cio__call_run(fd, CIO__RDY_READ, 0, deadline, try_recvfrom, NULL, &d,
-                         NULL);
+    return cio__call_run(fd, CIO__RDY_READ, 0, deadline, try_recvfrom, NULL,
+                         &d, NULL);
 }

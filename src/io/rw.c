@@ -163,8 +163,8 @@ ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
     if (n == 0)
         return zero_length(fd);
     struct buf b = {buf, n};
-    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, prep_read, &b,
-                         file_read);
+    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, prep_read,
+                         &b, file_read);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -178,8 +178,8 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {.iov = iov, .cnt = iovcnt};
-    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv, prep_readv, &v,
-                         file_readv);
+    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv,
+                         prep_readv, &v, file_readv);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
@@ -187,8 +187,8 @@ ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
     if (n == 0)
         return zero_length(fd);
     struct buf b = {(void *)buf, n};
-    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write, prep_write, &b,
-                         file_write);
+    return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write,
+                         prep_write, &b, file_write);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -202,8 +202,8 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {.iov = iov, .cnt = iovcnt};
-    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev, prep_writev, &v,
-                         file_writev);
+    return cio__call_run(fd, CIO__RDY_WRITE, len, deadline, try_writev,
+                         prep_writev, &v, file_writev);
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
@@ -256,7 +256,7 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
                 *written = done;
             continue;
         }
-        if (r == -EBUSY) {
+        if (r == CIO__NO_REQ) {
             direct = true; /* no request here: as on epoll */
             r = cio__call_wait(&c, CIO__RDY_WRITE, deadline);
         }

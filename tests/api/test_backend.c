@@ -41,13 +41,14 @@ static bool on_uring(void)
     return s.backend && strcmp(s.backend, "io_uring") == 0;
 }
 
-/* ---- which backend --------------------------------------------------------- */
+/* ---- which backend ------------------------------------------------------ */
 
 static void *reader(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char c;
-    return (void *)(intptr_t)cio_read(fd, &c, 1, cio_deadline_after(2000 * MS));
+    ssize_t n = cio_read(fd, &c, 1, cio_deadline_after(2000 * MS));
+    return (void *)(intptr_t)n;
 }
 
 static int main_which(void *arg)
@@ -108,7 +109,8 @@ CIO_TEST(a_backend_not_known_is_refused)
 {
     (void)state;
     char said[1024];
-    int st = cio_test_in_child(run_backend, (void *)"kqueue", said, sizeof said);
+    int st = cio_test_in_child(run_backend, (void *)"kqueue", said,
+                               sizeof said);
     assert_true(WIFEXITED(st));
     assert_int_equal((signed char)WEXITSTATUS(st), (signed char)CIO_EINVAL);
     assert_non_null(strstr(said, "cio_config.backend = kqueue: expected"));
@@ -118,7 +120,7 @@ CIO_TEST(a_backend_not_known_is_refused)
     assert_int_equal(cio_run(main_which, NULL, &cfg), 0);
 }
 
-/* ---- the kernel refuses io_uring ------------------------------------------- */
+/* ---- the kernel refuses io_uring ---------------------------------------- */
 
 /* What container runtimes do (Docker's default profile): io_uring_setup
  * fails with EPERM. False when this process cannot install the filter. */
@@ -161,14 +163,16 @@ CIO_TEST(io_uring_refused_by_the_kernel_falls_back_to_epoll)
     (void)state;
     char said[2048];
     /* Auto: epoll, with the reason. */
-    int st = cio_test_in_child(refused_then_run, (void *)"auto", said, sizeof said);
+    int st = cio_test_in_child(refused_then_run, (void *)"auto", said,
+                               sizeof said);
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) == 77)
         CIO_SKIP("no seccomp filter can be installed here");
     if (WEXITSTATUS(st) != 0)
         fail_msg("status %d, said: %s", WEXITSTATUS(st), said);
     /* Asked for by name: cio_run fails with the kernel's error, saying so. */
-    st = cio_test_in_child(refused_then_run, (void *)"io_uring", said, sizeof said);
+    st = cio_test_in_child(refused_then_run, (void *)"io_uring", said,
+                           sizeof said);
     assert_true(WIFEXITED(st));
     assert_int_equal((signed char)WEXITSTATUS(st), (signed char)CIO_EPERM);
     assert_non_null(strstr(said, "io_uring_setup: Operation not permitted"));
@@ -196,7 +200,7 @@ CIO_TEST(a_memlock_limit_too_small_for_a_ring_still_runs)
         fail_msg("status %d, said: %s", WEXITSTATUS(st), said);
 }
 
-/* ---- one outcome when a wait ends during a request ------------------------ */
+/* ---- one outcome when a wait ends during a request --------------------- */
 
 /* The byte at position `pos` of the stream: not periodic in any chunk
  * size used here, so a lost or repeated piece shows. */
