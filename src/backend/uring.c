@@ -75,7 +75,6 @@ static const unsigned char ops_used[] = {
 
 struct ring {
     int fd;
-    unsigned flags; /* setup flags it got */
     /* Submission queue: the kernel's head, our tail. */
     _Atomic unsigned *sq_khead, *sq_ktail, *sq_kflags;
     unsigned *sq_array;
@@ -151,7 +150,6 @@ static int ring_make(struct ring *r, char *why, size_t n)
         return -err;
     }
     r->fd = fd;
-    r->flags = p.flags;
     unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_NODROP;
     if ((p.features & need) != need) {
         snprintf(why, n, "io_uring lacks %s (Linux 5.11 or later)",
@@ -501,9 +499,9 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
     e->addr = (uint64_t)(uintptr_t)q->addr;
     e->len = q->len;
     e->user_data = token;
-    /* Offsets: -1 (all bits set) is "the file position" to the kernel,
-     * which is what a negative `off` means here. */
-    uint64_t off = (uint64_t)q->off;
+    /* -1 (all bits set) is "the file position" to the kernel, which is
+     * what a negative `off` means here. */
+    uint64_t pos = q->off < 0 ? (uint64_t)-1 : (uint64_t)q->off;
     switch (q->op) {
     case CIO__REQ_RECV:
         e->opcode = IORING_OP_RECV;
@@ -525,19 +523,19 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
         break;
     case CIO__REQ_READV:
         e->opcode = IORING_OP_READV;
-        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        e->off = pos;
         break;
     case CIO__REQ_READ:
         e->opcode = IORING_OP_READ;
-        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        e->off = pos;
         break;
     case CIO__REQ_WRITE:
         e->opcode = IORING_OP_WRITE;
-        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        e->off = pos;
         break;
     case CIO__REQ_WRITEV:
         e->opcode = IORING_OP_WRITEV;
-        e->off = q->off < 0 ? (uint64_t)-1 : off;
+        e->off = pos;
         break;
     case CIO__REQ_FSYNC:
         e->opcode = IORING_OP_FSYNC;

@@ -145,15 +145,15 @@ bool cio__fd_req_ok(const struct cio__task *self);
  * completed, else, when it was cancelled in the kernel because the wait
  * ended first, CIO_ETIMEDOUT, CIO_ECANCELED or CIO_EBADF (the descriptor
  * was closed). The request's memory is the kernel's until it completes,
- * so this waits for that, cancelled or not. CIO__NO_REQ: the backend could not
- * queue it (nothing happened; wait for readiness instead). */
+ * so this waits for that, cancelled or not. CIO__NO_REQ: the backend
+ * could not queue it (nothing happened; wait for readiness instead). */
 int cio__fd_req(struct cio__task *self, struct cio__fd *st, int fd,
                 const struct cio__req *req, int64_t deadline);
 /* The same, with the outcome apart: 0 when the request completed (its
  * result, bytes or a negative errno, in *res; *ended, if not NULL, says
  * why the wait ended before the completion, or 0), else why it did not
- * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or CIO__NO_REQ. A result
- * of -EINTR with *ended set is the cancel interrupting the operation
+ * happen (CIO_ETIMEDOUT, CIO_ECANCELED, CIO_EBADF) or CIO__NO_REQ. A
+ * result of -EINTR with *ended set is the cancel interrupting the operation
  * where the kernel's worker blocked in it: the caller knows whether that
  * undid it (a read) or not (a close). `st` may be NULL (a path, or a file
  * cio_close does not manage): nothing then wakes the wait but the

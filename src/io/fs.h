@@ -1,8 +1,8 @@
 /* The seam every file call goes through (fs.c): one operation on the
  * file system, described whole, run where file I/O can run without
- * holding a worker. Today that is the blocking pool; a backend that can
- * do file I/O itself (io_uring) serves the same operations here, so
- * file.c and cio.h do not change with it. */
+ * holding a worker: an io_uring request where the backend takes it and
+ * the operation allows (fs.c says which), else a job on the blocking
+ * pool. file.c and cio.h are the same either way. */
 #ifndef CIO_IO_FS_H
 #define CIO_IO_FS_H
 

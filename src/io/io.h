@@ -129,13 +129,18 @@ typedef void cio__prep(struct cio__call *c, void *ctx, struct cio__req *req);
  * descriptor is a socket, and the deadline is ahead (a call whose deadline
  * has passed still gets one direct try: cio__call_wait). Returns the
  * request's outcome, or CIO__NO_REQ when it was not made (wait instead). */
+/* Whether this call's descriptor is a socket its task may make requests
+ * on (cio__fd_req_ok). */
+static inline bool cio__call_by_req(const struct cio__call *c)
+{
+    return cio__call_has(c, CIO__FD_SOCKET) && cio__fd_req_ok(c->self);
+}
+
 static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
                                     cio__prep *prep, int64_t deadline,
                                     bool not_ready)
 {
-    if (!prep || !cio__call_has(c, CIO__FD_SOCKET) ||
-        !cio__fd_req_ok(c->self) ||
-        cio__os_passed(deadline))
+    if (!prep || !cio__call_by_req(c) || cio__os_passed(deadline))
         return CIO__NO_REQ;
     struct cio__req req = {0};
     prep(c, ctx, &req);
@@ -145,14 +150,6 @@ static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
     return cio__fd_req(c->self, c->st, c->num, &req, deadline);
 }
 
-/* Whether a write on this call's socket goes to the backend at once:
- * on io_uring a send is a request from the start, batched with the
- * worker's other requests into its next io_uring_enter, rather than a
- * system call of its own (docs/architecture.md has the figures). */
-static inline bool cio__call_send_req(const struct cio__call *c)
-{
-    return cio__call_has(c, CIO__FD_SOCKET) && cio__fd_req_ok(c->self);
-}
 
 /* Runs a call on `fd`: tries `attempt` while the descriptor may be ready
  * for `bit`, waits for an edge after EAGAIN, retries after EINTR. On a
@@ -179,7 +176,10 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
         cio__call_end(&c, false);
         return r;
     }
-    bool direct = !(prep && bit == CIO__RDY_WRITE && cio__call_send_req(&c));
+    /* On io_uring a send is a request from the start, batched with the
+     * worker's other requests into its next io_uring_enter, rather than a
+     * system call of its own (docs/architecture.md has the figures). */
+    bool direct = !(prep && bit == CIO__RDY_WRITE && cio__call_by_req(&c));
     for (;;) {
         if (direct && cio__call_ready(&c, bit)) {
             ssize_t r = attempt(&c, ctx);

@@ -344,8 +344,7 @@ int cio_connect(int fd, const cio_addr *addr, int64_t deadline)
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
-    if (cio__call_has(&c, CIO__FD_SOCKET) && cio__fd_req_ok(c.self) &&
-        !cio__os_passed(deadline)) {
+    if (cio__call_by_req(&c) && !cio__os_passed(deadline)) {
         /* The whole handshake as one request: the kernel tries, waits for
          * it to end and reports how, with no edge to wait for and no
          * SO_ERROR to ask. */

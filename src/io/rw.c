@@ -9,8 +9,8 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdint.h>
 #include <poll.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -228,7 +228,7 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
     }
     /* One call for the whole buffer: the descriptor is held throughout
      * and the budget is spent once. */
-    bool direct = !cio__call_send_req(&c);
+    bool direct = !cio__call_by_req(&c); /* sends: as in cio__call_run */
     while (done < n) {
         struct buf b = {(char *)buf + done, n - done};
         if (direct && cio__call_ready(&c, CIO__RDY_WRITE)) {

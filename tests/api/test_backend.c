@@ -20,20 +20,6 @@
 #define US 1000LL
 #define MS 1000000LL
 
-static void tcp_pair(int *client, int *server)
-{
-    cio_addr any, a;
-    CHECK_OK(cio_addr_ip(&any, "127.0.0.1", 0));
-    int lfd = cio_listen(&any, 16, 0);
-    CHECK(lfd >= 0);
-    CHECK_OK(cio_sock_name(lfd, &a));
-    *client = cio_connect_addr(&a, cio_deadline_after(2000 * MS));
-    CHECK(*client >= 0);
-    *server = cio_accept(lfd, NULL, cio_deadline_after(2000 * MS));
-    CHECK(*server >= 0);
-    CHECK_OK(cio_close(lfd));
-}
-
 static bool on_uring(void)
 {
     cio_stats s;
@@ -60,7 +46,7 @@ static int main_which(void *arg)
     /* The line `make test` shows to say which backend this machine ran. */
     printf("backend: %s (%s)\n", s.backend, s.backend_why);
     int c, sv;
-    tcp_pair(&c, &sv);
+    cio_test_tcp_pair(&c, &sv);
     cio_task t;
     CHECK_OK(cio_spawn(&t, reader, (void *)(intptr_t)sv, NULL));
     cio_test_until_waiting(t, CIO_WAIT_FD);
@@ -366,7 +352,7 @@ static int main_cancel_race(void *arg)
 {
     struct race *r = arg;
     int c, s;
-    tcp_pair(&c, &s);
+    cio_test_tcp_pair(&c, &s);
     r->wfd = c;
     r->rfd = s;
     cio_task tw;

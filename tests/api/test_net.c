@@ -28,19 +28,6 @@ static int listener(cio_addr *a, int backlog)
     return lfd;
 }
 
-/* A connected TCP pair on loopback. */
-static void tcp_pair(int *client, int *server)
-{
-    cio_addr a;
-    int lfd = listener(&a, 16);
-    /* The kernel completes the handshake before accept: no helper task. */
-    *client = cio_connect_addr(&a, cio_deadline_after(2000 * MS));
-    CHECK(*client >= 0);
-    *server = cio_accept(lfd, NULL, cio_deadline_after(2000 * MS));
-    CHECK(*server >= 0);
-    CHECK_OK(cio_close(lfd));
-}
-
 struct waiter {
     int fd;
     int what;        /* which call */
@@ -105,7 +92,7 @@ static int blocked_fd(int what, int *other, int *extra)
     *extra = -1;
     if (what == W_READ || what == W_WRITE) {
         int c, s;
-        tcp_pair(&c, &s);
+        cio_test_tcp_pair(&c, &s);
         if (what == W_WRITE) {
             CHECK_OK(cio_sockopt_set(c, CIO_SO_SNDBUF, 4096));
             CHECK_OK(cio_sockopt_set(s, CIO_SO_RCVBUF, 4096));
@@ -556,7 +543,7 @@ static int main_vectors(void *arg)
 {
     (void)arg;
     int c, s;
-    tcp_pair(&c, &s);
+    cio_test_tcp_pair(&c, &s);
     char x[] = "abc", y[] = "defgh";
     struct iovec out[3] = {{x, 3}, {y, 0}, {y, 5}};
     CHECK_EQ(cio_writev(c, out, 3, CIO_NEVER), 8);
@@ -628,7 +615,7 @@ static int main_partial(void *arg)
 {
     (void)arg;
     int c, s;
-    tcp_pair(&c, &s);
+    cio_test_tcp_pair(&c, &s);
     /* A tiny send buffer makes most writes partial. The receive buffer
      * keeps its default: a tiny one on loopback (64 KiB segments) stalls
      * TCP itself on zero-window probes. */
@@ -662,7 +649,7 @@ static int main_write_all_partial_error(void *arg)
 {
     (void)arg;
     int c, s;
-    tcp_pair(&c, &s);
+    cio_test_tcp_pair(&c, &s);
     CHECK_OK(cio_sockopt_set(c, CIO_SO_SNDBUF, 4096));
     CHECK_OK(cio_sockopt_set(s, CIO_SO_RCVBUF, 4096));
     static char data[1 << 20];
@@ -1119,7 +1106,7 @@ static int main_bad_input(void *arg)
     CHECK_ERR(cio_listen(&l, 4, 0), CIO_EADDRINUSE);
     /* Options round-trip. */
     int c, s, v;
-    tcp_pair(&c, &s);
+    cio_test_tcp_pair(&c, &s);
     CHECK_OK(cio_sockopt_set(c, CIO_SO_NODELAY, 1));
     CHECK_OK(cio_sockopt_get(c, CIO_SO_NODELAY, &v));
     CHECK_EQ(v, 1);

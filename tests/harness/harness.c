@@ -134,6 +134,20 @@ cio_task cio_test_spawn_named(const char *name, cio_task_fn *fn, void *arg)
     return t;
 }
 
+void cio_test_tcp_pair(int *client, int *server)
+{
+    cio_addr any, a;
+    CHECK_OK(cio_addr_ip(&any, "127.0.0.1", 0));
+    int lfd = cio_listen(&any, 16, 0);
+    CHECK(lfd >= 0);
+    CHECK_OK(cio_sock_name(lfd, &a));
+    *client = cio_connect_addr(&a, cio_deadline_after(2000 * 1000000LL));
+    CHECK(*client >= 0);
+    *server = cio_accept(lfd, NULL, cio_deadline_after(2000 * 1000000LL));
+    CHECK(*server >= 0);
+    CHECK_OK(cio_close(lfd));
+}
+
 cio_task_stats cio_test_until_waiting(cio_task t, int what)
 {
     int64_t until = cio_deadline_after(5000 * 1000000LL);

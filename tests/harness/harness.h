@@ -79,6 +79,9 @@ cio_task cio_test_spawn_named(const char *name, cio_task_fn *fn, void *arg);
  * the case) until `t` waits on `what` (a CIO_WAIT_*; < 0: on anything);
  * returns its figures then. */
 cio_task_stats cio_test_until_waiting(cio_task t, int what);
+/* Task only. A connected TCP pair on 127.0.0.1 (the kernel completes the
+ * handshake before the accept, so no helper task is needed). */
+void cio_test_tcp_pair(int *client, int *server);
 
 /* Runs fn(arg) in a child process with its stderr captured into `said`
  * (NUL-terminated, at most cap - 1 bytes); the child exits with fn's
