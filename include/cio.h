@@ -1391,6 +1391,12 @@ typedef struct cio_stats {
                                  outside a runtime): a leak check */
     uint64_t io_requests;     /* of io_waits, those made as io_uring
                                  requests (see Backends) */
+    uint64_t io_receives;     /* multishot receives made on TCP sockets
+                                 (io_uring: see Backends): each serves
+                                 the reads of its connection until it ends */
+    uint64_t io_receives_nobufs; /* of those, ended because every buffer
+                                 was taken (the read then went on into its
+                                 own buffer) */
     const char *backend;      /* "io_uring" or "epoll" (see Backends), NULL
                                  before any runtime */
     const char *backend_why;  /* why that one, e.g. "probe passed" or

@@ -29,12 +29,16 @@ enum {
     CIO__EV_ERR = 4,   /* error or hang-up: both directions are done */
     CIO__EV_RDHUP = 8, /* the peer closed its side: reads see end of file */
     CIO__EV_DONE = 16, /* a request completed: `res` is its result */
+    CIO__EV_MORE = 32, /* with DONE: the request goes on (multishot) */
+    CIO__EV_BUF = 64,  /* with DONE: `buf` names the provided buffer the
+                          result's bytes are in */
 };
 
 struct cio__event {
     uint64_t token;  /* what add() or submit() was given */
     uint32_t events; /* CIO__EV_* */
     int32_t res;     /* CIO__EV_DONE: bytes or a negative errno */
+    uint32_t buf;    /* CIO__EV_BUF: the buffer's id */
 };
 
 /* Request operations (struct cio__req.op): the system call each does.
@@ -58,6 +62,14 @@ enum {
     CIO__REQ_MKDIRAT,  /* mkdirat(fd, addr as path, len as mode) */
     CIO__REQ_ACCEPT,   /* accept4(fd, addr, addr2 as socklen_t *, flags) */
     CIO__REQ_CONNECT,  /* connect(fd, addr, len as its length) */
+    CIO__REQ_RECV_MULTI, /* recv(fd) again and again, each time into one
+                          of the instance's provided buffers, as bytes
+                          arrive: every completion but the last carries
+                          CIO__EV_MORE, every one with bytes CIO__EV_BUF.
+                          It ends at end of stream (0), at an error, when
+                          cancelled, or with -ENOBUFS when no buffer was
+                          free; the kernel may also end it after bytes
+                          (no CIO__EV_MORE), to be made again. */
     CIO__REQ_COUNT
 };
 
@@ -107,6 +119,15 @@ struct cio__backend {
     /* Asks the kernel to cancel the request `token`; it still completes,
      * with -ECANCELED or with what it did before the cancel reached it. */
     void (*cancel)(void *inst, uint64_t token);
+    /* Provided buffers, for CIO__REQ_RECV_MULTI (NULL: none). After
+     * start(), bufs() says how many the instance has (0: none; the
+     * request then fails with -EOPNOTSUPP) and of what size; buf() is
+     * the address of buffer `id`; buf_put() gives a buffer a completion
+     * carried back for the kernel to fill again. buf() and buf_put() may
+     * be called from any thread while the instance lives. */
+    unsigned (*bufs)(void *inst, uint32_t *size);
+    void *(*buf)(void *inst, uint32_t id);
+    void (*buf_put)(void *inst, uint32_t id);
 };
 
 extern const struct cio__backend cio__backend_epoll;

@@ -39,6 +39,7 @@
 #include "backend/backend.h"
 #include "backend/epset.h"
 #include "os/os.h"
+#include "util/spin.h"
 
 /* Tokens of the backend's own requests; callers' tokens are addresses. */
 #define TOKEN_IGNORE 0 /* a cancel's own completion */
@@ -49,6 +50,16 @@
 #define CQ_ENTRIES 4096
 /* Epoll events fetched per collection; more stay for the next poll(). */
 #define BATCH 256
+
+/* Provided buffers for multishot receives (CIO__REQ_RECV_MULTI): one
+ * group per ring. Sized for many connections each with a request or two
+ * in flight (2 MiB per worker, touched only as used); a connection holds
+ * one only between the bytes' arrival and its task's read, and a ring
+ * that runs dry ends the receives that found it so (ENOBUFS), which then
+ * read as before, into the reader's own buffer. */
+#define RX_BUFS 1024 /* a power of two, at most 32768 */
+#define RX_BUF_SIZE 2048
+#define RX_GROUP 0
 
 /* The setup flags tried, best first (the first for Linux 6.1 and later,
  * the second for 5.19). Every ring starts disabled: it is made on the
@@ -93,6 +104,15 @@ struct ring {
      * its cancel to complete, so none is dropped; queued at the next poll. */
     uint64_t *cancels;
     size_t ncancels, ccancels;
+
+    /* The provided buffers: the ring the kernel takes them from (NULL:
+     * none), their memory, and the next slot to give one back in. Any
+     * thread gives buffers back (the reader of a connection may run on
+     * another worker): under `br_lock`. */
+    struct io_uring_buf_ring *br;
+    char *rx_mem;
+    uint16_t br_tail;
+    cio__spin br_lock;
 
     int epfd, evfd;
     bool ep_armed, ev_armed; /* their multishot polls are armed */
@@ -201,6 +221,10 @@ map_failed:
 static void ring_free(struct ring *r)
 {
     free(r->cancels);
+    if (r->br)
+        munmap(r->br, RX_BUFS * sizeof(struct io_uring_buf));
+    if (r->rx_mem)
+        munmap(r->rx_mem, (size_t)RX_BUFS * RX_BUF_SIZE);
     ring_unmap(r);
     if (r->fd >= 0)
         close(r->fd);
@@ -315,11 +339,63 @@ fail:
     return rc;
 }
 
+/* Puts buffer `id` in the ring's next slot (br_lock held, or no other
+ * thread yet). The slot's last field overlaps the ring's tail in the
+ * first slot: only the three others are written. */
+static void br_add(struct ring *r, uint32_t id)
+{
+    struct io_uring_buf *b = &r->br->bufs[r->br_tail & (RX_BUFS - 1)];
+    b->addr = (uint64_t)(uintptr_t)(r->rx_mem + (size_t)id * RX_BUF_SIZE);
+    b->len = RX_BUF_SIZE;
+    b->bid = (uint16_t)id;
+    r->br_tail++;
+}
+
+static void br_publish(struct ring *r)
+{
+    /* Release: pairs with the kernel's acquire of the tail before it
+     * reads the slots below it. */
+    atomic_store_explicit((_Atomic uint16_t *)&r->br->tail, r->br_tail,
+                          memory_order_release);
+}
+
+/* Sets up the provided buffers; without them (an old kernel, no memory)
+ * receives are made one at a time into the reader's buffer, as before. */
+static void br_make(struct ring *r)
+{
+    size_t ring_len = RX_BUFS * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, ring_len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *mem = mmap(NULL, (size_t)RX_BUFS * RX_BUF_SIZE,
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                     0);
+    if (br == MAP_FAILED || mem == MAP_FAILED)
+        goto fail;
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
+                                   .ring_entries = RX_BUFS,
+                                   .bgid = RX_GROUP};
+    if (sys_register(r->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0)
+        goto fail;
+    r->br = br;
+    r->rx_mem = mem;
+    r->br_tail = 0;
+    for (uint32_t i = 0; i < RX_BUFS; i++)
+        br_add(r, i);
+    br_publish(r);
+    return;
+fail:
+    if (br != MAP_FAILED)
+        munmap(br, ring_len);
+    if (mem != MAP_FAILED)
+        munmap(mem, (size_t)RX_BUFS * RX_BUF_SIZE);
+}
+
 static int ur_start(void *inst)
 {
     struct ring *r = inst;
     if (sys_register(r->fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         return -errno;
+    br_make(r);
     int rc = arm_poll(r, r->evfd, TOKEN_WAKE);
     if (rc == 0)
         rc = arm_poll(r, r->epfd, TOKEN_EPOLL);
@@ -412,13 +488,20 @@ static int reap(struct ring *r, struct cio__event *out, int max)
                 r->ev_armed = false;
             break;
         }
-        default:
-            if (r->ncancels)
+        default: {
+            bool more = c->flags & IORING_CQE_F_MORE;
+            if (r->ncancels && !more)
                 cancel_forget(r, c->user_data);
             out[k].token = c->user_data;
-            out[k].events = CIO__EV_DONE;
+            out[k].events = CIO__EV_DONE | (more ? CIO__EV_MORE : 0);
             out[k].res = restart_code(c->res);
+            out[k].buf = 0;
+            if (c->flags & IORING_CQE_F_BUFFER) {
+                out[k].events |= CIO__EV_BUF;
+                out[k].buf = c->flags >> IORING_CQE_BUFFER_SHIFT;
+            }
             k++;
+        }
         }
     }
     /* Release: the kernel may reuse the entries once it sees the head. */
@@ -576,6 +659,16 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
         e->off = q->len; /* the address's length, by value */
         e->len = 0;
         break;
+    case CIO__REQ_RECV_MULTI:
+        if (!r->br)
+            return -EOPNOTSUPP; /* the entry stays unused: not pushed */
+        e->opcode = IORING_OP_RECV;
+        e->addr = 0;
+        e->len = 0;
+        e->flags = IOSQE_BUFFER_SELECT;
+        e->buf_group = RX_GROUP;
+        e->ioprio = IORING_RECV_MULTISHOT;
+        break;
     default:
         return -EINVAL;
     }
@@ -631,6 +724,28 @@ static void cancels_flush(struct ring *r)
     r->ncancels -= i;
 }
 
+static unsigned ur_bufs(void *inst, uint32_t *size)
+{
+    struct ring *r = inst;
+    *size = RX_BUF_SIZE;
+    return r->br ? RX_BUFS : 0;
+}
+
+static void *ur_buf(void *inst, uint32_t id)
+{
+    struct ring *r = inst;
+    return r->rx_mem + (size_t)id * RX_BUF_SIZE;
+}
+
+static void ur_buf_put(void *inst, uint32_t id)
+{
+    struct ring *r = inst;
+    cio__spin_lock(&r->br_lock);
+    br_add(r, id);
+    br_publish(r);
+    cio__spin_unlock(&r->br_lock);
+}
+
 const struct cio__backend cio__backend_uring = {
     .name = "io_uring",
     .open = ur_open,
@@ -642,6 +757,9 @@ const struct cio__backend cio__backend_uring = {
     .start = ur_start,
     .submit = ur_submit,
     .cancel = ur_cancel,
+    .bufs = ur_bufs,
+    .buf = ur_buf,
+    .buf_put = ur_buf_put,
 };
 
 int cio__uring_probe(char *why, size_t n)

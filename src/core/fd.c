@@ -158,12 +158,12 @@ static struct cio__fd *fd_get(struct cio__runtime *rt, int fd, bool create)
 
 static void fd_lock(struct cio__fd *st)
 {
-    cio__spin_lock(&st->lock);
+    cio__fd_lock(st);
 }
 
 static void fd_unlock(struct cio__fd *st)
 {
-    cio__spin_unlock(&st->lock);
+    cio__fd_unlock(st);
 }
 
 /* Flags are written under the lock; a call reads them without it once
@@ -476,6 +476,8 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
     struct cio__fd *st = fd_get(rt, fd, true);
     if (!st)
         return CIO_ENOMEM;
+    /* A receive on the number's old socket still holds that socket. */
+    cio__rx_stop(rt, st, false);
     fd_lock(st);
     /* Tasks still waiting on this number waited on a descriptor closed
      * behind cio's back; the kernel already dropped its registration. */
@@ -598,28 +600,44 @@ void cio__fd_event(struct cio__runtime *rt, uint64_t token, uint32_t ev)
     fd_lock(st);
     /* The generation is checked again under the lock, which every reset
      * holds: a late event must not mark the number's next descriptor. */
-    if (atomic_load_explicit(&st->gen, memory_order_relaxed) == gen) {
-        /* Release: pairs with the acquire loads of calls (io.h), which
-         * then try the system call the edge says may succeed. */
-        uint64_t r = atomic_load_explicit(&st->rdy, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(
-            &st->rdy, &r, (r + CIO__RDY_ONE) | bits, memory_order_release,
-            memory_order_relaxed))
-            ;
-        struct cio__fdwait **pp = &st->waiters;
-        while (*pp) {
-            struct cio__fdwait *rec = *pp;
-            if (!(rec->want & (int)bits)) {
-                pp = &rec->next;
-                continue;
-            }
-            *pp = rec->next;
-            rec->got = rec->want & (int)bits;
-            /* `rec` may be gone once its task runs again. */
-            cio__wake(rec->task, rec->seq, CIO__WAKE_OK);
-        }
-    }
+    if (atomic_load_explicit(&st->gen, memory_order_relaxed) == gen)
+        cio__fd_edge(st, bits);
     fd_unlock(st);
+}
+
+void cio__fd_edge(struct cio__fd *st, uint64_t bits)
+{
+    /* Release: pairs with the acquire loads of calls (io.h), which then
+     * try the system call the edge says may succeed. */
+    uint64_t r = atomic_load_explicit(&st->rdy, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(
+        &st->rdy, &r, (r + CIO__RDY_ONE) | bits, memory_order_release,
+        memory_order_relaxed))
+        ;
+    struct cio__fdwait **pp = &st->waiters;
+    while (*pp) {
+        struct cio__fdwait *rec = *pp;
+        if (!(rec->want & (int)bits)) {
+            pp = &rec->next;
+            continue;
+        }
+        *pp = rec->next;
+        rec->got = rec->want & (int)bits;
+        /* `rec` may be gone once its task runs again. */
+        cio__wake(rec->task, rec->seq, CIO__WAKE_OK);
+    }
+}
+
+bool cio__fd_closing(const struct cio__fd *st)
+{
+    /* Relaxed: called with the lock held; a close sets CLOSING and then
+     * takes the lock to wake the waiters listed by then. */
+    return atomic_load_explicit(&st->refs, memory_order_relaxed) & CLOSING;
+}
+
+void cio__fd_unlink_waiter(struct cio__fd *st, struct cio__fdwait *rec)
+{
+    unlink_waiter(st, rec);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -758,6 +776,10 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
             return -errno;
         return 0;
     }
+    /* Bytes cio received ahead belong to the program: a descriptor it
+     * takes back must not have lost any. */
+    if (!do_close && cio__rx_stop(rt, st, true))
+        return CIO_EBUSY;
     /* One read-modify-write order on `refs`: each call's increment either
      * comes before this (the wait below counts it) or sees CLOSING. */
     if (atomic_fetch_or_explicit(&st->refs, CLOSING, memory_order_acq_rel) &
@@ -777,6 +799,9 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
         else
             sched_yield();
     }
+    /* A receive in flight holds the socket open in the kernel (the peer
+     * would see no close) and writes into buffers: ended first. */
+    cio__rx_stop(rt, st, false);
     int rc = 0;
     fd_lock(st);
     unwatch_all(rt, st, cio__fd_io(rt, st, fd), true);

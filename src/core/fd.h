@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/config.h"
 #include "util/spin.h"
@@ -26,6 +28,23 @@ struct cio__fdwait {
     uint64_t seq;                 /* the task's wait this belongs to */
     int want;                     /* CIO_READABLE | CIO_WRITABLE */
     int got;                      /* set by the waker: ready bits, or CLOSED */
+};
+
+/* Bytes a TCP socket's multishot receive put in its worker's provided
+ * buffers ahead of the reads that take them (io_uring; core/rx.c). Lives
+ * in the descriptor's entry, guarded by its lock. */
+struct cio__rxq {
+    struct cio__worker *owner;  /* whose ring holds the receive and the
+                                   queued buffers; NULL: never used */
+    struct cio__fd *mail_next;  /* on the owner's list of receives that
+                                   other threads asked it to cancel */
+    int32_t head, tail;         /* queued buffer ids, linked through
+                                   owner->rx_link (while nbufs > 0) */
+    uint32_t off;               /* bytes of `head` already read */
+    int32_t end;                /* after the queued bytes: 0, 1 (end of
+                                   stream, for good) or an error (once) */
+    uint16_t nbufs;             /* buffers queued */
+    uint8_t state;              /* CIO__RX_* */
 };
 
 /* What cio knows of one descriptor number. Lives in a table indexed by the
@@ -49,6 +68,7 @@ struct cio__fd {
     uint64_t reactors;            /* workers 0-63 whose reactor watches it */
     uint64_t *reactors_more;      /* the same for workers 64 and up */
     struct cio__fdwait *waiters;  /* tasks waiting on it */
+    struct cio__rxq rx;           /* bytes received ahead (core/rx.c) */
 };
 
 enum {
@@ -62,6 +82,8 @@ enum {
     CIO__FD_RESTORE = 64,    /* cio made it non-blocking: flags to put back */
     CIO__FD_FILE = 128,      /* a regular file, directory or block device:
                                 reads and writes go to the blocking pool */
+    CIO__FD_TCP = 256,       /* a TCP connection (no ancillary data to
+                                lose): reads may receive ahead (rx.c) */
 };
 enum {
     CIO__RDY_READ = 1,
@@ -73,6 +95,18 @@ enum {
 /* The bits that make a call waiting for `bit` (READ or WRITE) go ahead. */
 #define CIO__RDY_GO(bit) ((uint64_t)(bit) | ((uint64_t)(bit) << 2))
 #define CIO__FD_CLOSED 0x100 /* fdwait.got: the descriptor was closed */
+
+/* The descriptor's lock: a spinlock, held for a few dozen instructions
+ * and never across a wait or a switch. */
+static inline void cio__fd_lock(struct cio__fd *st)
+{
+    cio__spin_lock(&st->lock);
+}
+
+static inline void cio__fd_unlock(struct cio__fd *st)
+{
+    cio__spin_unlock(&st->lock);
+}
 
 int cio__fd_table_init(struct cio__runtime *rt);
 void cio__fd_table_fini(struct cio__runtime *rt);
@@ -163,5 +197,59 @@ int cio__req_run(struct cio__task *self, struct cio__fd *st, int fd,
                  int *ended);
 /* Reactor side: request `token` completed with `res`. */
 void cio__fd_req_done(struct cio__worker *w, uint64_t token, int32_t res);
+
+/* For rx.c (lock held): whether a close is under way; takes `rec` off the
+ * waiters unless a waker did; marks `bits` ready as an edge would and
+ * wakes the waiters that wanted them. */
+bool cio__fd_closing(const struct cio__fd *st);
+void cio__fd_unlink_waiter(struct cio__fd *st, struct cio__fdwait *rec);
+void cio__fd_edge(struct cio__fd *st, uint64_t bits);
+
+/* ---- receiving ahead (rx.c) ----
+ *
+ * On a TCP socket, a read that would wait makes one multishot receive,
+ * which from then on puts bytes into the worker's provided buffers as
+ * they arrive; reads copy them out. A read then costs no request and no
+ * readiness wait in the kernel; see docs/architecture.md for the figures
+ * and for what it costs. */
+
+/* "Nothing is queued and no receive is in flight: try the socket." */
+#define CIO__RX_TRY (-0x10001)
+/* Whether `self`'s reads on a TCP socket may receive ahead. */
+bool cio__rx_ok(const struct cio__task *self);
+/* A read of `iov` (total > 0) on `st` for task `self`, `fd` being the
+ * descriptor system calls use. Returns the bytes read, 0 at end of
+ * stream, an error (CIO_EBADF when closed, CIO_ETIMEDOUT, CIO_ECANCELED,
+ * an error the receive met), CIO__RX_TRY (only when `arm` is false: try
+ * the system call yourself, then call again with `arm` true if it said
+ * EAGAIN), or CIO__NO_REQ (no receive can be made now: read as without
+ * one). *waited: whether it parked. */
+ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
+                     const struct iovec *iov, int cnt, int64_t deadline,
+                     bool arm, bool *waited);
+/* Whether bytes or an end are queued (lock not held: a hint for
+ * cio_wait_fd, which then reports the descriptor readable). */
+bool cio__rx_pending(struct cio__fd *st);
+/* Stops `st`'s receive, if one is in flight, and waits for its last
+ * completion (any thread; a task yields meanwhile). With `keep`, queued
+ * bytes stay for later reads and the count of queued bytes is returned
+ * (non-zero: the caller must not give the descriptor up); without, they
+ * are dropped and 0 returned. */
+size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep);
+/* Reactor side: a completion of the receive `token` (see cio__rx_token). */
+void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
+                  uint32_t events, uint32_t buf);
+/* Whether a completion's token names a receive (odd: entries are
+ * aligned) rather than a request on a task's stack. */
+static inline bool cio__rx_token(uint64_t token)
+{
+    return token & 1;
+}
+/* The worker's side: its buffers' bookkeeping, made once its backend
+ * started (owner thread), freed with the worker; and the receives other
+ * threads asked it to cancel (taken with its inbox). */
+void cio__rx_worker_start(struct cio__worker *w);
+void cio__rx_worker_fini(struct cio__worker *w);
+void cio__rx_mail_run(struct cio__worker *w, struct cio__fd *list);
 
 #endif /* CIO_CORE_FD_H */

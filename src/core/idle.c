@@ -6,6 +6,7 @@
  * of the two sees the other. */
 #include <stdatomic.h>
 
+#include "core/fd.h"
 #include "core/idle.h"
 #include "core/queue.h"
 #include "core/sched.h"
@@ -72,6 +73,19 @@ void cio__wake_remote(struct cio__runtime *rt, struct cio__task *t)
         unpark(home);
     else
         unpark_any(rt);
+}
+
+void cio__wake_remote_rx(struct cio__worker *home, struct cio__fd *st)
+{
+    pthread_mutex_lock(&home->inbox_lock);
+    st->rx.mail_next = home->rx_mail;
+    home->rx_mail = st;
+    /* Relaxed: as in cio__wake_remote(). */
+    atomic_store_explicit(&home->inbox_n, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&home->inbox_lock);
+    /* Pairs with the fence in cio__worker_park(), as above. */
+    atomic_thread_fence(memory_order_seq_cst);
+    unpark(home);
 }
 
 void cio__sched_stop_all(struct cio__runtime *rt)

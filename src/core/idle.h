@@ -21,6 +21,11 @@ static inline void cio__notify_idle(struct cio__runtime *rt)
 }
 
 void cio__wake_remote(struct cio__runtime *rt, struct cio__task *t);
+/* The same path for work that is not a task: another thread asks worker
+ * `home` to cancel the receive of descriptor `st` (rx.c), which only the
+ * owner of the ring it is in may do. */
+struct cio__fd;
+void cio__wake_remote_rx(struct cio__worker *home, struct cio__fd *st);
 /* Sleeps in the reactor until there may be work (the caller found none). */
 void cio__worker_park(struct cio__worker *w);
 

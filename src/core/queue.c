@@ -1,6 +1,7 @@
 /* A worker's run queues and the global queue; see queue.h. */
 #include <pthread.h>
 
+#include "core/fd.h"
 #include "core/queue.h"
 
 /* The global queue is a ring of task pointers with a slot for every
@@ -91,8 +92,12 @@ void cio__inbox_drain(struct cio__worker *w)
     pthread_mutex_lock(&w->inbox_lock);
     got = w->inbox;
     cio__fifo_init(&w->inbox);
+    struct cio__fd *mail = w->rx_mail;
+    w->rx_mail = NULL;
     atomic_store_explicit(&w->inbox_n, 0, memory_order_relaxed);
     pthread_mutex_unlock(&w->inbox_lock);
+    if (mail)
+        cio__rx_mail_run(w, mail);
     struct cio__snode *n;
     uint64_t k = 0;
     while ((n = cio__fifo_pop(&got))) {

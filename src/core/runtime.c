@@ -179,6 +179,8 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     s->stack_bytes_mapped = cio__stack_mapped(rt);
     s->io_waits = SUM(rt, io_waits);
     s->io_requests = SUM(rt, io_reqs);
+    s->io_receives = SUM(rt, rx_made);
+    s->io_receives_nobufs = SUM(rt, rx_nobufs);
     s->io_polls = SUM(rt, io_polls);
     s->io_events = SUM(rt, io_events);
     s->budget_yields = SUM(rt, budget_yields);

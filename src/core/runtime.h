@@ -64,6 +64,8 @@ struct cio__counters {
     _Atomic uint64_t queue_violations;
     _Atomic uint64_t io_waits;
     _Atomic uint64_t io_reqs;
+    _Atomic uint64_t rx_made;         /* multishot receives made (rx.c) */
+    _Atomic uint64_t rx_nobufs;       /* of those, ended with no buffer */
     _Atomic uint64_t io_polls;
     _Atomic uint64_t io_events;
     _Atomic uint64_t budget_yields;
@@ -105,6 +107,14 @@ struct cio__worker {
     uint32_t rng;                     /* victim choice */
     int budget;                       /* I/O calls left before cur yields */
     int reqs;                         /* its backend's requests in flight */
+    struct cio__rxlink *rx_link;      /* per provided buffer: the next one
+                                         queued on the same descriptor and
+                                         its length (rx.c; NULL: the
+                                         backend has none). Entries are
+                                         guarded by the lock of the
+                                         descriptor the buffer is queued
+                                         on, so any thread reads them */
+    uint32_t rx_nbufs;                /* entries in rx_link */
     bool polling;                     /* dispatching reactor events */
     bool timing;                      /* accounts time per phase */
     bool exact;                       /* reads the clock at every switch
@@ -138,7 +148,10 @@ struct cio__worker {
     struct cio__task *_Atomic lifo;      /* task just woken here */
     _Alignas(64) pthread_mutex_t inbox_lock; /* guards inbox */
     struct cio__fifo inbox;              /* tasks sent here by others */
-    _Atomic int inbox_n;                 /* non-zero when inbox has tasks */
+    _Atomic int inbox_n;                 /* non-zero when inbox has tasks
+                                            or rx_mail entries */
+    struct cio__fd *rx_mail;             /* receives to cancel (rx.c),
+                                            guarded by inbox_lock */
     _Atomic int parked;                  /* sleeping in the kernel */
     void *poller;                        /* its reactor instance */
     _Atomic int nfds;                    /* descriptors registered there */
@@ -187,6 +200,8 @@ struct cio__runtime {
     const struct cio__backend *be;
     const char *be_why;
     bool be_fallback;                 /* epoll may replace io_uring */
+    _Atomic bool rx_off;              /* the kernel refused a multishot
+                                         receive: reads make none (rx.c) */
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
      * task table. */
     pthread_mutex_t fd_lock;

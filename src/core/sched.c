@@ -212,10 +212,12 @@ int cio__sched_poll(struct cio__worker *w, int64_t timeout_ns)
     if (w->lane)
         cio__trace_poll(w, true);
     for (int i = 0; i < n; i++) {
-        if (ev[i].events & CIO__EV_DONE)
-            cio__fd_req_done(w, ev[i].token, ev[i].res);
-        else
+        if (!(ev[i].events & CIO__EV_DONE))
             cio__fd_event(rt, ev[i].token, ev[i].events);
+        else if (cio__rx_token(ev[i].token))
+            cio__rx_done(w, ev[i].token, ev[i].res, ev[i].events, ev[i].buf);
+        else
+            cio__fd_req_done(w, ev[i].token, ev[i].res);
     }
     if (w->lane)
         cio__trace_poll(w, false);
@@ -332,6 +334,7 @@ void cio__sched_loop(struct cio__worker *w)
                     w->index, w->rt->be->name, strerror(-rc));
             abort();
         }
+        cio__rx_worker_start(w);
     }
     if (w->timing)
         atomic_store_explicit(&w->c.phase_mark, cio__os_ticks(),
@@ -379,6 +382,7 @@ err_inbox:
 
 void cio__worker_fini(struct cio__worker *w)
 {
+    cio__rx_worker_fini(w);
     cio__stack_worker_fini(w);
     cio__timer_heap_fini(&w->timers);
     pthread_mutex_destroy(&w->inbox_lock);

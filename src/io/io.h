@@ -160,6 +160,71 @@ static inline ssize_t cio__call_req(struct cio__call *c, void *ctx,
  * (cio__call_req). With `file`, a regular file gets file(fd, ctx,
  * deadline) instead.
  * Inline, so each caller gets its attempt inlined. */
+static inline ssize_t cio__call_go(struct cio__call *c, uint64_t bit,
+                                   size_t want, int64_t deadline,
+                                   cio__attempt *attempt, cio__prep *prep,
+                                   void *ctx)
+{
+    int rc;
+    /* On io_uring a send is a request from the start, batched with the
+     * worker's other requests into its next io_uring_enter, rather than a
+     * system call of its own (docs/architecture.md has the figures). */
+    bool direct = !(prep && bit == CIO__RDY_WRITE && cio__call_by_req(c));
+    for (;;) {
+        if (direct && cio__call_ready(c, bit)) {
+            ssize_t r = attempt(c, ctx);
+            if (r >= 0) {
+                if (r > 0 && (size_t)r < want &&
+                    cio__call_has(c, CIO__FD_STREAM))
+                    cio__call_drained(c, bit);
+                cio__call_end(c, true);
+                return r;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN) {
+                rc = -errno;
+                break;
+            }
+            cio__call_not_ready(c, bit);
+        }
+        ssize_t r = cio__call_req(c, ctx, prep, deadline, direct);
+        direct = true; /* a request that did not happen: as on epoll */
+        if (r >= 0) {
+            if ((size_t)r < want && cio__call_has(c, CIO__FD_STREAM))
+                cio__call_drained(c, bit);
+            cio__call_end(c, false);
+            return r;
+        }
+        if (r != CIO__NO_REQ && r != -EAGAIN && r != -EINTR) {
+            rc = (int)r;
+            break;
+        }
+        if (r == CIO__NO_REQ) {
+            rc = cio__call_wait(c, bit, deadline);
+            if (rc < 0)
+                break;
+        }
+    }
+    cio__call_end(c, false);
+    return rc;
+}
+
+/* Starts a call and hands a regular file to `file`; true when that
+ * happened (*out holds the result, the call is over). */
+static inline bool cio__call_file(struct cio__call *c, int64_t deadline,
+                                  cio__file_op *file, void *ctx,
+                                  ssize_t *out)
+{
+    if (!file || !cio__call_has(c, CIO__FD_FILE))
+        return false;
+    /* Held across the pool's work: cio_close() waits for it, so no piece
+     * lands on a number closed and reused meanwhile. */
+    *out = file(c->num, ctx, deadline);
+    cio__call_end(c, false);
+    return true;
+}
+
 static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
                                     int64_t deadline, cio__attempt *attempt,
                                     cio__prep *prep, void *ctx,
@@ -169,55 +234,55 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
     int rc = cio__call_begin(&c, fd);
     if (rc < 0)
         return rc;
-    if (file && cio__call_has(&c, CIO__FD_FILE)) {
-        /* Held across the pool's work: cio_close() waits for it, so no
-         * piece lands on a number closed and reused meanwhile. */
-        ssize_t r = file(c.num, ctx, deadline);
-        cio__call_end(&c, false);
+    ssize_t r;
+    if (cio__call_file(&c, deadline, file, ctx, &r))
         return r;
-    }
-    /* On io_uring a send is a request from the start, batched with the
-     * worker's other requests into its next io_uring_enter, rather than a
-     * system call of its own (docs/architecture.md has the figures). */
-    bool direct = !(prep && bit == CIO__RDY_WRITE && cio__call_by_req(&c));
+    return cio__call_go(&c, bit, want, deadline, attempt, prep, ctx);
+}
+
+/* A read of `iov` (`want` bytes in all) on a TCP socket whose task may
+ * receive ahead (core/rx.c): bytes already received are copied out, a
+ * receive in flight is waited for, and only when neither is there does
+ * the call try the socket itself and, finding it empty, make the receive.
+ * Returns as cio__call_run, or CIO__NO_REQ when the read should go on as
+ * without receiving ahead (the call is then still open). */
+static inline ssize_t cio__call_rx(struct cio__call *c,
+                                   const struct iovec *iov, int cnt,
+                                   size_t want, int64_t deadline,
+                                   cio__attempt *attempt, void *ctx)
+{
+    bool arm = !cio__call_ready(c, CIO__RDY_READ), waited;
     for (;;) {
-        if (direct && cio__call_ready(&c, bit)) {
-            ssize_t r = attempt(&c, ctx);
-            if (r >= 0) {
-                if (r > 0 && (size_t)r < want &&
-                    cio__call_has(&c, CIO__FD_STREAM))
-                    cio__call_drained(&c, bit);
-                cio__call_end(&c, true);
-                return r;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                rc = -errno;
-                break;
-            }
-            cio__call_not_ready(&c, bit);
-        }
-        ssize_t r = cio__call_req(&c, ctx, prep, deadline, direct);
-        direct = true; /* a request that did not happen: as on epoll */
-        if (r >= 0) {
-            if ((size_t)r < want && cio__call_has(&c, CIO__FD_STREAM))
-                cio__call_drained(&c, bit);
-            cio__call_end(&c, false);
+        ssize_t r = cio__rx_read(c->self, c->st, c->fd, iov, cnt, deadline,
+                                 arm, &waited);
+        if (r == CIO__NO_REQ)
+            return r;
+        if (r != CIO__RX_TRY) {
+            cio__call_end(c, !waited);
             return r;
         }
-        if (r != CIO__NO_REQ && r != -EAGAIN && r != -EINTR) {
-            rc = (int)r;
-            break;
+        r = attempt(c, ctx);
+        if (r >= 0) {
+            if (r > 0 && (size_t)r < want)
+                cio__call_drained(c, CIO__RDY_READ);
+            cio__call_end(c, true);
+            return r;
         }
-        if (r == CIO__NO_REQ) {
-            rc = cio__call_wait(&c, bit, deadline);
-            if (rc < 0)
-                break;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            cio__call_end(c, false);
+            return -errno;
         }
+        cio__call_not_ready(c, CIO__RDY_READ);
+        arm = true;
     }
-    cio__call_end(&c, false);
-    return rc;
+}
+
+/* Whether reads of call `c` may receive ahead (cio__call_rx). */
+static inline bool cio__call_rx_ok(const struct cio__call *c)
+{
+    return cio__call_has(c, CIO__FD_TCP) && cio__rx_ok(c->self);
 }
 
 /* Puts back the actions of the signals cio_signal_wait() took, at the end

@@ -177,7 +177,11 @@ int cio_socket(int family, int type)
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    return adopt_new(fd, type == SOCK_STREAM ? CIO__FD_STREAM : 0);
+    uint32_t f = 0;
+    if (type == SOCK_STREAM)
+        f = CIO__FD_STREAM |
+            (family == AF_INET || family == AF_INET6 ? CIO__FD_TCP : 0);
+    return adopt_new(fd, f);
 }
 
 static int set_int(int fd, int level, int name, int v)
@@ -315,7 +319,11 @@ int cio_accept(int lfd, cio_addr *peer, int64_t deadline)
     while (fd == -ECONNABORTED || fd == -EPROTO);
     if (fd < 0)
         return (int)fd;
-    return adopt_new((int)fd, CIO__FD_STREAM);
+    int fam = a.peer->u.sa.sa_family;
+    return adopt_new((int)fd, CIO__FD_STREAM | (fam == AF_INET ||
+                                                        fam == AF_INET6
+                                                    ? CIO__FD_TCP
+                                                    : 0));
 }
 
 /* Whether the socket is connected: SO_ERROR, then the peer's name, since

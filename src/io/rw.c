@@ -158,13 +158,35 @@ static void prep_writev(struct cio__call *c, void *ctx, struct cio__req *q)
                            .addr = &v->msg, .flags = MSG_NOSIGNAL};
 }
 
+/* A read: on a regular file the pool's, on a TCP socket received ahead
+ * where that can be (io.h), else tried and waited for as any call. */
+static ssize_t read_run(int fd, const struct iovec *iov, int cnt, size_t n,
+                        int64_t deadline, cio__attempt *attempt,
+                        cio__prep *prep, void *ctx, cio__file_op *file)
+{
+    struct cio__call c;
+    int rc = cio__call_begin(&c, fd);
+    if (rc < 0)
+        return rc;
+    ssize_t r;
+    if (cio__call_file(&c, deadline, file, ctx, &r))
+        return r;
+    if (cio__call_rx_ok(&c)) {
+        r = cio__call_rx(&c, iov, cnt, n, deadline, attempt, ctx);
+        if (r != CIO__NO_REQ)
+            return r;
+    }
+    return cio__call_go(&c, CIO__RDY_READ, n, deadline, attempt, prep, ctx);
+}
+
 ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
     struct buf b = {buf, n};
-    return cio__call_run(fd, CIO__RDY_READ, n, deadline, try_read, prep_read,
-                         &b, file_read);
+    struct iovec one = {buf, n};
+    return read_run(fd, &one, 1, n, deadline, try_read, prep_read, &b,
+                    file_read);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -178,8 +200,8 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt,
     if (len == 0)
         return zero_length(fd);
     struct vec v = {.iov = iov, .cnt = iovcnt};
-    return cio__call_run(fd, CIO__RDY_READ, len, deadline, try_readv,
-                         prep_readv, &v, file_readv);
+    return read_run(fd, iov, iovcnt, len, deadline, try_readv, prep_readv,
+                    &v, file_readv);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
@@ -310,6 +332,13 @@ int cio_wait_fd(int fd, int events, int64_t deadline)
     /* Nothing is known of a descriptor not yet registered, and registering
      * reports its current state as an edge: wait for that rather than
      * return at once. */
+    /* Bytes cio received ahead (core/rx.c) are readable now, though the
+     * socket itself may have none. */
+    if ((events & CIO_READABLE) && cio__call_has(&c, CIO__FD_TCP) &&
+        cio__rx_pending(c.st)) {
+        cio__call_end(&c, false);
+        return CIO_READABLE;
+    }
     rc = cio__fd_wait(c.self, c.st, fd, events, deadline, true);
     if (rc == CIO_ETIMEDOUT)
         rc = poll_now(fd, events);

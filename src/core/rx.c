@@ -1,0 +1,363 @@
+/* Receiving ahead on TCP sockets: one multishot receive per connection,
+ * into the worker's provided buffers (io_uring).
+ *
+ * Without it a read that would wait is one request: a receive into the
+ * reader's buffer that first waits in the kernel for readiness, made
+ * again for every read. With it the first such read makes a multishot
+ * receive, which stays: each time bytes arrive, the kernel puts them in a
+ * buffer of the worker's ring and posts a completion naming it; the
+ * completion queues the buffer on the descriptor (struct cio__rxq) and
+ * wakes the readers, which copy the bytes out and give the buffer back.
+ * A request/response connection then costs no request per read, and a
+ * connection waiting for its next request holds no buffer at all.
+ *
+ * The receive belongs to the worker whose ring it is in (its owner): only
+ * that thread makes, cancels and reaps it. Readers may run anywhere: the
+ * queue, and the buffers' bookkeeping (owner->rx_link), are guarded by
+ * the descriptor's lock, and giving a buffer back is safe from any thread
+ * (backend.h).
+ *
+ * Order: bytes reach a reader in the order the socket had them because
+ * while a receive is in flight no read makes its own system call (it
+ * could take bytes behind ones a completion not yet reaped holds), and a
+ * new receive is made only when none is in flight and nothing is queued.
+ *
+ * Bounds: a connection whose reader lags stops its receive once it holds
+ * RX_CAP buffers, so one fast sender cannot take every buffer; a read that
+ * finds the receive ended for want of buffers (ENOBUFS) reads once as
+ * without receiving ahead, into its own buffer, and the next read that
+ * would wait tries again. Neither can make a read wait for ever or spin.
+ *
+ * Ending: cio_close() stops the receive and waits for its last completion
+ * before close(2): the receive holds the socket open in the kernel. Only
+ * the owner may cancel, so another thread leaves the request in the
+ * owner's inbox (cio__wake_remote_rx). cio_fd_forget() refuses while
+ * bytes received ahead are queued, so none is lost.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "core/fd.h"
+#include "core/idle.h"
+#include "core/runtime.h"
+#include "core/sched.h"
+#include "core/task.h"
+#include "os/os.h"
+
+/* Buffers a connection may hold unread before its receive is stopped: a
+ * few requests' worth, enough for a reader to find a whole burst. */
+#define RX_CAP 8
+
+enum {
+    RX_ARMED = 1,  /* a receive is in flight (until its last completion) */
+    RX_CANCEL = 2, /* and its cancel was asked for */
+    RX_NOBUFS = 4, /* the last one ended for want of buffers (or the
+                      kernel cannot make one): one read reads as before */
+    RX_MAILED = 8, /* on the owner's mail list */
+};
+
+struct cio__rxlink {
+    int32_t next;
+    uint32_t len;
+};
+
+static uint64_t rx_token(struct cio__fd *st)
+{
+    return (uint64_t)(uintptr_t)st | 1;
+}
+
+void cio__rx_worker_start(struct cio__worker *w)
+{
+    const struct cio__backend *be = w->rt->be;
+    if (!be->bufs)
+        return;
+    uint32_t size;
+    unsigned n = be->bufs(w->poller, &size);
+    if (n == 0)
+        return;
+    /* Without its bookkeeping the worker makes no receive: reads then
+     * work as on a backend without buffers. */
+    w->rx_link = calloc(n, sizeof *w->rx_link);
+    if (w->rx_link)
+        w->rx_nbufs = n;
+}
+
+void cio__rx_worker_fini(struct cio__worker *w)
+{
+    free(w->rx_link);
+    w->rx_link = NULL;
+    w->rx_nbufs = 0;
+}
+
+bool cio__rx_ok(const struct cio__task *self)
+{
+    /* Relaxed: a hint; a receive made just before it was turned off
+     * fails and falls back like any other. */
+    return self->worker->rx_link && cio__fd_req_ok(self) &&
+           !atomic_load_explicit(&self->worker->rt->rx_off,
+                                 memory_order_relaxed);
+}
+
+/* Gives every queued buffer back (lock held). */
+static void drop_queue(struct cio__rxq *q)
+{
+    struct cio__worker *o = q->owner;
+    while (q->nbufs) {
+        int32_t id = q->head;
+        q->head = o->rx_link[id].next;
+        q->nbufs--;
+        o->rt->be->buf_put(o->poller, (uint32_t)id);
+    }
+    q->off = 0;
+}
+
+/* Copies queued bytes into `iov` (lock held, something queued or an end
+ * recorded). Returns the bytes copied, else the end: 0 for end of stream
+ * (which stays), or the error (reported once). */
+static ssize_t take(struct cio__rxq *q, const struct iovec *iov, int cnt)
+{
+    struct cio__worker *o = q->owner;
+    const struct cio__backend *be = o->rt->be;
+    size_t got = 0, at = 0; /* bytes copied; into iov[i] so far */
+    int i = 0;
+    while (q->nbufs && i < cnt) {
+        struct cio__rxlink *l = &o->rx_link[q->head];
+        size_t k = l->len - q->off, room = iov[i].iov_len - at;
+        if (k > room)
+            k = room;
+        memcpy((char *)iov[i].iov_base + at,
+               (const char *)be->buf(o->poller, (uint32_t)q->head) + q->off,
+               k);
+        got += k;
+        at += k;
+        q->off += (uint32_t)k;
+        if (at == iov[i].iov_len) {
+            i++;
+            at = 0;
+        }
+        if (q->off == l->len) {
+            int32_t id = q->head;
+            q->head = l->next;
+            q->nbufs--;
+            q->off = 0;
+            be->buf_put(o->poller, (uint32_t)id);
+        }
+    }
+    if (got)
+        return (ssize_t)got;
+    if (q->end == 1)
+        return 0;
+    ssize_t e = q->end;
+    q->end = 0;
+    return e;
+}
+
+/* Makes the receive on worker `w` (lock held, none in flight, nothing
+ * queued). False when the backend could not take it. */
+static bool arm(struct cio__worker *w, struct cio__fd *st, int fd)
+{
+    struct cio__req req = {.op = CIO__REQ_RECV_MULTI, .fd = fd};
+    if (w->rt->be->submit(w->poller, &req, rx_token(st)) < 0)
+        return false;
+    st->rx.owner = w;
+    st->rx.state |= RX_ARMED;
+    w->reqs++;
+    cio__count(&w->c.rx_made, 1);
+    return true;
+}
+
+ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
+                     const struct iovec *iov, int cnt, int64_t deadline,
+                     bool may_arm, bool *waited)
+{
+    struct cio__worker *w = self->worker;
+    struct cio__rxq *q = &st->rx;
+    bool last = false; /* the deadline passed: one more look, then out */
+    *waited = false;
+    for (;;) {
+        cio__fd_lock(st);
+        if (cio__fd_closing(st)) {
+            cio__fd_unlock(st);
+            return CIO_EBADF;
+        }
+        if (q->nbufs || q->end) {
+            ssize_t r = take(q, iov, cnt);
+            cio__fd_unlock(st);
+            return r;
+        }
+        if (!(q->state & RX_ARMED)) {
+            if (q->state & RX_NOBUFS) {
+                q->state &= ~RX_NOBUFS;
+                cio__fd_unlock(st);
+                return CIO__NO_REQ;
+            }
+            if (!may_arm) {
+                cio__fd_unlock(st);
+                return CIO__RX_TRY;
+            }
+            /* A read past its deadline does not wait (the caller has had
+             * the kernel's answer); one that cannot arm reads as before. */
+            if (last || cio__os_passed(deadline) || !arm(w, st, fd)) {
+                cio__fd_unlock(st);
+                return last ? CIO_ETIMEDOUT : CIO__NO_REQ;
+            }
+        }
+        if (last) {
+            cio__fd_unlock(st);
+            return CIO_ETIMEDOUT;
+        }
+        /* Under the lock, which every completion takes to queue bytes:
+         * one not seen here finds this waiter listed. */
+        struct cio__fdwait rec = {.task = self, .want = CIO__RDY_READ};
+        cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
+        rec.seq = cio__wait_begin(self);
+        rec.next = st->waiters;
+        st->waiters = &rec;
+        cio__fd_unlock(st);
+        cio__count(&w->c.io_waits, 1);
+        *waited = true;
+        int reason = cio__park(self, deadline);
+        if (reason == CIO__WAKE_OK) {
+            if (rec.got & CIO__FD_CLOSED)
+                return CIO_EBADF;
+            continue;
+        }
+        cio__fd_lock(st);
+        cio__fd_unlink_waiter(st, &rec);
+        cio__fd_unlock(st);
+        if (reason != CIO__WAKE_TIMEOUT)
+            return cio__wait_error(reason);
+        /* Bytes that came with the deadline are still this read's. */
+        last = true;
+    }
+}
+
+bool cio__rx_pending(struct cio__fd *st)
+{
+    cio__fd_lock(st);
+    bool r = st->rx.nbufs || st->rx.end;
+    cio__fd_unlock(st);
+    return r;
+}
+
+void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
+                  uint32_t events, uint32_t buf)
+{
+    struct cio__fd *st = (struct cio__fd *)(uintptr_t)(token & ~(uint64_t)1);
+    struct cio__rxq *q = &st->rx;
+    const struct cio__backend *be = w->rt->be;
+    bool more = events & CIO__EV_MORE;
+    uint64_t bits = 0;
+    cio__fd_lock(st);
+    if (events & CIO__EV_BUF) {
+        if (res > 0 && buf < w->rx_nbufs) {
+            /* The queue is this worker's: nothing else is queued unless
+             * this receive queued it (arm() needs an empty queue). */
+            w->rx_link[buf] = (struct cio__rxlink){.next = -1,
+                                                   .len = (uint32_t)res};
+            if (q->nbufs)
+                w->rx_link[q->tail].next = (int32_t)buf;
+            else
+                q->head = (int32_t)buf;
+            q->tail = (int32_t)buf;
+            q->nbufs++;
+            bits = CIO__RDY_READ;
+        } else if (buf < w->rx_nbufs) {
+            be->buf_put(w->poller, buf);
+        }
+    }
+    if (!more) {
+        q->state &= (uint8_t)~(RX_ARMED | RX_CANCEL);
+        w->reqs--;
+        if (res == 0) {
+            q->end = 1;
+        } else if (res == -ENOBUFS) {
+            q->state |= RX_NOBUFS;
+            cio__count(&w->c.rx_nobufs, 1);
+        } else if (res == -EINVAL) {
+            /* A kernel without multishot receives (before 6.0) refuses
+             * the request itself; recv(2) has no EINVAL on a connected
+             * TCP socket. */
+            atomic_store_explicit(&w->rt->rx_off, true, memory_order_relaxed);
+            q->state |= RX_NOBUFS;
+        } else if (res < 0 && res != -ECANCELED && q->end == 0) {
+            q->end = res;
+        }
+        /* Whatever ended it, its readers decide again. */
+        bits = CIO__RDY_READ;
+    } else if (q->nbufs >= RX_CAP && !(q->state & RX_CANCEL)) {
+        /* The reader lags: stop taking buffers for it. */
+        q->state |= RX_CANCEL;
+        be->cancel(w->poller, token);
+    }
+    if (bits)
+        cio__fd_edge(st, bits);
+    cio__fd_unlock(st);
+}
+
+void cio__rx_mail_run(struct cio__worker *w, struct cio__fd *list)
+{
+    while (list) {
+        struct cio__fd *st = list;
+        cio__fd_lock(st);
+        list = st->rx.mail_next;
+        st->rx.mail_next = NULL;
+        /* Still in flight: cancel it; else it ended meanwhile. Either way
+         * the closer waits for the flag to go. */
+        if (st->rx.state & RX_ARMED)
+            w->rt->be->cancel(w->poller, rx_token(st));
+        st->rx.state &= (uint8_t)~RX_MAILED;
+        cio__fd_unlock(st);
+    }
+}
+
+size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep)
+{
+    struct cio__rxq *q = &st->rx;
+    cio__fd_lock(st);
+    if (!q->owner) {
+        cio__fd_unlock(st);
+        return 0;
+    }
+    if ((q->state & RX_ARMED) && !(q->state & RX_CANCEL)) {
+        q->state |= RX_CANCEL;
+        if (cio__tls_worker == q->owner) {
+            rt->be->cancel(q->owner->poller, rx_token(st));
+        } else {
+            q->state |= RX_MAILED;
+            cio__wake_remote_rx(q->owner, st);
+        }
+    }
+    /* The last completion comes at the owner's next poll; the mail is
+     * read before it sleeps. A task lets its worker get there (it may be
+     * the owner); a plain thread waits as for calls in shut_in(). */
+    while (q->state & (RX_ARMED | RX_MAILED)) {
+        cio__fd_unlock(st);
+        struct cio__task *self = cio__task_current();
+        if (self)
+            cio__sched_yield(self);
+        else
+            sched_yield();
+        cio__fd_lock(st);
+    }
+    size_t queued = 0;
+    if (keep) {
+        uint32_t id = (uint32_t)q->head;
+        for (uint16_t i = 0; i < q->nbufs; i++) {
+            queued += q->owner->rx_link[id].len;
+            id = (uint32_t)q->owner->rx_link[id].next;
+        }
+        queued -= q->off;
+    }
+    if (!queued) {
+        drop_queue(q);
+        q->end = 0;
+        q->state = 0;
+        q->owner = NULL;
+    }
+    cio__fd_unlock(st);
+    return queued;
+}
