@@ -220,6 +220,18 @@ typedef struct cio_config {
  *     wait ends (deadline, cancel, cio_close) while its request is in the
  *     kernel cancels it there and reports exactly one outcome: what the
  *     request did, if it completed, else why the wait ended.
+ *     A TCP connection (from cio_connect, cio_accept or cio_socket with
+ *     AF_INET or AF_INET6) whose read has had to wait gets one receive
+ *     that stays in the kernel: it puts arriving bytes into buffers of
+ *     the worker's ring (2 KiB each, 1,024 per worker), where reads
+ *     (cio_read, cio_readv) take them from, in order, whichever worker
+ *     they run on. Bytes are thus read from the socket ahead of the
+ *     program's reads: read such a socket through cio only (a recv(2) of
+ *     its own would miss them; cio_wait_fd reports them readable, and
+ *     cio_fd_forget refuses while any are held). A connection holds at
+ *     most 8 buffers unread before its receive pauses; when the ring has
+ *     none free, a read receives into its own buffer as before. Closing
+ *     the socket ends its receive first.
  *   - epoll: readiness for every wait; the call is then made directly.
  * "auto" (the default) takes io_uring when a probe at start finds every
  * setup flag and operation cio uses working, else epoll: container
@@ -543,9 +555,11 @@ CIO_API int cio_wait_fd(int fd, int events, int64_t deadline);
 CIO_API int cio_close(int fd);
 
 /* Like cio_close() without the close(2): cio forgets `fd` and wakes its
- * waiters with CIO_EBADF; the caller still owns the descriptor. Returns 0
- * or CIO_EBADF (fd < 0, or a close of it is under way). Thread-safe as
- * cio_close(). */
+ * waiters with CIO_EBADF; the caller still owns the descriptor. Returns 0,
+ * CIO_EBADF (fd < 0, or a close of it is under way) or CIO_EBUSY: cio
+ * holds bytes it received ahead on this TCP socket (io_uring: see
+ * Backends) that no read took yet; read them with cio_read() and forget
+ * it again (nothing is forgotten meanwhile). Thread-safe as cio_close(). */
 CIO_API int cio_fd_forget(int fd);
 
 /* ------------------------------------------------------------------------ */
