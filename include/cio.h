@@ -228,10 +228,11 @@ typedef struct cio_config {
  *     they run on. Bytes are thus read from the socket ahead of the
  *     program's reads: read such a socket through cio only (a recv(2) of
  *     its own would miss them; cio_wait_fd reports them readable, and
- *     cio_fd_forget refuses while any are held). A connection holds at
- *     most 8 buffers unread before its receive pauses; when the ring has
- *     none free, a read receives into its own buffer as before. Closing
- *     the socket ends its receive first.
+ *     cio_fd_forget refuses while any are held, and those still held
+ *     when the runtime ends are lost). A connection's receive pauses
+ *     once 8 of its buffers wait unread; when the ring has none free, a
+ *     read receives into its own buffer as before. Closing the socket
+ *     ends its receive first.
  *   - epoll: readiness for every wait; the call is then made directly.
  * "auto" (the default) takes io_uring when a probe at start finds every
  * setup flag and operation cio uses working, else epoll: container
@@ -748,7 +749,8 @@ CIO_API ssize_t cio_sendto(int fd, const void *buf, size_t n,
 /* Task only. Receives one datagram; bytes beyond `n` are discarded and
  * reported: the return value is then the datagram's full length (> n), as
  * with MSG_TRUNC. *from (if not NULL) receives the sender's address.
- * Returns the datagram's length or an error. */
+ * Returns the datagram's length or an error (CIO_EINVAL on a stream
+ * socket cio made: use cio_read). */
 CIO_API ssize_t cio_recvfrom(int fd, void *buf, size_t n, cio_addr *from,
                              int64_t deadline);
 

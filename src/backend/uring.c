@@ -221,13 +221,20 @@ map_failed:
 static void ring_free(struct ring *r)
 {
     free(r->cancels);
+    /* Receives may still be in flight (a socket the program keeps past
+     * the runtime): the kernel lets go of the buffers before they are
+     * unmapped, so none is written after. */
+    if (r->br) {
+        struct io_uring_buf_reg reg = {.bgid = RX_GROUP};
+        sys_register(r->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    }
+    ring_unmap(r);
+    if (r->fd >= 0)
+        close(r->fd);
     if (r->br)
         munmap(r->br, RX_BUFS * sizeof(struct io_uring_buf));
     if (r->rx_mem)
         munmap(r->rx_mem, (size_t)RX_BUFS * RX_BUF_SIZE);
-    ring_unmap(r);
-    if (r->fd >= 0)
-        close(r->fd);
     if (r->epfd >= 0)
         close(r->epfd);
     if (r->evfd >= 0)

@@ -561,6 +561,10 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
      * seen here finds this waiter listed. */
     uint64_t r = atomic_load_explicit(&st->rdy, memory_order_relaxed);
     uint64_t go = r & CIO__RDY_GO(want);
+    /* Bytes received ahead (rx.c) are readable, though the socket may
+     * hold none and no edge may come for them. */
+    if ((want & CIO__RDY_READ) && (st->rx.nbufs || st->rx.end))
+        go |= CIO__RDY_READ;
     if (go) {
         fd_unlock(st);
         return (int)((go | go >> 2) & (uint64_t)want);
@@ -800,8 +804,13 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
             sched_yield();
     }
     /* A receive in flight holds the socket open in the kernel (the peer
-     * would see no close) and writes into buffers: ended first. */
-    cio__rx_stop(rt, st, false);
+     * would see no close) and writes into buffers: ended first. No read
+     * can make another now (CLOSING). A forget that finds bytes received
+     * since its first look gives the descriptor back to cio's calls. */
+    if (cio__rx_stop(rt, st, !do_close)) {
+        atomic_fetch_and_explicit(&st->refs, ~CLOSING, memory_order_release);
+        return CIO_EBUSY;
+    }
     int rc = 0;
     fd_lock(st);
     unwatch_all(rt, st, cio__fd_io(rt, st, fd), true);

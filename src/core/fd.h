@@ -215,26 +215,33 @@ void cio__fd_edge(struct cio__fd *st, uint64_t bits);
 
 /* "Nothing is queued and no receive is in flight: try the socket." */
 #define CIO__RX_TRY (-0x10001)
-/* Whether `self`'s reads on a TCP socket may receive ahead. */
+/* What cio__rx_read does when nothing is queued and no receive is in
+ * flight. */
+enum {
+    CIO__RX_LOOK,  /* returns CIO__RX_TRY: the caller tries the socket */
+    CIO__RX_ARM,   /* makes the receive (the socket said EAGAIN) */
+    CIO__RX_NOARM, /* returns CIO__NO_REQ: this task may make none */
+};
+/* Whether `self`'s reads on a TCP socket may make receives. */
 bool cio__rx_ok(const struct cio__task *self);
 /* A read of `iov` (total > 0) on `st` for task `self`, `fd` being the
- * descriptor system calls use. Returns the bytes read, 0 at end of
+ * descriptor system calls use: bytes queued are taken, a receive in
+ * flight is waited for (on another worker, that worker is asked to give
+ * it up first), else as `mode` says. Returns the bytes read, 0 at end of
  * stream, an error (CIO_EBADF when closed, CIO_ETIMEDOUT, CIO_ECANCELED,
- * an error the receive met), CIO__RX_TRY (only when `arm` is false: try
- * the system call yourself, then call again with `arm` true if it said
- * EAGAIN), or CIO__NO_REQ (no receive can be made now: read as without
- * one). *waited: whether it parked. */
+ * an error the receive met), CIO__RX_TRY, or CIO__NO_REQ: nothing is
+ * queued or in flight and no receive is to be made now; read as without
+ * one. *waited: whether it parked. */
 ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
                      const struct iovec *iov, int cnt, int64_t deadline,
-                     bool arm, bool *waited);
-/* Whether bytes or an end are queued (lock not held: a hint for
- * cio_wait_fd, which then reports the descriptor readable). */
+                     int mode, bool *waited);
+/* Whether bytes or an end are queued (takes the lock). */
 bool cio__rx_pending(struct cio__fd *st);
 /* Stops `st`'s receive, if one is in flight, and waits for its last
- * completion (any thread; a task yields meanwhile). With `keep`, queued
- * bytes stay for later reads and the count of queued bytes is returned
- * (non-zero: the caller must not give the descriptor up); without, they
- * are dropped and 0 returned. */
+ * completion (any thread; a task yields meanwhile), no read making a new
+ * one meanwhile. With `keep`, queued bytes stay for later reads and the
+ * count of queued bytes is returned (non-zero: the caller must not give
+ * the descriptor up); without, they are dropped and 0 returned. */
 size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep);
 /* Reactor side: a completion of the receive `token` (see cio__rx_token). */
 void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,

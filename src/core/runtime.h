@@ -152,6 +152,8 @@ struct cio__worker {
                                             or rx_mail entries */
     struct cio__fd *rx_mail;             /* receives to cancel (rx.c),
                                             guarded by inbox_lock */
+    _Atomic bool loop_done;              /* its loop has ended: it reads
+                                            no more mail nor completions */
     _Atomic int parked;                  /* sleeping in the kernel */
     void *poller;                        /* its reactor instance */
     _Atomic int nfds;                    /* descriptors registered there */
@@ -202,6 +204,7 @@ struct cio__runtime {
     bool be_fallback;                 /* epoll may replace io_uring */
     _Atomic bool rx_off;              /* the kernel refused a multishot
                                          receive: reads make none (rx.c) */
+    _Atomic bool rx_worked;           /* a receive has delivered bytes */
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
      * task table. */
     pthread_mutex_t fd_lock;

@@ -57,6 +57,7 @@ enum {
     RX_NOBUFS = 4, /* the last one ended for want of buffers (or the
                       kernel cannot make one): one read reads as before */
     RX_MAILED = 8, /* on the owner's mail list */
+    RX_STOP = 16,  /* a stop is under way: no new receive */
 };
 
 struct cio__rxlink {
@@ -169,9 +170,29 @@ static bool arm(struct cio__worker *w, struct cio__fd *st, int fd)
     return true;
 }
 
+/* Asks the owner of `st`'s receive to cancel it (lock held, receive in
+ * flight). Returns the worker to mail after the lock is dropped (taking
+ * the inbox's mutex under a spinlock would make others spin on a thread
+ * that may sleep), or NULL when nothing is to be sent. */
+static struct cio__worker *ask_cancel(struct cio__fd *st)
+{
+    struct cio__rxq *q = &st->rx;
+    if (q->state & RX_CANCEL)
+        return NULL;
+    q->state |= RX_CANCEL;
+    if (cio__tls_worker == q->owner) {
+        q->owner->rt->be->cancel(q->owner->poller, rx_token(st));
+        return NULL;
+    }
+    if (q->state & RX_MAILED)
+        return NULL; /* the mail already on its way cancels it */
+    q->state |= RX_MAILED;
+    return q->owner;
+}
+
 ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
                      const struct iovec *iov, int cnt, int64_t deadline,
-                     bool may_arm, bool *waited)
+                     int mode, bool *waited)
 {
     struct cio__worker *w = self->worker;
     struct cio__rxq *q = &st->rx;
@@ -188,26 +209,37 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
             cio__fd_unlock(st);
             return r;
         }
-        if (!(q->state & RX_ARMED)) {
+        struct cio__worker *mail = NULL;
+        if (q->state & RX_ARMED) {
+            if (last) {
+                cio__fd_unlock(st);
+                return CIO_ETIMEDOUT;
+            }
+            /* Another worker's receive would make this read wait for that
+             * worker to poll, which a busy one does late: it is asked to
+             * give the receive up, and this read makes its own once the
+             * last completion is in (fd.c's rule: a task waits on its own
+             * worker's reactor). */
+            if (q->owner != w)
+                mail = ask_cancel(st);
+        } else {
             if (q->state & RX_NOBUFS) {
-                q->state &= ~RX_NOBUFS;
+                q->state &= (uint8_t)~RX_NOBUFS;
                 cio__fd_unlock(st);
                 return CIO__NO_REQ;
             }
-            if (!may_arm) {
+            if (mode == CIO__RX_LOOK) {
                 cio__fd_unlock(st);
                 return CIO__RX_TRY;
             }
-            /* A read past its deadline does not wait (the caller has had
-             * the kernel's answer); one that cannot arm reads as before. */
-            if (last || cio__os_passed(deadline) || !arm(w, st, fd)) {
+            /* Past the deadline (the caller's one try is still due, in
+             * the path without a receive), no receive allowed now, or
+             * none could be made: read as without one. */
+            if (mode == CIO__RX_NOARM || last || (q->state & RX_STOP) ||
+                cio__os_passed(deadline) || !arm(w, st, fd)) {
                 cio__fd_unlock(st);
-                return last ? CIO_ETIMEDOUT : CIO__NO_REQ;
+                return CIO__NO_REQ;
             }
-        }
-        if (last) {
-            cio__fd_unlock(st);
-            return CIO_ETIMEDOUT;
         }
         /* Under the lock, which every completion takes to queue bytes:
          * one not seen here finds this waiter listed. */
@@ -217,6 +249,8 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
         rec.next = st->waiters;
         st->waiters = &rec;
         cio__fd_unlock(st);
+        if (mail)
+            cio__wake_remote_rx(mail, st);
         cio__count(&w->c.io_waits, 1);
         *waited = true;
         int reason = cio__park(self, deadline);
@@ -265,6 +299,10 @@ void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
             q->tail = (int32_t)buf;
             q->nbufs++;
             bits = CIO__RDY_READ;
+            /* Relaxed: a hint for the EINVAL test below (any thread). */
+            if (!atomic_load_explicit(&w->rt->rx_worked, memory_order_relaxed))
+                atomic_store_explicit(&w->rt->rx_worked, true,
+                                      memory_order_relaxed);
         } else if (buf < w->rx_nbufs) {
             be->buf_put(w->poller, buf);
         }
@@ -277,19 +315,27 @@ void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
         } else if (res == -ENOBUFS) {
             q->state |= RX_NOBUFS;
             cio__count(&w->c.rx_nobufs, 1);
-        } else if (res == -EINVAL) {
+        } else if (res == -EINVAL && !(events & CIO__EV_BUF) &&
+                   !atomic_load_explicit(&w->rt->rx_worked,
+                                         memory_order_relaxed)) {
             /* A kernel without multishot receives (before 6.0) refuses
              * the request itself; recv(2) has no EINVAL on a connected
-             * TCP socket. */
+             * TCP socket, and none has worked in this runtime yet.
+             * Relaxed: a hint read by cio__rx_ok(). */
             atomic_store_explicit(&w->rt->rx_off, true, memory_order_relaxed);
             q->state |= RX_NOBUFS;
-        } else if (res < 0 && res != -ECANCELED && q->end == 0) {
+        } else if (res < 0 && res != -ECANCELED && res != -EINTR &&
+                   res != -EAGAIN && q->end == 0) {
+            /* An error of the connection, read after the bytes. The
+             * others only end the receive: its readers decide again. */
             q->end = res;
         }
         /* Whatever ended it, its readers decide again. */
         bits = CIO__RDY_READ;
     } else if (q->nbufs >= RX_CAP && !(q->state & RX_CANCEL)) {
-        /* The reader lags: stop taking buffers for it. */
+        /* The reader lags: stop taking buffers for it. (What the kernel
+         * received before it sees the cancel still comes: a bound on the
+         * lag, not on the buffers one connection can hold.) */
         q->state |= RX_CANCEL;
         be->cancel(w->poller, token);
     }
@@ -307,7 +353,7 @@ void cio__rx_mail_run(struct cio__worker *w, struct cio__fd *list)
         st->rx.mail_next = NULL;
         /* Still in flight: cancel it; else it ended meanwhile. Either way
          * the closer waits for the flag to go. */
-        if (st->rx.state & RX_ARMED)
+        if ((st->rx.state & RX_ARMED) && st->rx.owner == w)
             w->rt->be->cancel(w->poller, rx_token(st));
         st->rx.state &= (uint8_t)~RX_MAILED;
         cio__fd_unlock(st);
@@ -316,26 +362,29 @@ void cio__rx_mail_run(struct cio__worker *w, struct cio__fd *list)
 
 size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep)
 {
+    (void)rt;
     struct cio__rxq *q = &st->rx;
     cio__fd_lock(st);
     if (!q->owner) {
         cio__fd_unlock(st);
         return 0;
     }
-    if ((q->state & RX_ARMED) && !(q->state & RX_CANCEL)) {
-        q->state |= RX_CANCEL;
-        if (cio__tls_worker == q->owner) {
-            rt->be->cancel(q->owner->poller, rx_token(st));
-        } else {
-            q->state |= RX_MAILED;
-            cio__wake_remote_rx(q->owner, st);
-        }
-    }
+    /* No read makes a new receive until this is over. */
+    q->state |= RX_STOP;
     /* The last completion comes at the owner's next poll; the mail is
      * read before it sleeps. A task lets its worker get there (it may be
-     * the owner); a plain thread waits as for calls in shut_in(). */
-    while (q->state & (RX_ARMED | RX_MAILED)) {
+     * the owner); a plain thread waits as for calls in shut_in(). A
+     * worker whose loop has ended (the runtime is ending) polls no more:
+     * its ring's close ends the receive. */
+    while ((q->state & (RX_ARMED | RX_MAILED)) &&
+           /* Acquire: pairs with the release at the end of the owner's
+            * loop (sched.c): its last look at the mail is over. */
+           !atomic_load_explicit(&q->owner->loop_done, memory_order_acquire)) {
+        struct cio__worker *mail =
+            (q->state & RX_ARMED) ? ask_cancel(st) : NULL;
         cio__fd_unlock(st);
+        if (mail)
+            cio__wake_remote_rx(mail, st);
         struct cio__task *self = cio__task_current();
         if (self)
             cio__sched_yield(self);
@@ -352,7 +401,9 @@ size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep)
         }
         queued -= q->off;
     }
-    if (!queued) {
+    if (queued) {
+        q->state &= (uint8_t)~RX_STOP;
+    } else {
         drop_queue(q);
         q->end = 0;
         q->state = 0;

@@ -347,6 +347,9 @@ void cio__sched_loop(struct cio__worker *w)
      * teardown is nobody's phase). */
     atomic_store_explicit(&w->c.phase_mark, 0, memory_order_relaxed);
     cio__os_signals_release();
+    /* Release: pairs with the acquire in cio__rx_stop(), which stops
+     * waiting for mail this worker will not read. */
+    atomic_store_explicit(&w->loop_done, true, memory_order_release);
     cio__tls_worker = NULL;
 }
 

@@ -240,10 +240,11 @@ static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
     return cio__call_go(&c, bit, want, deadline, attempt, prep, ctx);
 }
 
-/* A read of `iov` (`want` bytes in all) on a TCP socket whose task may
- * receive ahead (core/rx.c): bytes already received are copied out, a
- * receive in flight is waited for, and only when neither is there does
- * the call try the socket itself and, finding it empty, make the receive.
+/* A read of `iov` (`want` bytes in all) on a TCP socket where the
+ * backend may receive ahead (core/rx.c): bytes already received are
+ * copied out, a receive in flight is waited for, and only when neither is
+ * there does the call try the socket itself and, finding it empty, make
+ * the receive (a task that may).
  * Returns as cio__call_run, or CIO__NO_REQ when the read should go on as
  * without receiving ahead (the call is then still open). */
 static inline ssize_t cio__call_rx(struct cio__call *c,
@@ -251,10 +252,13 @@ static inline ssize_t cio__call_rx(struct cio__call *c,
                                    size_t want, int64_t deadline,
                                    cio__attempt *attempt, void *ctx)
 {
-    bool arm = !cio__call_ready(c, CIO__RDY_READ), waited;
+    int mode = !cio__rx_ok(c->self)                  ? CIO__RX_NOARM
+               : cio__call_ready(c, CIO__RDY_READ) ? CIO__RX_LOOK
+                                                     : CIO__RX_ARM;
+    bool waited;
     for (;;) {
         ssize_t r = cio__rx_read(c->self, c->st, c->fd, iov, cnt, deadline,
-                                 arm, &waited);
+                                 mode, &waited);
         if (r == CIO__NO_REQ)
             return r;
         if (r != CIO__RX_TRY) {
@@ -275,14 +279,17 @@ static inline ssize_t cio__call_rx(struct cio__call *c,
             return -errno;
         }
         cio__call_not_ready(c, CIO__RDY_READ);
-        arm = true;
+        mode = CIO__RX_ARM;
     }
 }
 
-/* Whether reads of call `c` may receive ahead (cio__call_rx). */
+/* Whether reads of call `c` go through cio__call_rx: on a TCP socket
+ * where the backend may receive ahead. Every read there does, also one
+ * that may not make a receive itself (a migrating task): bytes another
+ * read's receive queued come before the socket's. */
 static inline bool cio__call_rx_ok(const struct cio__call *c)
 {
-    return cio__call_has(c, CIO__FD_TCP) && cio__rx_ok(c->self);
+    return cio__call_has(c, CIO__FD_TCP) && c->self->worker->rt->be->bufs;
 }
 
 /* Puts back the actions of the signals cio_signal_wait() took, at the end

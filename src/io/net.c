@@ -550,6 +550,11 @@ static ssize_t try_sendto(struct cio__call *c, void *ctx)
 static ssize_t try_recvfrom(struct cio__call *c, void *ctx)
 {
     struct dgram *d = ctx;
+    if (cio__call_has(c, CIO__FD_STREAM)) {
+        /* MSG_TRUNC on a stream discards the bytes it reports. */
+        errno = EINVAL;
+        return -1;
+    }
     d->addr->len = sizeof d->addr->u;
     return recvfrom(c->fd, d->buf, d->n, MSG_TRUNC, &d->addr->u.sa,
                     &d->addr->len);

@@ -332,16 +332,14 @@ int cio_wait_fd(int fd, int events, int64_t deadline)
     /* Nothing is known of a descriptor not yet registered, and registering
      * reports its current state as an edge: wait for that rather than
      * return at once. */
-    /* Bytes cio received ahead (core/rx.c) are readable now, though the
-     * socket itself may have none. */
-    if ((events & CIO_READABLE) && cio__call_has(&c, CIO__FD_TCP) &&
-        cio__rx_pending(c.st)) {
-        cio__call_end(&c, false);
-        return CIO_READABLE;
-    }
     rc = cio__fd_wait(c.self, c.st, fd, events, deadline, true);
     if (rc == CIO_ETIMEDOUT)
         rc = poll_now(fd, events);
+    /* Bytes cio received ahead (core/rx.c) are readable, though the
+     * socket may hold none. */
+    if (rc == CIO_ETIMEDOUT && (events & CIO_READABLE) &&
+        cio__call_has(&c, CIO__FD_TCP) && cio__rx_pending(c.st))
+        rc = CIO_READABLE;
     if (rc > 0) {
         /* Consume the edge: the next wait sleeps until a new one, which
          * is what a caller that just met EAGAIN needs. */

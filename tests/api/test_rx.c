@@ -449,6 +449,10 @@ static int main_deadline(void *arg)
     int c, sv;
     cio_test_tcp_pair(&c, &sv);
     char b[8];
+    /* Datagram calls on a stream are refused (MSG_TRUNC would discard
+     * the bytes), nothing read. */
+    CHECK_EQ(cio_recvfrom(sv, b, sizeof b, NULL, cio_deadline_after(20 * MS)),
+             CIO_EINVAL);
     /* A read that waits with a receive in flight, until its deadline. */
     CHECK_EQ(cio_read(sv, b, sizeof b, cio_deadline_after(20 * MS)),
              CIO_ETIMEDOUT);
@@ -485,8 +489,120 @@ CIO_TEST(reads_with_deadlines_and_the_end_of_stream_lose_nothing)
     cio_test_run(main_deadline, NULL, 2, 0);
 }
 
+/* A task reading in a loop makes a new receive whenever the last one
+ * ends: a stop must keep it from doing so, or forget waits for ever. */
+struct looper {
+    int fd;
+    int reads;
+    ssize_t last;
+};
+
+static void *read_loop(void *arg)
+{
+    struct looper *l = arg;
+    char b[4];
+    while ((l->last = cio_read(l->fd, b, sizeof b, CIO_NEVER)) > 0)
+        l->reads++;
+    return NULL;
+}
+
+static void *forget_it(void *arg)
+{
+    int rc, fd = *(int *)arg;
+    /* CIO_EBUSY while bytes received ahead are unread: read them, as a
+     * program would, and forget again. */
+    while ((rc = cio_fd_forget(fd)) == CIO_EBUSY) {
+        char b[4];
+        ssize_t r = cio_read(fd, b, sizeof b, cio_deadline_after(20 * MS));
+        CHECK(r >= 0 || r == CIO_ETIMEDOUT); /* the reader was first */
+    }
+    return (void *)(intptr_t)rc;
+}
+
+static void forget_reader_round(void)
+{
+    int c, sv;
+    cio_test_tcp_pair(&c, &sv);
+    struct looper l = {.fd = sv};
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_PIN;
+    o.worker = 1 % cio_workers();
+    cio_task tr, tf;
+    CHECK_OK(cio_spawn(&tr, read_loop, &l, &o));
+    cio_test_until_waiting(tr, CIO_WAIT_FD);
+    CHECK_EQ(cio_write(c, "ab", 2, CIO_NEVER), 2);
+    o.worker = 0;
+    CHECK_OK(cio_spawn(&tf, forget_it, &sv, &o));
+    void *rc;
+    CHECK_OK(cio_join(tf, &rc, cio_deadline_after(5000 * MS)));
+    CHECK_EQ((intptr_t)rc, 0);
+    /* A reader that was between two reads takes the descriptor up again
+     * with its next one (forget gives it back to the program, which may
+     * call cio on it): the end of the stream ends it. */
+    CHECK_OK(cio_shutdown(c, SHUT_WR));
+    CHECK_OK(cio_join(tr, NULL, cio_deadline_after(5000 * MS)));
+    CHECK(l.last == CIO_EBADF || l.last == 0);
+    CHECK_OK(cio_close(sv));
+    CHECK_OK(cio_close(c));
+}
+
+static int main_forget_reader(void *arg)
+{
+    (void)arg;
+    /* The re-arm races the stop's look at the receive: many rounds. */
+    for (int round = 0; round < 200; round++)
+        forget_reader_round();
+    return 0;
+}
+
+CIO_TEST(forget_while_a_task_reads_in_a_loop_returns)
+{
+    (void)state;
+    cio_test_run(main_forget_reader, NULL, 2, 0);
+}
+
+/* A task that may not make receives (it migrates) reads after another
+ * task's receive queued bytes: it gets those first. */
+static int main_migrating_reader(void *arg)
+{
+    (void)arg;
+    int c, sv;
+    cio_test_tcp_pair(&c, &sv);
+    struct waiter w = {.fd = sv, .n = 1, .deadline = CIO_NEVER};
+    cio_task t = waiting_reader(&w, 0);
+    CHECK_EQ(cio_write(c, "abcdef", 6, CIO_NEVER), 6);
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    CHECK_EQ(w.got, 1);
+    struct waiter m = {.fd = sv, .n = 3, .deadline = CIO_NEVER};
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.flags = CIO_SPAWN_MIGRATE;
+    CHECK_OK(cio_spawn(&t, read_one, &m, &o));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    CHECK_EQ(m.got, 3);
+    CHECK(memcmp(m.buf, "bcd", 3) == 0);
+    CHECK_EQ(cio_write(c, "gh", 2, CIO_NEVER), 2);
+    m.n = 8;
+    CHECK_OK(cio_spawn(&t, read_one, &m, &o));
+    CHECK_OK(cio_join(t, NULL, CIO_NEVER));
+    CHECK(m.got >= 2);
+    CHECK(memcmp(m.buf, "ef", 2) == 0);
+    CHECK_OK(cio_close(c));
+    CHECK_OK(cio_close(sv));
+    return 0;
+}
+
+CIO_TEST(a_migrating_reader_gets_the_bytes_received_ahead_first)
+{
+    (void)state;
+    cio_test_run(main_migrating_reader, NULL, 2, 0);
+}
+
 CIO_TEST_MAIN(cmocka_unit_test(bytes_received_ahead_arrive_whole_and_in_order),
               cmocka_unit_test(a_full_buffer_ring_under_1000_connections_loses_nothing),
               cmocka_unit_test(close_with_a_receive_in_flight_closes_the_socket),
               cmocka_unit_test(forget_gives_back_a_socket_without_losing_bytes_received_ahead),
-              cmocka_unit_test(reads_with_deadlines_and_the_end_of_stream_lose_nothing))
+              cmocka_unit_test(reads_with_deadlines_and_the_end_of_stream_lose_nothing),
+              cmocka_unit_test(forget_while_a_task_reads_in_a_loop_returns),
+              cmocka_unit_test(a_migrating_reader_gets_the_bytes_received_ahead_first))
