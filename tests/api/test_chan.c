@@ -119,7 +119,9 @@ static int main_close(void *arg)
         CHECK_OK(cio_chan_send(c, &i, CIO_NEVER));
     cio_task s;
     CHECK_OK(cio_spawn(&s, send_blocked, c, NULL));
-    CHECK_OK(cio_sleep_until(cio_deadline_after(5 * MS)));
+    /* Waiting, not just spawned (a sleep is not enough under emulation,
+     * and a free that succeeds would leave `c` dangling). */
+    cio_test_until_waiting(s, CIO_WAIT_CHAN);
     CHECK_ERR(cio_chan_free(&c), CIO_EBUSY);
     CHECK_OK(cio_chan_close(c));
     CHECK_ERR(cio_chan_close(c), CIO_ECLOSED);
