@@ -205,6 +205,9 @@ typedef struct cio_config {
     const char *backend; /* how workers meet the kernel (see Backends
                           below): "io_uring", "epoll" or "auto"; NULL or
                           "": $CIO_BACKEND, else "auto" */
+    int64_t compact_after_ns; /* a task made with CIO_SPAWN_COMPACT that
+                          has waited this long has its frames copied out
+                          (see there); 0: 50 ms; -1 or CIO_NEVER: never */
 } cio_config;
 
 /* Backends. Each worker meets the kernel through one of two backends,
@@ -352,6 +355,21 @@ enum {
     CIO_SPAWN_MIGRATE = 1u << 0,
     /* The task runs only on worker `opts.worker`. */
     CIO_SPAWN_PIN = 1u << 1,
+    /* While the task waits long (cio_config.compact_after_ns) in
+     * cio_sleep_until(), cio_wait_fd() or a read or write waiting for its
+     * descriptor, its frames (from where it waits up to the top of its
+     * stack, typically a few hundred bytes) are copied to a heap block of
+     * that size and its stack's pages go back to the system; they are
+     * copied back, to the same addresses, before it runs again, so its
+     * own pointers into its frames stay valid. For tasks that spend most
+     * of their life waiting (an idle connection, a sleeper): memory per
+     * waiting task near its live frames rather than whole pages. The
+     * price: a copy and a system call once a wait is old, a copy and page
+     * faults when it ends; short waits cost a clock read. While it waits
+     * other tasks must not read or write its stack (a pointer to one of
+     * its locals handed to another task): they would see zeros, and
+     * their writes would be lost. Not with CIO_SPAWN_MIGRATE. */
+    CIO_SPAWN_COMPACT = 1u << 2,
 };
 
 /* Options for cio_spawn(). Fill with cio_spawn_opts_init(). */
@@ -1413,6 +1431,9 @@ typedef struct cio_stats {
     uint64_t io_receives_nobufs; /* of those, ended because every buffer
                                  was taken (the read then went on into its
                                  own buffer) */
+    uint64_t tasks_compacted; /* tasks made with CIO_SPAWN_COMPACT whose
+                                 frames are copied out now */
+    uint64_t compact_bytes;   /* the bytes those copies hold */
     const char *backend;      /* "io_uring" or "epoll" (see Backends), NULL
                                  before any runtime */
     const char *backend_why;  /* why that one, e.g. "probe passed" or

@@ -116,4 +116,9 @@
 #define CIO_HAVE_TSAN 0
 #endif
 
+/* How long a task made with CIO_SPAWN_COMPACT waits before its frames
+ * are copied out (cio_config.compact_after_ns = 0): long enough that a
+ * connection between two requests of a busy client never pays for it. */
+#define CIO__COMPACT_NS (50 * 1000000LL)
+
 #endif /* CIO_CORE_CONFIG_H */

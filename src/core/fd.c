@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/compact.h"
 #include "core/fd.h"
 #include "core/runtime.h"
 #include "core/sched.h"
@@ -530,7 +531,11 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
 int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
                  int want, int64_t deadline, bool edge_only)
 {
-    struct cio__fdwait rec = {.task = self, .want = want};
+    /* A compact task's record is off its stack (compact.c). */
+    struct cio__fdwait own, *rec = cio__compact_rec(self);
+    if (!rec)
+        rec = &own;
+    *rec = (struct cio__fdwait){.task = self, .want = want};
     fd_lock(st);
     /* Relaxed: a close that set CLOSING without the lock yet takes it
      * next and wakes every waiter listed by then, this one included. */
@@ -570,18 +575,22 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
         return (int)((go | go >> 2) & (uint64_t)want);
     }
     cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
-    rec.seq = cio__wait_begin(self);
-    rec.next = st->waiters;
-    st->waiters = &rec;
+    rec->seq = cio__wait_begin(self);
+    rec->next = st->waiters;
+    st->waiters = rec;
     fd_unlock(st);
     cio__count(&self->worker->c.io_waits, 1);
 
+    if (rec != &own)
+        cio__compact_allow(self, true);
     int reason = cio__park(self, deadline);
+    if (rec != &own)
+        cio__compact_allow(self, false);
     if (reason == CIO__WAKE_OK)
-        return rec.got & CIO__FD_CLOSED ? CIO_EBADF : rec.got;
+        return rec->got & CIO__FD_CLOSED ? CIO_EBADF : rec->got;
     /* Timed out or cancelled: unlink, unless a waker already did. */
     fd_lock(st);
-    unlink_waiter(st, &rec);
+    unlink_waiter(st, rec);
     fd_unlock(st);
     return cio__wait_error(reason);
 }

@@ -6,6 +6,7 @@
  * of the two sees the other. */
 #include <stdatomic.h>
 
+#include "core/compact.h"
 #include "core/fd.h"
 #include "core/idle.h"
 #include "core/queue.h"
@@ -149,6 +150,10 @@ void cio__worker_park(struct cio__worker *w)
         return;
     }
     int64_t next = cio__timer_next(w), timeout = -1;
+    /* Wake when the oldest waiting compact task is due to be trimmed. */
+    int64_t trim = cio__compact_due(w);
+    if (trim < next)
+        next = trim;
     if (next != CIO_NEVER) {
         timeout = next - cio__os_now();
         if (timeout < 0)

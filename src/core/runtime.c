@@ -180,6 +180,8 @@ static void fill_stats(struct cio__runtime *rt, cio_stats *s)
     s->io_waits = SUM(rt, io_waits);
     s->io_requests = SUM(rt, io_reqs);
     s->io_receives = SUM(rt, rx_made);
+    s->tasks_compacted = SUM(rt, compacted);
+    s->compact_bytes = SUM(rt, compact_bytes);
     s->io_receives_nobufs = SUM(rt, rx_nobufs);
     s->io_polls = SUM(rt, io_polls);
     s->io_events = SUM(rt, io_events);
@@ -490,10 +492,17 @@ static int runtime_new(const cio_config *cfg,
             stall = ms * 1000000;
         }
     }
+    int64_t compact = cfg ? cfg->compact_after_ns : 0;
+    if (compact < -1 && compact != CIO_NEVER)
+        return refuse_num("cio_config.compact_after_ns", (long long)compact,
+                          "0 (the default), a time in ns, or -1 (never)");
+    if (compact == 0)
+        compact = CIO__COMPACT_NS;
     struct cio__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return CIO_ENOMEM;
     rt->nworkers = nworkers;
+    rt->compact_ns = compact == CIO_NEVER ? -1 : compact;
     rt->stall_ns = stall > 0 && stall != CIO_NEVER ? stall : 0;
     rt->stack_size = stack;
     rt->timing = stats > 0;

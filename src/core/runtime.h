@@ -64,6 +64,9 @@ struct cio__counters {
     _Atomic uint64_t queue_violations;
     _Atomic uint64_t io_waits;
     _Atomic uint64_t io_reqs;
+    _Atomic uint64_t compacted;       /* tasks whose frames are copied
+                                         out now (compact.c) */
+    _Atomic uint64_t compact_bytes;   /* the bytes of those copies */
     _Atomic uint64_t rx_made;         /* multishot receives made (rx.c) */
     _Atomic uint64_t rx_nobufs;       /* of those, ended with no buffer */
     _Atomic uint64_t io_polls;
@@ -115,6 +118,8 @@ struct cio__worker {
                                          descriptor the buffer is queued
                                          on, so any thread reads them */
     uint32_t rx_nbufs;                /* entries in rx_link */
+    struct cio__task *cx_head;        /* compact tasks parked here, oldest */
+    struct cio__task *cx_tail;        /* first (compact.c) */
     bool polling;                     /* dispatching reactor events */
     bool timing;                      /* accounts time per phase */
     bool exact;                       /* reads the clock at every switch
@@ -205,6 +210,8 @@ struct cio__runtime {
     _Atomic bool rx_off;              /* the kernel refused a multishot
                                          receive: reads make none (rx.c) */
     _Atomic bool rx_worked;           /* a receive has delivered bytes */
+    int64_t compact_ns;               /* a compact task waiting this long
+                                         is trimmed; < 0: never */
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
      * task table. */
     pthread_mutex_t fd_lock;

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "core/compact.h"
 #include "core/fd.h"
 #include "core/idle.h"
 #include "core/runtime.h"
@@ -197,6 +198,9 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
     struct cio__worker *w = self->worker;
     struct cio__rxq *q = &st->rx;
     bool last = false; /* the deadline passed: one more look, then out */
+    /* A compact task's record is off its stack (compact.c); taken before
+     * the lock (it may allocate). */
+    struct cio__fdwait *cx_rec = cio__compact_rec(self);
     *waited = false;
     for (;;) {
         cio__fd_lock(st);
@@ -243,24 +247,29 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
         }
         /* Under the lock, which every completion takes to queue bytes:
          * one not seen here finds this waiter listed. */
-        struct cio__fdwait rec = {.task = self, .want = CIO__RDY_READ};
+        struct cio__fdwait own, *rec = cx_rec ? cx_rec : &own;
+        *rec = (struct cio__fdwait){.task = self, .want = CIO__RDY_READ};
         cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
-        rec.seq = cio__wait_begin(self);
-        rec.next = st->waiters;
-        st->waiters = &rec;
+        rec->seq = cio__wait_begin(self);
+        rec->next = st->waiters;
+        st->waiters = rec;
         cio__fd_unlock(st);
         if (mail)
             cio__wake_remote_rx(mail, st);
         cio__count(&w->c.io_waits, 1);
         *waited = true;
+        if (cx_rec)
+            cio__compact_allow(self, true);
         int reason = cio__park(self, deadline);
+        if (cx_rec)
+            cio__compact_allow(self, false);
         if (reason == CIO__WAKE_OK) {
-            if (rec.got & CIO__FD_CLOSED)
+            if (rec->got & CIO__FD_CLOSED)
                 return CIO_EBADF;
             continue;
         }
         cio__fd_lock(st);
-        cio__fd_unlink_waiter(st, &rec);
+        cio__fd_unlink_waiter(st, rec);
         cio__fd_unlock(st);
         if (reason != CIO__WAKE_TIMEOUT)
             return cio__wait_error(reason);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compact.h"
 #include "core/fd.h"
 #include "core/idle.h"
 #include "core/queue.h"
@@ -246,6 +247,10 @@ static struct cio__task *find_work(struct cio__worker *w)
                   w->reqs != 0;
         if (io && w->tick % CIO__POLL_INTERVAL == 0)
             cio__sched_poll(w, 0);
+        /* Compact tasks that have waited long give their pages back;
+         * a busy worker looks at the oldest now and then. */
+        if (w->cx_head && w->tick % CIO__POLL_INTERVAL == 0)
+            cio__compact_sweep(w);
         /* A busy worker looks after the pool too, more patiently (idle
          * ones wake for it: pool.h). */
         if (w->tick % CIO__POLL_INTERVAL == 0 &&
@@ -314,6 +319,8 @@ static struct cio__task *find_work(struct cio__worker *w)
                    cio__stack_release_idle(rt);
         if (released)
             continue;
+        if (w->cx_head)
+            cio__compact_sweep(w); /* idle: a good time */
         if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))
             cio__worker_park(w);
     }

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "arch/ctx.h"
+#include "core/compact.h"
 #include "core/queue.h"
 #include "core/sched.h"
 #include "core/switch.h"
@@ -130,6 +131,8 @@ static inline void switch_direct(struct cio__worker *w, struct cio__task *t,
         cio__count(&w->c.migrations, 1);
     atomic_store_explicit(&u->last, w->index, memory_order_relaxed);
     u->worker = w;
+    if (u->cx)
+        cio__compact_resume(w, u); /* its frames back before it runs */
     cio__fig_run_begins(w, u, now);
     if (w->lane)
         cio__trace_run(w, u, now);
@@ -228,6 +231,8 @@ void cio__sched_park(struct cio__task *t)
         lifo_put(w, u);
         return;
     }
+    if (t->cx)
+        cio__compact_parked(w, t);
     w->lifo_runs++;
     w->tick++;
     if (w->exact)
@@ -264,6 +269,8 @@ static void ended(struct cio__worker *w, struct cio__task *t)
     if (is_main && t->start_err < 0)
         w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
+    if (t->cx)
+        cio__compact_free(t);
 #if CIO_HAVE_TSAN
     if (cio__task_flags(t) & CIO__T_STARTED)
         __tsan_destroy_fiber(t->tsan_fiber);
@@ -286,8 +293,12 @@ static void commit_park(struct cio__worker *w, struct cio__task *t)
     if (CIO__WSTATE(v) == CIO__W_RUNNING &&
         atomic_compare_exchange_strong_explicit(
             &t->wait, &v, CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING),
-            memory_order_release, memory_order_acquire))
+            memory_order_release, memory_order_acquire)) {
+        /* Parked (maybe woken already: it runs only here, after this). */
+        if (t->cx)
+            cio__compact_parked(w, t);
         return;
+    }
     became_runnable(w, t);
     lifo_put(w, t); /* NOTIFIED: resume it soon */
 }
@@ -306,6 +317,8 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
         cio__count(&w->c.migrations, 1);
     atomic_store_explicit(&t->last, w->index, memory_order_relaxed);
     t->worker = w;
+    if (t->cx)
+        cio__compact_resume(w, t); /* its frames back before it runs */
     atomic_store_explicit(&w->cur, t, memory_order_relaxed);
     w->budget = CIO__IO_BUDGET;
     cio__count(&w->c.switches, 1);

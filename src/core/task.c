@@ -14,6 +14,7 @@
 
 #include "core/runtime.h"
 #include "core/sched.h"
+#include "core/compact.h"
 #include "core/task.h"
 #include "os/os.h"
 
@@ -587,7 +588,10 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     struct cio__runtime *rt = w->rt;
     size_t size = o && o->stack_size ? o->stack_size : rt->stack_size;
     unsigned flags = o ? o->flags : 0;
-    if (!fn || (flags & ~(unsigned)(CIO_SPAWN_MIGRATE | CIO_SPAWN_PIN)))
+    if (!fn ||
+        (flags & ~(unsigned)(CIO_SPAWN_MIGRATE | CIO_SPAWN_PIN |
+                             CIO_SPAWN_COMPACT)) ||
+        ((flags & CIO_SPAWN_COMPACT) && (flags & CIO_SPAWN_MIGRATE)))
         return CIO_EINVAL;
     int cls = cio__stack_class(size);
     if (cls < 0)
@@ -600,6 +604,8 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     if (rc < 0)
         return rc;
     uint32_t tf = flags & CIO_SPAWN_MIGRATE ? CIO__T_MIGRATE : 0;
+    if (flags & CIO_SPAWN_COMPACT)
+        tf |= CIO__T_COMPACT;
     t->home = -1;
     if (flags & CIO_SPAWN_PIN) {
         tf |= CIO__T_PIN;
@@ -624,6 +630,7 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     atomic_store_explicit(&t->joiner, NULL, memory_order_relaxed);
     t->tls = NULL;
     t->held = NULL;
+    t->cx = NULL;
     t->shield_depth = 0;
     t->shield_deadline = CIO_NEVER;
     cio__count(&w->c.spawned, 1);
@@ -909,7 +916,12 @@ int cio_sleep_until(int64_t deadline)
     for (;;) {
         cio__wait_on(self, CIO_WAIT_TIMER, 0);
         cio__wait_begin(self);
+        /* Nothing writes into a sleeper's stack (compact.c). */
+        if (cio__task_flags(self) & CIO__T_COMPACT)
+            cio__compact_allow(self, true);
         int reason = cio__park(self, deadline);
+        if (self->cx)
+            cio__compact_allow(self, false);
         if (reason == CIO__WAKE_CANCEL)
             return CIO_ECANCELED;
         if (reason < 0)

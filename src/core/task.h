@@ -75,6 +75,7 @@ enum {
     CIO__T_MIGRATE = 2,
     CIO__T_PIN = 4,
     CIO__T_MAIN = 8,
+    CIO__T_COMPACT = 16,     /* CIO_SPAWN_COMPACT (compact.c) */
 };
 
 /* Something a task holds and must give back if it ends without doing so
@@ -135,6 +136,7 @@ struct cio__task {
     _Atomic uint64_t joiner_seq;  /* that joiner's wait seq */
     struct cio__tls_slot *tls;    /* task-local values, or NULL */
     struct cio__held *held;       /* what it holds (owner-only list) */
+    struct cio__compact *cx;      /* CIO_SPAWN_COMPACT's side, or NULL */
     int shield_depth;             /* nested shields it is in */
     _Atomic int queued;           /* self-check: runnable, not yet run */
     int64_t shield_deadline;      /* deadline of its innermost shield */

@@ -1,0 +1,178 @@
+/* Compact tasks: the frames of a task made with CIO_SPAWN_COMPACT are
+ * copied out to a right-sized heap block while it waits long, and its
+ * stack's pages go back to the system.
+ *
+ * An idle connection served by a task holds the stack pages its task has
+ * touched, whole 4 KiB pages, though its live frames are typically a few
+ * hundred bytes. A compact task that has waited for a descriptor or a
+ * timer for longer than cio_config.compact_after_ns has its live frames,
+ * from its saved stack pointer to the top of its stack, copied into a
+ * block of exactly that size, and its stack's pages released
+ * (MADV_DONTNEED). The slot's addresses stay the task's: before it runs
+ * again the frames are copied back to the same addresses, so pointers into
+ * its own frames (its locals, a buffer it passed down) stay valid, and
+ * nothing of the program changes.
+ *
+ * What makes it safe is who touches a parked task's stack: the waits that
+ * allow it (cio_sleep_until, descriptor waits) keep their wait record in
+ * the heap (struct cio__compact), not on the stack, and nothing else
+ * writes there while the task waits; waits whose other side writes into
+ * the waiter's frames (a channel's hand-off, an io_uring request into a
+ * buffer, a join's result) never allow it. A program must not touch a
+ * compact task's stack from other tasks while it waits (cio.h says so).
+ *
+ * Only the task's home worker trims and restores it: compact tasks never
+ * migrate, a parked task is listed on its home worker, oldest first, and
+ * that worker's scheduler (which runs nothing else meanwhile) sweeps the
+ * list, so neither needs an atomic. A task woken while trimmed is simply
+ * restored when it is next switched to.
+ *
+ * Tasks that wait briefly never pay: a park costs one clock read and a
+ * list append, and only a wait older than compact_after_ns is copied.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "core/compact.h"
+#include "core/runtime.h"
+#include "core/stack.h"
+#include "os/os.h"
+
+/* Tasks trimmed per sweep at most: a sweep delays the worker's next task
+ * by its copies and system calls (a few µs each). */
+#define SWEEP_MAX 64
+
+static struct cio__compact *cx_of(struct cio__task *t)
+{
+    if (t->cx)
+        return t->cx;
+    if (!(cio__task_flags(t) & CIO__T_COMPACT))
+        return NULL;
+    /* Without memory the task just stays whole. */
+    t->cx = calloc(1, sizeof *t->cx);
+    return t->cx;
+}
+
+struct cio__fdwait *cio__compact_rec(struct cio__task *t)
+{
+    struct cio__compact *cx = cx_of(t);
+    return cx ? &cx->rec : NULL;
+}
+
+void cio__compact_allow(struct cio__task *t, bool on)
+{
+    struct cio__compact *cx = on ? cx_of(t) : t->cx;
+    if (cx)
+        cx->ok = on;
+}
+
+static void unlink_cx(struct cio__worker *w, struct cio__task *t)
+{
+    struct cio__compact *cx = t->cx;
+    if (cx->prev)
+        cx->prev->cx->next = cx->next;
+    else
+        w->cx_head = cx->next;
+    if (cx->next)
+        cx->next->cx->prev = cx->prev;
+    else
+        w->cx_tail = cx->prev;
+    cx->prev = cx->next = NULL;
+    cx->listed = false;
+}
+
+void cio__compact_parked(struct cio__worker *w, struct cio__task *t)
+{
+    struct cio__compact *cx = t->cx;
+    if (!cx->ok || cx->listed || w->rt->compact_ns < 0)
+        return;
+    cx->parked_at = cio__os_now();
+    cx->prev = w->cx_tail;
+    cx->next = NULL;
+    if (w->cx_tail)
+        w->cx_tail->cx->next = t;
+    else
+        w->cx_head = t;
+    w->cx_tail = t;
+    cx->listed = true;
+}
+
+/* Copies words one at a time through a volatile pointer: the compiler may
+ * not make it a memcpy call, which ASan would check against the frames'
+ * redzones (valid here: these are the task's own frames, moved whole). */
+__attribute__((no_sanitize("address", "thread"))) static void
+copy_words(void *to, const void *from, size_t len)
+{
+    volatile uint64_t *d = to;
+    const volatile uint64_t *s = from;
+    for (size_t i = 0; i < len / 8; i++)
+        d[i] = s[i];
+}
+
+static void trim(struct cio__worker *w, struct cio__task *t)
+{
+    struct cio__compact *cx = t->cx;
+    char *top = t->stack.lo + t->stack.size, *sp = t->sp;
+    size_t len = (size_t)(top - sp);
+    void *buf = malloc(len);
+    if (!buf)
+        return;
+    copy_words(buf, sp, len);
+    /* Every page of the stack goes, but the one holding a canary (on
+     * kernels without guard regions): it would read as zeros, an overflow. */
+    size_t pg = cio__os_page();
+    char *from = t->stack.lo;
+    if (t->stack.canary)
+        from += pg;
+    if (from >= top ||
+        cio__os.madvise(from, (size_t)(top - from), MADV_DONTNEED) < 0) {
+        free(buf);
+        return;
+    }
+    cx->saved = buf;
+    cx->saved_len = (uint32_t)len;
+    cio__count(&w->c.compacted, 1);
+    cio__count(&w->c.compact_bytes, len);
+}
+
+void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
+{
+    struct cio__compact *cx = t->cx;
+    if (cx->listed)
+        unlink_cx(w, t);
+    if (!cx->saved)
+        return;
+    copy_words(t->sp, cx->saved, cx->saved_len);
+    free(cx->saved);
+    cio__count(&w->c.compacted, -(uint64_t)1);
+    cio__count(&w->c.compact_bytes, -(uint64_t)cx->saved_len);
+    cx->saved = NULL;
+    cx->saved_len = 0;
+}
+
+int64_t cio__compact_due(const struct cio__worker *w)
+{
+    if (!w->cx_head)
+        return CIO_NEVER;
+    return w->cx_head->cx->parked_at + w->rt->compact_ns;
+}
+
+void cio__compact_sweep(struct cio__worker *w)
+{
+    int64_t now = cio__os_now();
+    for (int n = 0; n < SWEEP_MAX && w->cx_head; n++) {
+        struct cio__task *t = w->cx_head;
+        if (t->cx->parked_at + w->rt->compact_ns > now)
+            return;
+        unlink_cx(w, t);
+        trim(w, t);
+    }
+}
+
+void cio__compact_free(struct cio__task *t)
+{
+    /* A task ends running: never listed, never trimmed. */
+    free(t->cx);
+    t->cx = NULL;
+}
