@@ -15,6 +15,9 @@
  * closes (an error, "Connection: close", HTTP/1.0) is closed in stages
  * (RFC 9112 9.6): responses written, our side shut, the client's input
  * drained for a moment, so no reset destroys the last response.
+ * Between requests a connection's task waits in a small outer frame, and
+ * it is spawned compact (CIO_SPAWN_COMPACT): an idle connection holds the
+ * few hundred bytes of its live frames, not stack pages.
  * Prints "listening on ADDR:PORT" when ready; SIGINT or SIGTERM stop it.
  */
 #include <time.h>
@@ -26,6 +29,7 @@
 #define IN_SMALL 2048      /* read buffer on the task's stack */
 #define IN_BIG 16384       /* heap buffer for long heads and pipelines */
 #define OUT_SIZE 2048      /* responses queued before a write */
+#define FIRST 256          /* bytes the wait between requests reads */
 #define BODY_MAX (16u << 20) /* larger request bodies get 413 */
 #define LINGER_NS (1000 * 1000000LL) /* reading after the last response */
 
@@ -52,10 +56,9 @@ static void http_date(void)
     }
 }
 
-/* One connection's state. It lives on the task's stack and is small, so
- * an idle connection costs the few stack pages it touched and nothing
- * else; the big buffer exists only while a long head or a deep pipeline
- * needs it. */
+/* One connection's state while it has a request under way. It lives on
+ * the task's stack and is small; the big buffer exists only while a long
+ * head or a deep pipeline needs it. */
 struct conn {
     int fd;
     char *in;                 /* small or big */
@@ -264,36 +267,28 @@ static bool room(struct conn *c)
     return true;
 }
 
-static void *connection(void *arg)
+/* Serves a connection from `n` bytes just read (`first`, the start of a
+ * request) until it is idle again: every request answered and nothing
+ * half read. Its state, buffers included, lives in this frame, which is
+ * gone while the connection waits for its next request. Returns true to
+ * wait for that, false when the connection is over. */
+static bool serve_requests(int fd, const char *first, size_t n)
 {
     struct conn c;
-    c.fd = (int)(intptr_t)arg;
+    c.fd = fd;
     c.in = c.small;
     c.cap = IN_SMALL;
-    c.have = c.outn = 0;
+    memcpy(c.small, first, n);
+    c.have = n;
+    c.outn = 0;
     c.state = HEAD;
-    c.req_deadline = CIO_NEVER;
     c.answered = 0;
+    /* Once a request has begun, all of it must arrive within the idle
+     * time of its start, so a client sending a byte now and then cannot
+     * hold the task (slowloris). */
+    c.req_deadline = cio_deadline_after(idle_ns);
+    bool again = false;
     for (;;) {
-        if (!room(&c))
-            break;
-        if (c.have == c.cap) {
-            fail(&c, 431); /* cannot happen: heads stop at 8 KiB */
-            break;
-        }
-        /* Between requests the idle time runs afresh; once a request has
-         * begun, all of it must arrive within the idle time of its start,
-         * so a client sending a byte now and then cannot hold the task
-         * (slowloris). */
-        bool idle = c.have == 0 && c.state == HEAD;
-        ssize_t n = cio_read(c.fd, c.in + c.have, c.cap - c.have,
-                             idle ? cio_deadline_after(idle_ns)
-                                  : c.req_deadline);
-        if (n <= 0)
-            break; /* closed, reset, too slow, or shutting down */
-        if (idle)
-            c.req_deadline = cio_deadline_after(idle_ns);
-        c.have += (size_t)n;
         uint64_t answered = c.answered;
         int keep = process(&c);
         if (keep < 0) {
@@ -306,9 +301,11 @@ static void *connection(void *arg)
         }
         if (flush(&c) < 0)
             break;
-        if (c.have == 0 && c.state == HEAD)
-            c.req_deadline = CIO_NEVER; /* idle again */
-        else if (c.answered != answered)
+        if (c.have == 0 && c.state == HEAD) {
+            again = true; /* idle again */
+            break;
+        }
+        if (c.answered != answered)
             c.req_deadline = cio_deadline_after(idle_ns); /* a new one began */
         if (c.in != c.small && c.have <= IN_SMALL) {
             /* Back to small requests: give the big buffer back. */
@@ -317,10 +314,41 @@ static void *connection(void *arg)
             c.in = c.small;
             c.cap = IN_SMALL;
         }
+        if (!room(&c))
+            break;
+        if (c.have == c.cap) {
+            fail(&c, 431); /* cannot happen: heads stop at 8 KiB */
+            break;
+        }
+        ssize_t r = cio_read(c.fd, c.in + c.have, c.cap - c.have,
+                             c.req_deadline);
+        if (r <= 0)
+            break; /* closed, reset, too slow, or shutting down */
+        c.have += (size_t)r;
     }
     if (c.in != c.small)
         free(c.in);
-    cio_close(c.fd);
+    return again;
+}
+
+/* A connection's task. Between requests it waits in a read into a small
+ * buffer of this, its outermost frame: spawned compact (serve.h), an idle
+ * connection then holds a few hundred bytes of frames rather than the
+ * pages serve_requests() touched. */
+static void *connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char first[FIRST];
+    for (;;) {
+        /* Between requests the idle time runs afresh. */
+        ssize_t n = cio_read(fd, first, sizeof first,
+                             cio_deadline_after(idle_ns));
+        if (n <= 0)
+            break; /* closed, reset, idle too long, or shutting down */
+        if (!serve_requests(fd, first, (size_t)n))
+            break;
+    }
+    cio_close(fd);
     return NULL;
 }
 

@@ -68,6 +68,9 @@ static inline void serve_accept_loop(int lfd, cio_task_fn *conn,
     cio_spawn_opts o;
     cio_spawn_opts_init(&o);
     o.name = name;
+    /* A connection's task spends most of its life waiting for the next
+     * request: compact, it then holds its live frames, not stack pages. */
+    o.flags = CIO_SPAWN_COMPACT;
     for (;;) {
         int fd = cio_accept(lfd, NULL, CIO_NEVER);
         if (fd == CIO_ECANCELED || fd == CIO_EBADF)

@@ -356,8 +356,9 @@ enum {
     /* The task runs only on worker `opts.worker`. */
     CIO_SPAWN_PIN = 1u << 1,
     /* While the task waits long (cio_config.compact_after_ns) in
-     * cio_sleep_until(), cio_wait_fd() or a read or write waiting for its
-     * descriptor, its frames (from where it waits up to the top of its
+     * cio_sleep_until(), cio_wait_fd(), a read or write waiting for its
+     * descriptor to be ready, or (io_uring) a TCP read waiting for its
+     * connection's receive, its frames (from where it waits up to the top of its
      * stack, typically a few hundred bytes) are copied to a heap block of
      * that size and its stack's pages go back to the system; they are
      * copied back, to the same addresses, before it runs again, so its
@@ -368,7 +369,10 @@ enum {
      * faults when it ends; short waits cost a clock read. While it waits
      * other tasks must not read or write its stack (a pointer to one of
      * its locals handed to another task): they would see zeros, and
-     * their writes would be lost. Not with CIO_SPAWN_MIGRATE. */
+     * their writes would be lost. Waits the other side completes by
+     * writing into the task's frames never allow it: io_uring requests
+     * (socket writes there, reads of other sockets), channels, joins,
+     * pool jobs. Not with CIO_SPAWN_MIGRATE. */
     CIO_SPAWN_COMPACT = 1u << 2,
 };
 

@@ -47,14 +47,18 @@ static struct cio__compact *cx_of(struct cio__task *t)
 {
     if (t->cx)
         return t->cx;
-    if (!(cio__task_flags(t) & CIO__T_COMPACT))
+    struct cio__runtime *rt = t->worker->rt;
+    /* Relaxed: a hint; a trim attempted after another worker's failure
+     * fails the same way and stops too. */
+    if (!(cio__task_flags(t) & CIO__T_COMPACT) || rt->compact_ns < 0 ||
+        atomic_load_explicit(&rt->compact_off, memory_order_relaxed))
         return NULL;
     /* Without memory the task just stays whole. */
     t->cx = calloc(1, sizeof *t->cx);
     return t->cx;
 }
 
-struct cio__fdwait *cio__compact_rec(struct cio__task *t)
+struct cio__fdwait *cio__compact_rec_slow(struct cio__task *t)
 {
     struct cio__compact *cx = cx_of(t);
     return cx ? &cx->rec : NULL;
@@ -85,7 +89,9 @@ static void unlink_cx(struct cio__worker *w, struct cio__task *t)
 void cio__compact_parked(struct cio__worker *w, struct cio__task *t)
 {
     struct cio__compact *cx = t->cx;
-    if (!cx->ok || cx->listed || w->rt->compact_ns < 0)
+    /* Relaxed: a hint (see cx_of()). */
+    if (!cx->ok || cx->listed ||
+        atomic_load_explicit(&w->rt->compact_off, memory_order_relaxed))
         return;
     cx->parked_at = cio__os_now();
     cx->prev = w->cx_tail;
@@ -127,11 +133,19 @@ static void trim(struct cio__worker *w, struct cio__task *t)
         from += pg;
     if (from >= top ||
         cio__os.madvise(from, (size_t)(top - from), MADV_DONTNEED) < 0) {
+        /* It may have dropped some pages before failing (a locked one
+         * further on): the frames go back. A failure (mlockall) would
+         * recur for every task: no more trims in this runtime. */
+        copy_words(sp, buf, len);
         free(buf);
+        /* Relaxed: a hint (see cx_of()). */
+        atomic_store_explicit(&w->rt->compact_off, true,
+                              memory_order_relaxed);
         return;
     }
     cx->saved = buf;
     cx->saved_len = (uint32_t)len;
+    cio__task_flag_set(t, CIO__T_TRIMMED);
     cio__count(&w->c.compacted, 1);
     cio__count(&w->c.compact_bytes, len);
 }
@@ -144,6 +158,7 @@ void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
     if (!cx->saved)
         return;
     copy_words(t->sp, cx->saved, cx->saved_len);
+    cio__task_flag_clear(t, CIO__T_TRIMMED);
     free(cx->saved);
     cio__count(&w->c.compacted, -(uint64_t)1);
     cio__count(&w->c.compact_bytes, -(uint64_t)cx->saved_len);
@@ -151,21 +166,43 @@ void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
     cx->saved_len = 0;
 }
 
+/* When a wait that began at `at` is old enough. Tasks due within a
+ * quarter of the age of each other are trimmed together, so an idle
+ * worker wakes once for a wave of connections going idle, not once for
+ * each. */
+static int64_t due_at(const struct cio__worker *w, int64_t at)
+{
+    return cio__os_add_sat(at, w->rt->compact_ns);
+}
+
 int64_t cio__compact_due(const struct cio__worker *w)
 {
     if (!w->cx_head)
         return CIO_NEVER;
-    return w->cx_head->cx->parked_at + w->rt->compact_ns;
+    return cio__os_add_sat(due_at(w, w->cx_head->cx->parked_at),
+                           w->rt->compact_ns / 4);
 }
 
 void cio__compact_sweep(struct cio__worker *w)
 {
-    int64_t now = cio__os_now();
+    if (atomic_load_explicit(&w->rt->compact_off, memory_order_relaxed)) {
+        while (w->cx_head)
+            unlink_cx(w, w->cx_head); /* no trims: no wakes for them */
+        return;
+    }
+    int64_t now = cio__os_add_sat(cio__os_now(), w->rt->compact_ns / 4);
     for (int n = 0; n < SWEEP_MAX && w->cx_head; n++) {
         struct cio__task *t = w->cx_head;
-        if (t->cx->parked_at + w->rt->compact_ns > now)
+        if (due_at(w, t->cx->parked_at) > now)
             return;
         unlink_cx(w, t);
+        /* Woken already and waiting to run: a trim now would be undone
+         * at once. Relaxed: a hint; the wake's own ordering is the
+         * queue's. */
+        if (CIO__WSTATE(atomic_load_explicit(&t->wait,
+                                             memory_order_relaxed)) !=
+            CIO__W_WAITING)
+            continue;
         trim(w, t);
     }
 }

@@ -27,7 +27,12 @@ struct cio__compact {
 
 /* The record a descriptor wait of `t` uses: in the heap for a compact
  * task (NULL otherwise, or without memory: the caller's own then). */
-struct cio__fdwait *cio__compact_rec(struct cio__task *t);
+struct cio__fdwait *cio__compact_rec_slow(struct cio__task *t);
+static inline struct cio__fdwait *cio__compact_rec(struct cio__task *t)
+{
+    return cio__task_flags(t) & CIO__T_COMPACT ? cio__compact_rec_slow(t)
+                                                : NULL;
+}
 /* Marks the wait `t` is about to make (or has ended) as one nobody writes
  * into `t`'s stack during: a compact task may then be trimmed. */
 void cio__compact_allow(struct cio__task *t, bool on);

@@ -212,6 +212,8 @@ struct cio__runtime {
     _Atomic bool rx_worked;           /* a receive has delivered bytes */
     int64_t compact_ns;               /* a compact task waiting this long
                                          is trimmed; < 0: never */
+    _Atomic bool compact_off;         /* trimming failed (mlockall): no
+                                         more (compact.c) */
     /* Descriptor table (fd.c): chunks of CIO__FD_CHUNK, same rules as the
      * task table. */
     pthread_mutex_t fd_lock;

@@ -131,7 +131,7 @@ static inline void switch_direct(struct cio__worker *w, struct cio__task *t,
         cio__count(&w->c.migrations, 1);
     atomic_store_explicit(&u->last, w->index, memory_order_relaxed);
     u->worker = w;
-    if (u->cx)
+    if (cio__task_compact(u))
         cio__compact_resume(w, u); /* its frames back before it runs */
     cio__fig_run_begins(w, u, now);
     if (w->lane)
@@ -231,7 +231,7 @@ void cio__sched_park(struct cio__task *t)
         lifo_put(w, u);
         return;
     }
-    if (t->cx)
+    if (cio__task_compact(t))
         cio__compact_parked(w, t);
     w->lifo_runs++;
     w->tick++;
@@ -269,7 +269,7 @@ static void ended(struct cio__worker *w, struct cio__task *t)
     if (is_main && t->start_err < 0)
         w->rt->main_status = t->start_err; /* main never ran */
     cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
-    if (t->cx)
+    if (cio__task_compact(t))
         cio__compact_free(t);
 #if CIO_HAVE_TSAN
     if (cio__task_flags(t) & CIO__T_STARTED)
@@ -295,7 +295,7 @@ static void commit_park(struct cio__worker *w, struct cio__task *t)
             &t->wait, &v, CIO__WORD(CIO__WSEQ(v), 0, CIO__W_WAITING),
             memory_order_release, memory_order_acquire)) {
         /* Parked (maybe woken already: it runs only here, after this). */
-        if (t->cx)
+        if (cio__task_compact(t))
             cio__compact_parked(w, t);
         return;
     }
@@ -317,7 +317,7 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
         cio__count(&w->c.migrations, 1);
     atomic_store_explicit(&t->last, w->index, memory_order_relaxed);
     t->worker = w;
-    if (t->cx)
+    if (cio__task_compact(t))
         cio__compact_resume(w, t); /* its frames back before it runs */
     atomic_store_explicit(&w->cur, t, memory_order_relaxed);
     w->budget = CIO__IO_BUDGET;

@@ -422,8 +422,10 @@ int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
      * before and after; a task that ran meanwhile (its count moved) may
      * have changed its frames, and the walk is discarded. */
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_acquire);
+    /* A compact task whose frames are copied out has nothing to walk. */
     if (!(c & CIO__C_ALIVE) || CIO__CGEN(c) != gen || (c & CIO__C_DONE) ||
-        !(cio__task_flags(t) & CIO__T_STARTED))
+        (cio__task_flags(t) & (CIO__T_STARTED | CIO__T_TRIMMED)) !=
+            CIO__T_STARTED)
         return 0;
     /* Acquire: pairs with the release in cio__fig_run_begins(). */
     uint64_t runs = atomic_load_explicit(&t->runs, memory_order_acquire);
@@ -917,10 +919,11 @@ int cio_sleep_until(int64_t deadline)
         cio__wait_on(self, CIO_WAIT_TIMER, 0);
         cio__wait_begin(self);
         /* Nothing writes into a sleeper's stack (compact.c). */
-        if (cio__task_flags(self) & CIO__T_COMPACT)
+        bool compact = cio__task_flags(self) & CIO__T_COMPACT;
+        if (compact)
             cio__compact_allow(self, true);
         int reason = cio__park(self, deadline);
-        if (self->cx)
+        if (compact)
             cio__compact_allow(self, false);
         if (reason == CIO__WAKE_CANCEL)
             return CIO_ECANCELED;

@@ -76,6 +76,8 @@ enum {
     CIO__T_PIN = 4,
     CIO__T_MAIN = 8,
     CIO__T_COMPACT = 16,     /* CIO_SPAWN_COMPACT (compact.c) */
+    CIO__T_TRIMMED = 32,     /* its frames are copied out now (compact.c):
+                                its stack holds nothing to look at */
 };
 
 /* Something a task holds and must give back if it ends without doing so
@@ -178,6 +180,18 @@ static inline void cio__task_flag_set(struct cio__task *t, uint32_t f)
 {
     atomic_store_explicit(&t->flags, cio__task_flags(t) | f,
                           memory_order_relaxed);
+}
+static inline void cio__task_flag_clear(struct cio__task *t, uint32_t f)
+{
+    atomic_store_explicit(&t->flags, cio__task_flags(t) & ~f,
+                          memory_order_relaxed);
+}
+/* Whether `t` is a compact task with its side made (compact.c). The flag
+ * is in the descriptor's first cache line, which a switch reads anyway:
+ * other tasks pay no load of `cx`'s line. */
+static inline bool cio__task_compact(const struct cio__task *t)
+{
+    return (cio__task_flags(t) & CIO__T_COMPACT) && t->cx;
 }
 
 /* Whether a cancel should end a wait of `t` now: requested, and `t` is
