@@ -659,6 +659,11 @@ class IdleLoad:
                                       stderr=err)
             try:
                 self._wait_ready(client, timeout, err)
+                # The connections have been idle a moment, as idle ones
+                # are: a server that trims what an idle connection holds
+                # after a while (cio's compact tasks, after 50 ms) is
+                # measured after it did, every server alike.
+                time.sleep(0.5)
                 if server.poll() is not None:
                     raise RunFailed(f"server exited with status {server.returncode}")
                 rss1 = proc_rss(server.pid)
