@@ -225,17 +225,28 @@ static inline bool cio__call_file(struct cio__call *c, int64_t deadline,
     return true;
 }
 
+/* Begins a call on `fd`; true when it is already over (it could not
+ * start, or a regular file went to `file`), with its result in *out. */
+static inline bool cio__call_open(struct cio__call *c, int fd,
+                                  int64_t deadline, cio__file_op *file,
+                                  void *ctx, ssize_t *out)
+{
+    int rc = cio__call_begin(c, fd);
+    if (rc < 0) {
+        *out = rc;
+        return true;
+    }
+    return cio__call_file(c, deadline, file, ctx, out);
+}
+
 static inline ssize_t cio__call_run(int fd, uint64_t bit, size_t want,
                                     int64_t deadline, cio__attempt *attempt,
                                     cio__prep *prep, void *ctx,
                                     cio__file_op *file)
 {
     struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
     ssize_t r;
-    if (cio__call_file(&c, deadline, file, ctx, &r))
+    if (cio__call_open(&c, fd, deadline, file, ctx, &r))
         return r;
     return cio__call_go(&c, bit, want, deadline, attempt, prep, ctx);
 }

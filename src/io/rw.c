@@ -165,11 +165,8 @@ static ssize_t read_run(int fd, const struct iovec *iov, int cnt, size_t n,
                         cio__prep *prep, void *ctx, cio__file_op *file)
 {
     struct cio__call c;
-    int rc = cio__call_begin(&c, fd);
-    if (rc < 0)
-        return rc;
     ssize_t r;
-    if (cio__call_file(&c, deadline, file, ctx, &r))
+    if (cio__call_open(&c, fd, deadline, file, ctx, &r))
         return r;
     if (cio__call_rx_ok(&c)) {
         r = cio__call_rx(&c, iov, cnt, n, deadline, attempt, ctx);

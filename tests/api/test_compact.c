@@ -54,6 +54,16 @@ static cio_task spawn_compact(cio_task_fn *fn, void *arg)
 
 static cio_key key;
 
+/* Runs `fn` on two workers, compact tasks trimmed after `after_ns`. */
+static void run_compact(int (*fn)(void *), void *arg, int64_t after_ns)
+{
+    cio_config cfg;
+    cio_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.compact_after_ns = after_ns;
+    cio_test_run_cfg(fn, arg, &cfg, 0);
+}
+
 /* What the waiting frames hold, checked after the wait. */
 struct probe {
     int depth;
@@ -141,11 +151,7 @@ static int main_sleep(void *arg)
 CIO_TEST(a_sleeping_compact_task_is_trimmed_and_resumes_whole)
 {
     (void)state;
-    cio_config cfg;
-    cio_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.compact_after_ns = 20 * MS;
-    cio_test_run_cfg(main_sleep, NULL, &cfg, 0);
+    run_compact(main_sleep, NULL, 20 * MS);
 }
 
 static int main_socket(void *arg)
@@ -170,11 +176,7 @@ static int main_socket(void *arg)
 CIO_TEST(a_compact_task_waiting_on_a_socket_is_trimmed_and_reads_after)
 {
     (void)state;
-    cio_config cfg;
-    cio_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.compact_after_ns = 20 * MS;
-    cio_test_run_cfg(main_socket, NULL, &cfg, 0);
+    run_compact(main_socket, NULL, 20 * MS);
 }
 
 /* Many at once, woken in a burst while the sweep may be trimming: each
@@ -236,11 +238,7 @@ static int main_many(void *arg)
 CIO_TEST(many_compact_tasks_trimmed_and_woken_in_bursts_stay_whole)
 {
     (void)state;
-    cio_config cfg;
-    cio_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.compact_after_ns = 1 * MS;
-    cio_test_run_cfg(main_many, NULL, &cfg, 0);
+    run_compact(main_many, NULL, 1 * MS);
 }
 
 /* A trimmed task woken by another task of its worker, which then yields:
@@ -281,11 +279,7 @@ static int main_direct(void *arg)
 CIO_TEST(a_trimmed_task_switched_to_directly_gets_its_frames_back)
 {
     (void)state;
-    cio_config cfg;
-    cio_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.compact_after_ns = 5 * MS;
-    cio_test_run_cfg(main_direct, NULL, &cfg, 0);
+    run_compact(main_direct, NULL, 5 * MS);
 }
 
 /* Waits whose other side writes into the task's frames never allow it,
@@ -330,13 +324,8 @@ static int main_never(void *arg)
 CIO_TEST(joins_channels_and_a_negative_age_never_trim)
 {
     (void)state;
-    cio_config cfg;
-    cio_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.compact_after_ns = 1 * MS;
-    cio_test_run_cfg(main_never, (void *)joins, &cfg, 0);
-    cfg.compact_after_ns = -1;
-    cio_test_run_cfg(main_never, (void *)sleeps, &cfg, 0);
+    run_compact(main_never, (void *)joins, 1 * MS);
+    run_compact(main_never, (void *)sleeps, -1);
 }
 
 static void *nothing(void *arg)
