@@ -23,10 +23,12 @@
  * new receive is made only when none is in flight and nothing is queued.
  *
  * Bounds: a connection whose reader lags stops its receive once it holds
- * RX_CAP buffers, so one fast sender cannot take every buffer; a read that
- * finds the receive ended for want of buffers (ENOBUFS) reads once as
- * without receiving ahead, into its own buffer, and the next read that
- * would wait tries again. Neither can make a read wait for ever or spin.
+ * RX_CAP buffers (what the kernel received before it saw the cancel still
+ * comes: a bound on the lag, not on the buffers); a read that finds the
+ * receive ended for want of buffers (ENOBUFS) reads once as on epoll,
+ * waiting for readiness and reading into its own buffer, and the next
+ * read that would wait tries again. Neither can make a read wait for ever
+ * or spin.
  *
  * Ending: cio_close() stops the receive and waits for its last completion
  * before close(2): the receive holds the socket open in the kernel. Only

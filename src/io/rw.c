@@ -172,6 +172,13 @@ static ssize_t read_run(int fd, const struct iovec *iov, int cnt, size_t n,
         r = cio__call_rx(&c, iov, cnt, n, deadline, attempt, ctx);
         if (r != CIO__NO_REQ)
             return r;
+        /* No receive now (no buffer free, a stop under way, a task that
+         * may make none): wait for readiness and read into the caller's
+         * buffer. Not a request into it: a wait for readiness leaves the
+         * task's frames alone, so a compact task can be trimmed while
+         * it lasts (a connection going idle just when the ring ran dry
+         * would otherwise hold its stack for its whole idle time). */
+        prep = NULL;
     }
     return cio__call_go(&c, CIO__RDY_READ, n, deadline, attempt, prep, ctx);
 }
