@@ -211,6 +211,7 @@ def benchmarks():
         Bench("idle_tasks", True, [
             ("cio-default", [cio("bench_idle_tasks"), str(idle), "default"], {}),
             ("cio-min", [cio("bench_idle_tasks"), str(idle), "min"], {}),
+            ("cio-compact", [cio("bench_idle_tasks"), str(idle), "compact"], {}),
             ("go", [gobench(), "idle_tasks", str(idle)], {}),
             ("tokio", [tokio("idle_tasks"), "mt", str(idle)], {}),
         ]),
@@ -296,6 +297,7 @@ GOALS = [
     ("spawn_proc", None, "go", 0.8),
     ("spawn_proc", None, "libuv", 1.0),
     ("idle_tasks.bytes", "cio-min", "go", 1.0),
+    ("idle_tasks.bytes", "cio-compact", "go", 0.5),
     ("idle_tasks.bytes", "cio-default", "go", 2.0),
     ("http_hello.cpu_us", None, "libuv", 0.75),
     ("http_hello.cpu_us", None, "nginx", 0.7),

@@ -40,7 +40,7 @@
 #include "os/os.h"
 
 /* Tasks trimmed per sweep at most: a sweep delays the worker's next task
- * by its copies and system calls (a few µs each). */
+ * by its copies and system calls. */
 #define SWEEP_MAX 64
 
 static struct cio__compact *cx_of(struct cio__task *t)
@@ -116,38 +116,76 @@ copy_words(void *to, const void *from, size_t len)
         d[i] = s[i];
 }
 
-static void trim(struct cio__worker *w, struct cio__task *t)
+/* One task of a sweep: its frames copied out, its pages not yet given
+ * back. */
+struct trim {
+    struct cio__task *t;
+    char *from, *top; /* the pages to give back */
+    void *buf;        /* the copy of [t->sp, top) */
+};
+
+/* Copies `t`'s frames out; false without memory (it stays whole). */
+static bool copy_out(struct cio__task *t, struct trim *o)
 {
-    struct cio__compact *cx = t->cx;
     char *top = t->stack.lo + t->stack.size, *sp = t->sp;
-    size_t len = (size_t)(top - sp);
-    void *buf = malloc(len);
-    if (!buf)
-        return;
-    copy_words(buf, sp, len);
+    o->buf = malloc((size_t)(top - sp));
+    if (!o->buf)
+        return false;
+    copy_words(o->buf, sp, (size_t)(top - sp));
     /* Every page of the stack goes, but the one holding a canary (on
-     * kernels without guard regions): it would read as zeros, an overflow. */
-    size_t pg = cio__os_page();
-    char *from = t->stack.lo;
-    if (t->stack.canary)
-        from += pg;
-    if (from >= top ||
-        cio__os.madvise(from, (size_t)(top - from), MADV_DONTNEED) < 0) {
+     * kernels without guard regions): it would read as zeros, an
+     * overflow. */
+    o->t = t;
+    o->from = t->stack.lo + (t->stack.canary ? cio__os_page() : 0);
+    o->top = top;
+    return true;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    const struct trim *x = a, *y = b;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* Whether `b` is the stack slot right above `a`'s, with only its guard
+ * page between them: one madvise can take both (guard regions survive
+ * MADV_DONTNEED; without them the guard is a page never touched). */
+static bool adjacent(const struct trim *a, const struct trim *b)
+{
+    return !a->t->stack.canary && !b->t->stack.canary &&
+           b->from == a->top + cio__os_page();
+}
+
+/* Gives back the pages of trims [i, j), one system call for them all:
+ * each MADV_DONTNEED costs a flush of the other CPUs' TLBs, so stacks
+ * that sit side by side (tasks spawned together) go together. */
+static void give_back(struct cio__worker *w, struct trim *v, int i, int j)
+{
+    bool ok = v[i].from < v[j - 1].top &&
+              cio__os.madvise(v[i].from, (size_t)(v[j - 1].top - v[i].from),
+                              MADV_DONTNEED) == 0;
+    if (!ok) {
         /* It may have dropped some pages before failing (a locked one
          * further on): the frames go back. A failure (mlockall) would
-         * recur for every task: no more trims in this runtime. */
-        copy_words(sp, buf, len);
-        free(buf);
-        /* Relaxed: a hint (see cx_of()). */
+         * recur for every task: no more trims in this runtime. Relaxed:
+         * a hint (see cx_of()). */
         atomic_store_explicit(&w->rt->compact_off, true,
                               memory_order_relaxed);
-        return;
     }
-    cx->saved = buf;
-    cx->saved_len = (uint32_t)len;
-    cio__task_flag_set(t, CIO__T_TRIMMED);
-    cio__count(&w->c.compacted, 1);
-    cio__count(&w->c.compact_bytes, len);
+    for (int k = i; k < j; k++) {
+        struct cio__task *t = v[k].t;
+        size_t len = (size_t)(v[k].top - (char *)t->sp);
+        if (!ok) {
+            copy_words(t->sp, v[k].buf, len);
+            free(v[k].buf);
+            continue;
+        }
+        t->cx->saved = v[k].buf;
+        t->cx->saved_len = (uint32_t)len;
+        cio__task_flag_set(t, CIO__T_TRIMMED);
+        cio__count(&w->c.compacted, 1);
+        cio__count(&w->c.compact_bytes, len);
+    }
 }
 
 void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
@@ -190,11 +228,13 @@ void cio__compact_sweep(struct cio__worker *w)
             unlink_cx(w, w->cx_head); /* no trims: no wakes for them */
         return;
     }
+    struct trim v[SWEEP_MAX];
+    int n = 0;
     int64_t now = cio__os_add_sat(cio__os_now(), w->rt->compact_ns / 4);
-    for (int n = 0; n < SWEEP_MAX && w->cx_head; n++) {
+    for (int k = 0; k < SWEEP_MAX && w->cx_head; k++) {
         struct cio__task *t = w->cx_head;
         if (due_at(w, t->cx->parked_at) > now)
-            return;
+            break;
         unlink_cx(w, t);
         /* Woken already and waiting to run: a trim now would be undone
          * at once. Relaxed: a hint; the wake's own ordering is the
@@ -203,7 +243,14 @@ void cio__compact_sweep(struct cio__worker *w)
                                              memory_order_relaxed)) !=
             CIO__W_WAITING)
             continue;
-        trim(w, t);
+        if (copy_out(t, &v[n]))
+            n++;
+    }
+    qsort(v, (size_t)n, sizeof *v, by_address);
+    for (int i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && adjacent(&v[j - 1], &v[j]); j++)
+            ;
+        give_back(w, v, i, j);
     }
 }
 
