@@ -582,6 +582,8 @@ static void ur_wake(void *inst)
 static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
 {
     struct ring *r = inst;
+    if (q->op == CIO__REQ_RECV_MULTI && !r->br)
+        return -EOPNOTSUPP; /* no provided buffers here */
     struct io_uring_sqe *e = sqe_get(r);
     if (!e)
         return -EBUSY;
@@ -667,8 +669,6 @@ static int ur_submit(void *inst, const struct cio__req *q, uint64_t token)
         e->len = 0;
         break;
     case CIO__REQ_RECV_MULTI:
-        if (!r->br)
-            return -EOPNOTSUPP; /* the entry stays unused: not pushed */
         e->opcode = IORING_OP_RECV;
         e->addr = 0;
         e->len = 0;

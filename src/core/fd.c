@@ -478,7 +478,7 @@ int cio__fd_fresh(struct cio__runtime *rt, int fd, uint32_t flags)
     if (!st)
         return CIO_ENOMEM;
     /* A receive on the number's old socket still holds that socket. */
-    cio__rx_stop(rt, st, false);
+    cio__rx_stop(st, false);
     fd_lock(st);
     /* Tasks still waiting on this number waited on a descriptor closed
      * behind cio's back; the kernel already dropped its registration. */
@@ -791,7 +791,7 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
     }
     /* Bytes cio received ahead belong to the program: a descriptor it
      * takes back must not have lost any. */
-    if (!do_close && cio__rx_stop(rt, st, true))
+    if (!do_close && cio__rx_stop(st, true))
         return CIO_EBUSY;
     /* One read-modify-write order on `refs`: each call's increment either
      * comes before this (the wait below counts it) or sees CLOSING. */
@@ -816,7 +816,7 @@ static int shut_in(struct cio__runtime *rt, int fd, bool do_close)
      * would see no close) and writes into buffers: ended first. No read
      * can make another now (CLOSING). A forget that finds bytes received
      * since its first look gives the descriptor back to cio's calls. */
-    if (cio__rx_stop(rt, st, !do_close)) {
+    if (cio__rx_stop(st, !do_close)) {
         atomic_fetch_and_explicit(&st->refs, ~CLOSING, memory_order_release);
         return CIO_EBUSY;
     }

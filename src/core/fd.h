@@ -242,7 +242,7 @@ bool cio__rx_pending(struct cio__fd *st);
  * one meanwhile. With `keep`, queued bytes stay for later reads and the
  * count of queued bytes is returned (non-zero: the caller must not give
  * the descriptor up); without, they are dropped and 0 returned. */
-size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep);
+size_t cio__rx_stop(struct cio__fd *st, bool keep);
 /* Reactor side: a completion of the receive `token` (see cio__rx_token). */
 void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
                   uint32_t events, uint32_t buf);

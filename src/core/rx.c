@@ -371,9 +371,8 @@ void cio__rx_mail_run(struct cio__worker *w, struct cio__fd *list)
     }
 }
 
-size_t cio__rx_stop(struct cio__runtime *rt, struct cio__fd *st, bool keep)
+size_t cio__rx_stop(struct cio__fd *st, bool keep)
 {
-    (void)rt;
     struct cio__rxq *q = &st->rx;
     cio__fd_lock(st);
     if (!q->owner) {
