@@ -45,8 +45,8 @@
 
 static struct cio__compact *cx_of(struct cio__task *t)
 {
-    if (t->cx)
-        return t->cx;
+    if (cio__side_used(t) && cio__side(t)->cx)
+        return cio__side(t)->cx;
     struct cio__runtime *rt = t->worker->rt;
     /* Relaxed: a hint; a trim attempted after another worker's failure
      * fails the same way and stops too. */
@@ -54,8 +54,9 @@ static struct cio__compact *cx_of(struct cio__task *t)
         atomic_load_explicit(&rt->compact_off, memory_order_relaxed))
         return NULL;
     /* Without memory the task just stays whole. */
-    t->cx = calloc(1, sizeof *t->cx);
-    return t->cx;
+    struct cio__task_side *side = cio__side_w(t);
+    side->cx = calloc(1, sizeof *side->cx);
+    return side->cx;
 }
 
 struct cio__fdwait *cio__compact_rec_slow(struct cio__task *t)
@@ -66,20 +67,21 @@ struct cio__fdwait *cio__compact_rec_slow(struct cio__task *t)
 
 void cio__compact_allow(struct cio__task *t, bool on)
 {
-    struct cio__compact *cx = on ? cx_of(t) : t->cx;
+    struct cio__compact *cx =
+        on ? cx_of(t) : cio__side_used(t) ? cio__side(t)->cx : NULL;
     if (cx)
         cx->ok = on;
 }
 
 static void unlink_cx(struct cio__worker *w, struct cio__task *t)
 {
-    struct cio__compact *cx = t->cx;
+    struct cio__compact *cx = cio__side(t)->cx;
     if (cx->prev)
-        cx->prev->cx->next = cx->next;
+        cio__side(cx->prev)->cx->next = cx->next;
     else
         w->cx_head = cx->next;
     if (cx->next)
-        cx->next->cx->prev = cx->prev;
+        cio__side(cx->next)->cx->prev = cx->prev;
     else
         w->cx_tail = cx->prev;
     cx->prev = cx->next = NULL;
@@ -88,7 +90,7 @@ static void unlink_cx(struct cio__worker *w, struct cio__task *t)
 
 void cio__compact_parked(struct cio__worker *w, struct cio__task *t)
 {
-    struct cio__compact *cx = t->cx;
+    struct cio__compact *cx = cio__side(t)->cx;
     /* Relaxed: a hint (see cx_of()). */
     if (!cx->ok || cx->listed ||
         atomic_load_explicit(&w->rt->compact_off, memory_order_relaxed))
@@ -97,7 +99,7 @@ void cio__compact_parked(struct cio__worker *w, struct cio__task *t)
     cx->prev = w->cx_tail;
     cx->next = NULL;
     if (w->cx_tail)
-        w->cx_tail->cx->next = t;
+        cio__side(w->cx_tail)->cx->next = t;
     else
         w->cx_head = t;
     w->cx_tail = t;
@@ -180,8 +182,8 @@ static void give_back(struct cio__worker *w, struct trim *v, int i, int j)
             free(v[k].buf);
             continue;
         }
-        t->cx->saved = v[k].buf;
-        t->cx->saved_len = (uint32_t)len;
+        cio__side(t)->cx->saved = v[k].buf;
+        cio__side(t)->cx->saved_len = (uint32_t)len;
         cio__task_flag_set(t, CIO__T_TRIMMED);
         cio__count(&w->c.compacted, 1);
         cio__count(&w->c.compact_bytes, len);
@@ -190,7 +192,7 @@ static void give_back(struct cio__worker *w, struct trim *v, int i, int j)
 
 void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
 {
-    struct cio__compact *cx = t->cx;
+    struct cio__compact *cx = cio__side(t)->cx;
     if (cx->listed)
         unlink_cx(w, t);
     if (!cx->saved)
@@ -217,7 +219,7 @@ int64_t cio__compact_due(const struct cio__worker *w)
 {
     if (!w->cx_head)
         return CIO_NEVER;
-    return cio__os_add_sat(due_at(w, w->cx_head->cx->parked_at),
+    return cio__os_add_sat(due_at(w, cio__side(w->cx_head)->cx->parked_at),
                            w->rt->compact_ns / 4);
 }
 
@@ -233,7 +235,7 @@ void cio__compact_sweep(struct cio__worker *w)
     int64_t now = cio__os_add_sat(cio__os_now(), w->rt->compact_ns / 4);
     for (int k = 0; k < SWEEP_MAX && w->cx_head; k++) {
         struct cio__task *t = w->cx_head;
-        if (due_at(w, t->cx->parked_at) > now)
+        if (due_at(w, cio__side(t)->cx->parked_at) > now)
             break;
         unlink_cx(w, t);
         /* Woken already and waiting to run: a trim now would be undone
@@ -257,6 +259,6 @@ void cio__compact_sweep(struct cio__worker *w)
 void cio__compact_free(struct cio__task *t)
 {
     /* A task ends running: never listed, never trimmed. */
-    free(t->cx);
-    t->cx = NULL;
+    free(cio__side(t)->cx);
+    cio__side(t)->cx = NULL;
 }

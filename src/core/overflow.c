@@ -34,7 +34,8 @@ void cio__stack_overflow(const struct cio__task *t)
         n /= 10;
     } while (n && i > 0);
     say("cio: stack overflow in task \"");
-    say(t->name ? t->name : "task");
+    const char *name = cio__side(t)->name;
+    say(name ? name : "task");
     say("\" (stack of ");
     say(&num[i]);
     say(" bytes); stopping the process\n");

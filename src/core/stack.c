@@ -203,7 +203,8 @@ static int refill(struct cio__worker *w, int cls, int want)
          * idle task whose frames all sit in the top page. */
         bool guarded = a->guard == 1;
         cache->v[cache->n++] = (struct cio__stack){
-            .lo = lo, .size = cio__stack_class_size(cls), .cls = cls,
+            .lo = lo, .size = (uint32_t)cio__stack_class_size(cls),
+            .cls = (int16_t)cls,
             .canary = !guarded};
         got++;
     }

@@ -18,10 +18,11 @@ struct cio__worker;
 struct cio__runtime;
 struct cio__task;
 
+/* 16 bytes, as it sits in every task descriptor's hot lines (task.h). */
 struct cio__stack {
     char *lo;        /* lowest usable byte (the canary sits here) */
-    size_t size;     /* usable bytes, from lo up */
-    int cls;         /* size class, -1 when no stack is held */
+    uint32_t size;   /* usable bytes, from lo up (CIO_STACK_MAX fits) */
+    int16_t cls;     /* size class, -1 when no stack is held */
     bool canary;     /* overflow caught by a canary (no guard page) */
 };
 

@@ -218,7 +218,7 @@ void cio__sched_park(struct cio__task *t)
      * waker's side. */
     uint64_t now = cio__stamp(w);
     if (now)
-        atomic_store_explicit(&cio__fig(t)->park_at, now,
+        atomic_store_explicit(&cio__side_w(t)->park_at, now,
                               memory_order_relaxed);
     uint64_t v = atomic_load_explicit(&t->wait, memory_order_acquire);
     /* As commit_park(): release on success, so the waker that queues `t`
@@ -250,7 +250,8 @@ static bool start(struct cio__worker *w, struct cio__task *t)
 {
     int rc = cio__stack_get(w, (int)t->stack_req, &t->stack);
     if (rc < 0) {
-        t->start_err = rc;
+        t->result = NULL;
+        cio__side_w(t)->start_err = rc;
         return false;
     }
     t->sp = cio__ctx_init(t->stack.lo + t->stack.size, task_entry, t);
@@ -266,9 +267,12 @@ static bool start(struct cio__worker *w, struct cio__task *t)
 static void ended(struct cio__worker *w, struct cio__task *t)
 {
     bool is_main = cio__task_flags(t) & CIO__T_MAIN;
-    if (is_main && t->start_err < 0)
-        w->rt->main_status = t->start_err; /* main never ran */
-    cio__timer_disarm(&t->timer); /* a lazily kept entry (timer.c) */
+    if (cio__side_used(t)) {
+        struct cio__task_side *side = cio__side(t);
+        if (is_main && side->start_err < 0)
+            w->rt->main_status = side->start_err; /* main never ran */
+        cio__timer_disarm(&side->timer); /* a lazily kept entry (timer.c) */
+    }
     if (cio__task_compact(t))
         cio__compact_free(t);
 #if CIO_HAVE_TSAN
@@ -363,7 +367,7 @@ void cio__switch_run(struct cio__worker *w, struct cio__task *t)
     case CIO__POST_PARK:
         /* Before the commit, which publishes it to the waker's side. */
         if (now)
-            atomic_store_explicit(&cio__fig(t)->park_at, now,
+            atomic_store_explicit(&cio__side_w(t)->park_at, now,
                                   memory_order_relaxed);
         commit_park(w, t);
         break;

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/runtime.h"
 #include "core/sched.h"
@@ -19,6 +20,12 @@
 #include "os/os.h"
 
 /* ---- descriptor table --------------------------------------------------- */
+
+#if !defined(CIO_TESTING) && !CIO_HAVE_ASAN && !CIO_HAVE_TSAN
+/* Two cache lines: a spawn burst faults in and misses on what it touches,
+ * and every byte here is touched by every task (struct cio__task). */
+_Static_assert(sizeof(struct cio__task) == 128, "descriptor is 128 bytes");
+#endif
 
 static struct cio__task *slot_ptr(struct cio__runtime *rt, uint32_t slot)
 {
@@ -76,6 +83,13 @@ static uint32_t move_free(struct cio__fifo *to, struct cio__fifo *from,
     return k;
 }
 
+static size_t chunk_bytes(void)
+{
+    return CIO__TASK_CHUNK * (sizeof(struct cio__task) +
+                              sizeof(struct cio__task_fig) +
+                              sizeof(struct cio__task_side));
+}
+
 static int grow_table(struct cio__worker *w)
 {
     struct cio__runtime *rt = w->rt;
@@ -94,20 +108,22 @@ static int grow_table(struct cio__worker *w)
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
     }
-    /* The descriptors, then their figures (cio__fig). */
-    struct cio__task *chunk =
-        calloc(1, CIO__TASK_CHUNK * (sizeof *chunk +
-                                     sizeof(struct cio__task_fig)));
-    if (!chunk) {
+    /* The descriptors, their figures (cio__fig), their sides
+     * (cio__side): mapped, not taken from the heap, so that pages no task
+     * writes (most of the sides) are never given by the kernel, and a
+     * chunk is never a recycled heap block that calloc would clear. */
+    void *mem = mmap(NULL, chunk_bytes(), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
         pthread_mutex_unlock(&rt->table_lock);
         return CIO_ENOMEM;
     }
+    struct cio__task *chunk = mem;
     uint64_t gen = atomic_load_explicit(&gen_floor, memory_order_acquire);
     for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
         struct cio__task *t = &chunk[i];
         t->slot = c * CIO__TASK_CHUNK + i;
         atomic_init(&t->ctl, gen << 32);
-        atomic_init(&t->wait, 0);
         t->stack.cls = -1;
         cio__fifo_push(&w->free_tasks, &t->qnode);
     }
@@ -207,8 +223,10 @@ void cio__task_table_fini(struct cio__runtime *rt)
         struct cio__task *chunk =
             atomic_load_explicit(&rt->chunks[c], memory_order_relaxed);
         for (uint32_t i = 0; chunk && i < CIO__TASK_CHUNK; i++)
-            free(chunk[i].tls);
-        free(chunk);
+            if (cio__side_used(&chunk[i]))
+                free(cio__side(&chunk[i])->tls);
+        if (chunk)
+            munmap(chunk, chunk_bytes());
     }
     free((void *)rt->chunks);
     rt->chunks = NULL;
@@ -234,22 +252,23 @@ void cio__fig_woken(struct cio__worker *w, struct cio__task *t, uint64_t r,
     struct cio__task_fig *f = cio__fig(t);
     uint64_t woken;
     if (r & CIO__RUNS_NEW) {
-        /* Its first run: the figures still hold a former task's. */
+        /* Its first run: these still hold a former task's (the side's
+         * figures were zeroed by the spawn, cio__task_create). */
         woken = r & CIO__RUNS_STAMP;
         atomic_store_explicit(&f->run, 0, memory_order_relaxed);
         atomic_store_explicit(&f->ready, 0, memory_order_relaxed);
-        atomic_store_explicit(&f->blocked, 0, memory_order_relaxed);
-        atomic_store_explicit(&f->park_at, 0, memory_order_relaxed);
     } else {
-        woken = atomic_load_explicit(&f->woken_at, memory_order_relaxed);
-        uint64_t parked = atomic_load_explicit(&f->park_at,
+        /* Woken (CIO__RUNS_WOKEN): it parked, so its side is in use. */
+        struct cio__task_side *side = cio__side(t);
+        woken = atomic_load_explicit(&side->woken_at, memory_order_relaxed);
+        uint64_t parked = atomic_load_explicit(&side->park_at,
                                                memory_order_relaxed);
         /* A wake stamped with its waker's turn start may seem to come
          * before the park: it came after. */
         if (woken < parked)
             woken = parked;
         if (parked)
-            cio__count(&f->blocked, woken - parked);
+            cio__count(&side->blocked, woken - parked);
     }
     if (!now)
         return;
@@ -297,7 +316,7 @@ uint32_t cio__task_slots(struct cio__runtime *rt)
 __attribute__((no_sanitize("thread"))) static void
 stack_glance(const struct cio__task *t, struct cio__task_figures *out)
 {
-    int cls = *(volatile const int *)&t->stack.cls;
+    int cls = *(volatile const int16_t *)&t->stack.cls;
     out->stack_lo = (uintptr_t) * (char *volatile const *)&t->stack.lo;
     out->stack_size = cls >= 0 ? cio__stack_class_size(cls) : 0;
     if (cls < 0)
@@ -318,7 +337,8 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     if (!(c & CIO__C_ALIVE) || (gen && CIO__CGEN(c) != gen))
         return CIO_ESRCH;
     out->handle = (cio_task){((uint64_t)CIO__CGEN(c) << 32) | slot};
-    out->name = __atomic_load_n(&t->name, __ATOMIC_RELAXED);
+    struct cio__task_side *side = cio__side(t);
+    out->name = __atomic_load_n(&side->name, __ATOMIC_RELAXED);
     out->worker = atomic_load_explicit(&t->last, memory_order_relaxed);
     out->state = CIO_TASK_READY;
     if (c & CIO__C_DONE) {
@@ -341,12 +361,13 @@ int cio__task_figures_get(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
     uint64_t runs = atomic_load_explicit(&t->runs, memory_order_acquire);
     /* Relaxed: figures, each a whole value (struct cio__task_fig). */
     struct cio__task_fig *f = cio__fig(t);
-    out->wait_kind = atomic_load_explicit(&f->wait_kind, memory_order_relaxed);
-    out->wait_obj = atomic_load_explicit(&f->wait_obj, memory_order_relaxed);
-    out->park_at = atomic_load_explicit(&f->park_at, memory_order_relaxed);
+    out->wait_kind = atomic_load_explicit(&side->wait_kind,
+                                          memory_order_relaxed);
+    out->wait_obj = atomic_load_explicit(&side->wait_obj, memory_order_relaxed);
+    out->park_at = atomic_load_explicit(&side->park_at, memory_order_relaxed);
     out->run = atomic_load_explicit(&f->run, memory_order_relaxed);
     out->ready = atomic_load_explicit(&f->ready, memory_order_relaxed);
-    out->blocked = atomic_load_explicit(&f->blocked, memory_order_relaxed);
+    out->blocked = atomic_load_explicit(&side->blocked, memory_order_relaxed);
     out->runs = runs & ~CIO__RUNS_WOKEN;
     if (runs & CIO__RUNS_NEW) /* not run yet: the sums are a former task's */
         out->runs = out->run = out->ready = out->blocked = 0;
@@ -487,8 +508,10 @@ int cio__park(struct cio__task *t, int64_t deadline)
             if (deadline <= now)
                 return CIO__WAKE_TIMEOUT;
         }
+        struct cio__timer *tm = &cio__side_w(t)->timer;
+        tm->task = t;
         int rc = cio__timer_wait(
-            t->worker, &t->timer, deadline, now,
+            t->worker, tm, deadline, now,
             CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)));
         if (rc < 0)
             return rc;
@@ -499,9 +522,10 @@ int cio__park(struct cio__task *t, int64_t deadline)
     /* The entry stays armed for the next wait (see struct cio__timer),
      * unless the task now runs on another worker, whose waits cannot
      * reuse it; a stale expiry finds an old wait seq and wakes nobody. */
-    if (timed && atomic_load_explicit(&t->timer.heap, memory_order_relaxed) !=
+    struct cio__timer *tm = &cio__side(t)->timer;
+    if (timed && atomic_load_explicit(&tm->heap, memory_order_relaxed) !=
                      t->worker)
-        cio__timer_disarm(&t->timer);
+        cio__timer_disarm(tm);
     return reason;
 }
 
@@ -550,7 +574,8 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
                  * that reads it (struct cio__task_fig). */
                 uint64_t stamp = wake_stamp(waker, t);
                 if (stamp) {
-                    atomic_store_explicit(&cio__fig(t)->woken_at, stamp,
+                    /* The side is in use: the task parked (switch.c). */
+                    atomic_store_explicit(&cio__side(t)->woken_at, stamp,
                                           memory_order_relaxed);
                     /* The task is parked: no one else writes `runs`. */
                     atomic_store_explicit(
@@ -584,6 +609,24 @@ bool cio__wake_queued(struct cio__task *t, uint64_t seq, int reason,
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* Zeroes a side a former task of the slot wrote. Field by field, since
+ * observers on other threads read some of them (atomics) meanwhile. */
+static void side_clear(struct cio__task_side *s)
+{
+    __atomic_store_n(&s->name, NULL, __ATOMIC_RELAXED);
+    s->start_err = 0;
+    s->tls = NULL;
+    s->held = NULL;
+    s->cx = NULL;
+    s->shield_depth = 0;
+    s->shield_deadline = 0;
+    atomic_store_explicit(&s->blocked, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->park_at, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->woken_at, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->wait_obj, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->wait_kind, 0, memory_order_relaxed);
+}
+
 int cio__task_create(struct cio__worker *w, struct cio__task **out,
                      cio_task_fn *fn, void *arg, const cio_spawn_opts *o)
 {
@@ -611,30 +654,29 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
     t->home = -1;
     if (flags & CIO_SPAWN_PIN) {
         tf |= CIO__T_PIN;
-        t->home = o->worker;
+        t->home = (int16_t)o->worker;
+    }
+    if (cio__side_used(t)) {
+        /* A former task wrote the side: back to zeros (struct
+         * cio__task_side). Its timer was disarmed when it ended, its
+         * task-local values, held list and compact side given back. */
+        tf |= CIO__T_SIDE;
+        side_clear(cio__side(t));
     }
     atomic_store_explicit(&t->flags, tf, memory_order_relaxed);
     atomic_store_explicit(&t->last, -1, memory_order_relaxed);
     fig_reset(w, t);
     t->fn = fn;
     t->arg = arg;
-    t->result = NULL;
-    /* Atomic: cio_task_name() and the figures read it from any thread,
-     * racing with a reuse of the slot (they check the generation after). */
-    __atomic_store_n(&t->name, o ? o->name : NULL, __ATOMIC_RELAXED);
-    t->start_err = 0;
-    t->saved_errno = 0;
     t->stack_req = (size_t)cls;
+    t->saved_errno = 0;
     t->stack.cls = -1;
-    t->timer.task = t;
-    t->timer.want = CIO_NEVER;
-    atomic_store_explicit(&t->timer.heap, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->joiner, NULL, memory_order_relaxed);
-    t->tls = NULL;
-    t->held = NULL;
-    t->cx = NULL;
-    t->shield_depth = 0;
-    t->shield_deadline = CIO_NEVER;
+    if (o && o->name)
+        /* Atomic: cio_task_name() and the figures read it from any
+         * thread, racing with a reuse of the slot (they check the
+         * generation after). */
+        __atomic_store_n(&cio__side_w(t)->name, o->name, __ATOMIC_RELAXED);
     cio__count(&w->c.spawned, 1);
     uint64_t c = atomic_load_explicit(&t->ctl, memory_order_relaxed);
     /* seq_cst store, then seq_cst load: pairs with main's end, which
@@ -843,7 +885,7 @@ int cio_join(cio_task h, void **result, int64_t deadline)
         return rc;
     if (result)
         *result = t->result;
-    rc = t->start_err;
+    rc = cio__side_used(t) ? cio__side(t)->start_err : 0;
     cio__task_free(self->worker, t);
     return rc;
 }
@@ -943,9 +985,10 @@ int cio_sleep_until(int64_t deadline)
 void cio__shield_enter(struct cio__task *t, int64_t deadline,
                        struct cio__shield_save *save)
 {
-    save->deadline = t->shield_deadline;
-    t->shield_deadline = deadline;
-    if (t->shield_depth++ == 0)
+    struct cio__task_side *side = cio__side_w(t);
+    save->deadline = side->shield_deadline;
+    side->shield_deadline = deadline;
+    if (side->shield_depth++ == 0)
         /* seq_cst: pairs with cio__task_cancel()'s load of the control
          * word after it read the wait word (see there); comes before this
          * task's next cio__wait_begin(). */
@@ -956,8 +999,9 @@ void cio__shield_enter(struct cio__task *t, int64_t deadline,
 void cio__shield_leave(struct cio__task *t,
                        const struct cio__shield_save *save)
 {
-    t->shield_deadline = save->deadline;
-    if (--t->shield_depth == 0)
+    struct cio__task_side *side = cio__side(t);
+    side->shield_deadline = save->deadline;
+    if (--side->shield_depth == 0)
         /* seq_cst: a cancel that came while shielded did not wake this
          * task; the next cio__park()'s seq_cst load sees its flag now. */
         atomic_fetch_and_explicit(&t->ctl, ~(uint64_t)CIO__C_SHIELDED,
@@ -974,7 +1018,7 @@ int cio_shield_begin(cio_shield *s, int64_t deadline)
     struct cio__shield_save save;
     cio__shield_enter(self, cio__shield_cap(self, deadline), &save);
     s->saved = save.deadline;
-    s->depth = self->shield_depth;
+    s->depth = cio__side(self)->shield_depth;
     return 0;
 }
 
@@ -985,7 +1029,7 @@ int cio_shield_end(cio_shield *s)
         return CIO_EPERM;
     /* Shields end innermost first: any other order is a misuse that
      * would leave a scope without its deadline. */
-    if (!s || s->depth != self->shield_depth || s->depth <= 0)
+    if (!s || s->depth != cio__side(self)->shield_depth || s->depth <= 0)
         return CIO_EINVAL;
     struct cio__shield_save save = {.deadline = s->saved};
     cio__shield_leave(self, &save);
@@ -995,8 +1039,10 @@ int cio_shield_end(cio_shield *s)
 
 void cio__held_abandon_all(struct cio__task *t)
 {
+    if (!cio__side_used(t))
+        return; /* never held anything */
     struct cio__held *h;
-    while ((h = t->held)) {
+    while ((h = cio__side(t)->held)) {
         cio__held_remove(t, h);
         h->abandon(h);
     }
@@ -1007,7 +1053,8 @@ const char *cio_task_name(cio_task h)
     bool pinned;
     struct cio__runtime *rt = cio__rt_enter(&pinned);
     struct cio__task *t = cio__task_lookup(rt, h);
-    const char *name = t ? __atomic_load_n(&t->name, __ATOMIC_RELAXED) : NULL;
+    const char *name =
+        t ? __atomic_load_n(&cio__side(t)->name, __ATOMIC_RELAXED) : NULL;
     if (t && !name)
         name = "task";
     cio__rt_leave(rt, pinned);

@@ -78,6 +78,8 @@ enum {
     CIO__T_COMPACT = 16,     /* CIO_SPAWN_COMPACT (compact.c) */
     CIO__T_TRIMMED = 32,     /* its frames are copied out now (compact.c):
                                 its stack holds nothing to look at */
+    CIO__T_SIDE = 64,        /* the slot's side has been written (struct
+                                cio__task_side); kept from task to task */
 };
 
 /* Something a task holds and must give back if it ends without doing so
@@ -95,13 +97,42 @@ struct cio__held {
  * waker that won a wait writes while the task is parked (the queue that
  * hands the task on orders it before the next run reads it). Times are
  * cio__os_ticks() stamps and sums; what each stamp is worth depends on
- * the accounting level (runtime.h, cio__stamp). They live beside the
- * descriptors, not in them (cio__fig): a switch touches only the
- * descriptor's first lines, and a task that never waits only `run`. */
+ * the accounting level (runtime.h, cio__stamp). Every run writes the two
+ * here (cio__fig, beside the descriptors); the figures of waits are in
+ * the task's side (struct cio__task_side), which a task that never waits
+ * never touches. */
 struct cio__task_fig {
     _Atomic uint64_t run;         /* ticks running */
     _Atomic uint64_t ready;       /* ticks from wakes (and the spawn) to
                                      the runs that followed */
+};
+
+/* What a task needs only when it uses something beyond spawn, run and
+ * join: a name, a deadline, task-local values, held locks, shields,
+ * compaction, and the figures of its waits. In its chunk of the task
+ * table after the descriptors and their figures (cio__side), in pages the
+ * kernel gives only when first written: a spawn burst of plain tasks never
+ * touches them (a million tasks would otherwise fault in 150 MB more).
+ *
+ * The rule that keeps it so: every field is zero in a slot whose side has
+ * not been written (CIO__T_SIDE clear; fresh pages are zero), and whoever
+ * writes one first sets CIO__T_SIDE through cio__side_w(), which only the
+ * task's owner calls (the task itself, or the worker running it, or its
+ * spawner before it is queued). The flag stays with the slot; the next
+ * spawn into such a slot zeroes the side (cio__task_create). Paths every
+ * task takes (its end, its first run) read the side only when the flag is
+ * set. Observers (figures, names, dumps) read it in any slot. */
+struct cio__task_side {
+    const char *name;             /* spawn name or NULL */
+    struct cio__timer timer;      /* deadline of its current wait */
+    struct cio__tls_slot *tls;    /* task-local values, or NULL */
+    struct cio__held *held;       /* what it holds (owner-only list) */
+    struct cio__compact *cx;      /* CIO_SPAWN_COMPACT's side, or NULL */
+    int64_t shield_deadline;      /* deadline of its innermost shield
+                                     (meaningful while shield_depth > 0) */
+    int shield_depth;             /* nested shields it is in */
+    int start_err;                /* why it could not start, or 0 */
+    /* Figures of its waits (see struct cio__task_fig). */
     _Atomic uint64_t blocked;     /* ticks parked until woken */
     _Atomic uint64_t park_at;     /* when its last park began */
     _Atomic uint64_t woken_at;    /* when its last wake came: see
@@ -110,6 +141,9 @@ struct cio__task_fig {
     _Atomic int wait_kind;        /* CIO_WAIT_* of that wait */
 };
 
+/* A task descriptor: what spawn, run, wait, wake and join touch, in two
+ * cache lines (128 bytes without sanitizers; asserted in task.c). The
+ * first line is what a switch reads; the rest is in the side. */
 struct cio__task {
     void *sp;                     /* saved stack pointer while switched out */
     struct cio__snode qnode;      /* run-queue link */
@@ -117,9 +151,6 @@ struct cio__task {
     _Atomic uint64_t ctl;         /* control word, see above */
     uint32_t slot;                /* index in the task table */
     _Atomic uint32_t flags;       /* CIO__T_*: cio__task_flags() */
-    int home;                     /* home worker, -1 before the first run */
-    _Atomic int last;             /* worker that ran it last, -1 if none
-                                     (owner writes; relaxed) */
     _Atomic uint64_t runs;        /* times resumed (owner writes), and
                                      CIO__RUNS_* */
     _Atomic uint64_t ticket;      /* FIFO order in its worker's local FIFO
@@ -127,21 +158,20 @@ struct cio__task {
     struct cio__worker *worker;   /* worker running it (valid while running) */
     cio_task_fn *fn;              /* body */
     void *arg;                    /* body's argument */
-    void *result;                 /* body's return value */
-    const char *name;             /* spawn name or NULL */
-    int start_err;                /* why it could not start, or 0 */
-    int saved_errno;              /* errno while switched out */
-    size_t stack_req;             /* stack size class to allocate */
+    union {
+        size_t stack_req;         /* stack size class, until it starts */
+        void *result;             /* body's return value, once done */
+    };
     struct cio__stack stack;      /* its stack once started */
-    struct cio__timer timer;      /* deadline of its current wait */
     struct cio__task *_Atomic joiner; /* task waiting in cio_join() */
     _Atomic uint64_t joiner_seq;  /* that joiner's wait seq */
-    struct cio__tls_slot *tls;    /* task-local values, or NULL */
-    struct cio__held *held;       /* what it holds (owner-only list) */
-    struct cio__compact *cx;      /* CIO_SPAWN_COMPACT's side, or NULL */
-    int shield_depth;             /* nested shields it is in */
+    int saved_errno;              /* errno while switched out */
+    int16_t home;                 /* home worker, -1 before the first run */
+    _Atomic int16_t last;         /* worker that ran it last, -1 if none
+                                     (owner writes; relaxed) */
+#ifdef CIO_TESTING
     _Atomic int queued;           /* self-check: runnable, not yet run */
-    int64_t shield_deadline;      /* deadline of its innermost shield */
+#endif
 #if CIO_HAVE_ASAN
     void *asan_fake;              /* ASan fake-stack save slot */
 #endif
@@ -160,12 +190,21 @@ struct cio__task {
 #define CIO__RUNS_NEW ((uint64_t)1 << 62)
 #define CIO__RUNS_STAMP (CIO__RUNS_NEW - 1)
 
-/* A task's figures: in the chunk of the task table that holds it, after
- * the chunk's descriptors (task.c's grow_table). */
+/* A task's figures and its side: in the chunk of the task table that
+ * holds it, after the chunk's descriptors (task.c's grow_table). */
 static inline struct cio__task_fig *cio__fig(struct cio__task *t)
 {
     uint32_t i = t->slot % CIO__TASK_CHUNK;
     return (struct cio__task_fig *)(t - i + CIO__TASK_CHUNK) + i;
+}
+/* (From a const descriptor too: observers read names through it.) */
+static inline struct cio__task_side *cio__side(const struct cio__task *t)
+{
+    uint32_t i = t->slot % CIO__TASK_CHUNK;
+    uintptr_t figs = (uintptr_t)(t - i + CIO__TASK_CHUNK);
+    return (struct cio__task_side *)(figs + CIO__TASK_CHUNK *
+                                                sizeof(struct cio__task_fig)) +
+           i;
 }
 
 /* Flags are written by whoever owns the task (spawner, then the worker
@@ -186,12 +225,24 @@ static inline void cio__task_flag_clear(struct cio__task *t, uint32_t f)
     atomic_store_explicit(&t->flags, cio__task_flags(t) & ~f,
                           memory_order_relaxed);
 }
+/* Whether the side of `t` may hold anything but zeros. */
+static inline bool cio__side_used(const struct cio__task *t)
+{
+    return cio__task_flags(t) & CIO__T_SIDE;
+}
+/* The side of `t`, to write: its owner only (see struct cio__task_side). */
+static inline struct cio__task_side *cio__side_w(struct cio__task *t)
+{
+    if (!cio__side_used(t))
+        cio__task_flag_set(t, CIO__T_SIDE);
+    return cio__side(t);
+}
 /* Whether `t` is a compact task with its side made (compact.c). The flag
  * is in the descriptor's first cache line, which a switch reads anyway:
  * other tasks pay no load of `cx`'s line. */
-static inline bool cio__task_compact(const struct cio__task *t)
+static inline bool cio__task_compact(struct cio__task *t)
 {
-    return (cio__task_flags(t) & CIO__T_COMPACT) && t->cx;
+    return (cio__task_flags(t) & CIO__T_COMPACT) && cio__side(t)->cx;
 }
 
 /* Whether a cancel should end a wait of `t` now: requested, and `t` is
@@ -207,11 +258,12 @@ static inline bool cio__cancel_pending(const struct cio__task *t)
 
 static inline void cio__held_add(struct cio__task *t, struct cio__held *h)
 {
+    struct cio__task_side *s = cio__side_w(t);
     h->prev = NULL;
-    h->next = t->held;
-    if (t->held)
-        t->held->prev = h;
-    t->held = h;
+    h->next = s->held;
+    if (s->held)
+        s->held->prev = h;
+    s->held = h;
 }
 
 static inline void cio__held_remove(struct cio__task *t, struct cio__held *h)
@@ -219,7 +271,7 @@ static inline void cio__held_remove(struct cio__task *t, struct cio__held *h)
     if (h->prev)
         h->prev->next = h->next;
     else
-        t->held = h->next;
+        cio__side(t)->held = h->next;
     if (h->next)
         h->next->prev = h->prev;
     h->next = h->prev = NULL;
@@ -239,12 +291,15 @@ void cio__shield_enter(struct cio__task *t, int64_t deadline,
                        struct cio__shield_save *save);
 /* `deadline` capped by the shield `t` is in, if any: a shield inside
  * another cannot outlast the outer one's budget. */
-static inline int64_t cio__shield_cap(const struct cio__task *t,
-                                      int64_t deadline)
+static inline int64_t cio__shield_cap(struct cio__task *t, int64_t deadline)
 {
-    return t->shield_depth && t->shield_deadline < deadline
-               ? t->shield_deadline
-               : deadline;
+    /* Relaxed: SHIELDED is set and cleared by `t` itself, with its depth;
+     * checked first so that a task outside shields reads no side. */
+    if (!(atomic_load_explicit(&t->ctl, memory_order_relaxed) &
+          CIO__C_SHIELDED))
+        return deadline;
+    struct cio__task_side *s = cio__side(t);
+    return s->shield_deadline < deadline ? s->shield_deadline : deadline;
 }
 void cio__shield_leave(struct cio__task *t,
                        const struct cio__shield_save *save);
@@ -311,7 +366,7 @@ uint64_t cio__wait_begin(struct cio__task *t);
  * its store of the wait word publishes these to a waker that read it. */
 static inline void cio__wait_on(struct cio__task *t, int kind, uintptr_t obj)
 {
-    struct cio__task_fig *f = cio__fig(t);
+    struct cio__task_side *f = cio__side_w(t);
     atomic_store_explicit(&f->wait_kind, kind, memory_order_relaxed);
     atomic_store_explicit(&f->wait_obj, obj, memory_order_relaxed);
 }

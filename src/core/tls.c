@@ -83,13 +83,14 @@ int cio_key_set(cio_key key, void *value)
     int idx = key_index(key, &gen);
     if (idx < 0)
         return CIO_EINVAL;
-    if (!t->tls) {
-        t->tls = calloc(CIO_KEYS_MAX, sizeof *t->tls);
-        if (!t->tls)
+    struct cio__task_side *side = cio__side_w(t);
+    if (!side->tls) {
+        side->tls = calloc(CIO_KEYS_MAX, sizeof *side->tls);
+        if (!side->tls)
             return CIO_ENOMEM;
     }
-    t->tls[idx].value = value;
-    t->tls[idx].gen = gen;
+    side->tls[idx].value = value;
+    side->tls[idx].gen = gen;
     return 0;
 }
 
@@ -98,20 +99,27 @@ void *cio_key_get(cio_key key)
     struct cio__task *t = cio__task_current();
     uint32_t gen;
     int idx = key_index(key, &gen);
-    if (!t || !t->tls || idx < 0 || t->tls[idx].gen != gen)
+    if (!t || idx < 0 || !cio__side_used(t))
         return NULL;
-    return t->tls[idx].value;
+    struct cio__tls_slot *tls = cio__side(t)->tls;
+    if (!tls || tls[idx].gen != gen)
+        return NULL;
+    return tls[idx].value;
 }
 
 void cio__tls_run_dtors(struct cio__task *t)
 {
-    for (int round = 0; round < DTOR_ROUNDS && t->tls; round++) {
+    if (!cio__side_used(t))
+        return; /* never set a value */
+    /* A destructor may set values again: each round reads side->tls. */
+    struct cio__task_side *side = cio__side(t);
+    for (int round = 0; round < DTOR_ROUNDS && side->tls; round++) {
         bool any = false;
         for (int i = 0; i < CIO_KEYS_MAX; i++) {
-            void *v = t->tls[i].value;
+            void *v = side->tls[i].value;
             if (!v)
                 continue;
-            t->tls[i].value = NULL;
+            side->tls[i].value = NULL;
             /* The generation is read after the destructor (acquire), and
              * it must still be the one the value was set under: a key
              * deleted meanwhile has no destructor for this value. A key
@@ -121,7 +129,7 @@ void cio__tls_run_dtors(struct cio__task *t)
                 atomic_load_explicit(&keys[i].dtor, memory_order_acquire);
             if (dtor && atomic_load_explicit(&keys[i].gen,
                                              memory_order_acquire) ==
-                            t->tls[i].gen) {
+                            side->tls[i].gen) {
                 dtor(v);
                 any = true;
             }
@@ -129,6 +137,6 @@ void cio__tls_run_dtors(struct cio__task *t)
         if (!any)
             break;
     }
-    free(t->tls);
-    t->tls = NULL;
+    free(side->tls);
+    side->tls = NULL;
 }

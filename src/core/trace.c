@@ -169,7 +169,7 @@ void cio__trace_stop(struct cio__worker *w, struct cio__task *t, int why,
     int kind = 0;
     if (why == CIO__STOP_PARK) {
         /* Relaxed: the task's own writes, on this thread. */
-        struct cio__task_fig *f = cio__fig(t);
+        struct cio__task_side *f = cio__side(t);
         kind = atomic_load_explicit(&f->wait_kind, memory_order_relaxed);
         obj = atomic_load_explicit(&f->wait_obj, memory_order_relaxed);
     }
@@ -189,7 +189,7 @@ void cio__trace_wake_note(struct cio__task *t, struct cio__wake_note *n)
     n->tick = cio__os_ticks();
     n->id = cio__task_handle(t).id;
     n->runs = cio__trace_runs(t);
-    n->kind = atomic_load_explicit(&cio__fig(t)->wait_kind,
+    n->kind = atomic_load_explicit(&cio__side(t)->wait_kind,
                                    memory_order_relaxed);
 }
 
@@ -252,15 +252,17 @@ void cio__trace_spawn(struct cio__worker *w, struct cio__task *parent,
     uint64_t tick = cio__os_ticks();
     cio__lane_put(l, tick, id, parent ? cio__task_handle(parent).id : 0,
                   cio__ev_meta(CIO__EV_SPAWN, 0, 0));
-    if (!t->name)
+    /* A name is in the side: a task with none unused has none. */
+    const char *name = cio__side_used(t) ? cio__side(t)->name : NULL;
+    if (!name)
         return;
     /* The name is copied: it need not outlive the task, and a trace is
      * written after tasks end. A longer name is cut where a UTF-8
      * character begins, so the trace stays valid UTF-8. */
-    size_t len = strlen(t->name);
+    size_t len = strlen(name);
     if (len > CIO__NAME_PER_EV * CIO__NAME_EVS) {
         len = CIO__NAME_PER_EV * CIO__NAME_EVS;
-        while (len > 0 && ((unsigned char)t->name[len] & 0xc0) == 0x80)
+        while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
             len--;
     }
     for (int e = 0; e < CIO__NAME_EVS && e * CIO__NAME_PER_EV < (int)len;
@@ -268,7 +270,7 @@ void cio__trace_spawn(struct cio__worker *w, struct cio__task *parent,
         unsigned char b[24] = {0};
         size_t off = (size_t)e * CIO__NAME_PER_EV;
         size_t k = len - off < CIO__NAME_PER_EV ? len - off : CIO__NAME_PER_EV;
-        memcpy(b, t->name + off, k);
+        memcpy(b, name + off, k);
         uint64_t w0, w1, w2;
         memcpy(&w0, b, 8);
         memcpy(&w1, b + 8, 8);

@@ -71,8 +71,9 @@ static void report(struct cio__worker *w, int64_t ns)
 {
     struct cio__task *t =
         atomic_load_explicit(&w->cur, memory_order_relaxed);
+    const char *name = cio__side(t)->name;
     say("cio: stall: task \"");
-    say(t->name ? t->name : "task");
+    say(name ? name : "task");
     say("\" has run on worker ");
     say_num(w->index);
     say(" for ");

@@ -328,6 +328,79 @@ CIO_TEST(task_names)
     cio_test_run(main_names, NULL, 1, 0);
 }
 
+/* A slot's former task leaves nothing its next task could see: the name,
+ * task-local values, an unfinished shield, a lazily kept timer entry and
+ * the figures of its waits all live in the slot's side (core/task.h),
+ * which a spawn into the slot must zero. */
+static cio_key reuse_key;
+static atomic_int reuse_long_sleep;
+
+static void *former(void *arg)
+{
+    (void)arg;
+    cio_shield sh;
+    CHECK_OK(cio_key_set(reuse_key, (void *)0x5eed));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(1000000)));
+    /* Armed for 200 ms, left armed when it ends (a lazily kept entry). */
+    CHECK_OK(cio_shield_begin(&sh, cio_deadline_after(200 * 1000000LL)));
+    CHECK_OK(cio_sleep_until(cio_deadline_after(1000000)));
+    return NULL; /* still in the shield */
+}
+
+static void *next_in_slot(void *arg)
+{
+    if ((uint32_t)cio_self().id != *(uint32_t *)arg)
+        return NULL; /* another slot: not the case */
+    CHECK(cio_key_get(reuse_key) == NULL);
+    /* Its own timed wait works on the slot's timer entry. */
+    CHECK_OK(cio_sleep_until(cio_deadline_after(1000000)));
+    /* Not in the former task's shield: a cancel ends this wait. */
+    atomic_store(&reuse_long_sleep, 1);
+    CHECK_ERR(cio_sleep_until(cio_deadline_after(5 * 1000000000LL)),
+              CIO_ECANCELED);
+    return (void *)1;
+}
+
+static int main_slot_reuse(void *arg)
+{
+    (void)arg;
+    cio_spawn_opts o;
+    cio_spawn_opts_init(&o);
+    o.name = "former";
+    CHECK_OK(cio_key_create(&reuse_key, NULL));
+    cio_task a, b;
+    CHECK_OK(cio_spawn(&a, former, NULL, &o));
+    uint32_t slot = (uint32_t)a.id;
+    CHECK_OK(cio_join(a, NULL, CIO_NEVER));
+    /* Freed slots are reused oldest first: spawn until it comes back. */
+    int tries = 0;
+    for (;;) {
+        CHECK_OK(cio_spawn(&b, next_in_slot, &slot, NULL));
+        if ((uint32_t)b.id == slot)
+            break;
+        CHECK_OK(cio_join(b, NULL, CIO_NEVER));
+        CHECK(++tries < 100000);
+    }
+    CHECK(strcmp(cio_task_name(b), "task") == 0);
+    while (!atomic_load(&reuse_long_sleep))
+        CHECK_OK(cio_sleep_until(cio_deadline_after(1000000)));
+    cio_test_until_waiting(b, CIO_WAIT_TIMER);
+    CHECK_OK(cio_cancel(b));
+    void *r = NULL;
+    int64_t t0 = cio_now();
+    CHECK_OK(cio_join(b, &r, CIO_NEVER));
+    CHECK_EQ((intptr_t)r, 1);
+    CHECK(cio_now() - t0 < 2 * 1000000000LL);
+    CHECK_OK(cio_key_delete(reuse_key));
+    return 0;
+}
+
+CIO_TEST(slot_reuse_shows_nothing_of_the_former_task)
+{
+    (void)state;
+    cio_test_run(main_slot_reuse, NULL, 1, 0);
+}
+
 #define MANY 100000
 
 static void *square(void *arg)
@@ -374,4 +447,5 @@ CIO_TEST_MAIN(cmocka_unit_test(spawn_join_result),
               cmocka_unit_test(workers_from_env),
               cmocka_unit_test(pinned_and_home_workers),
               cmocka_unit_test(task_names),
+              cmocka_unit_test(slot_reuse_shows_nothing_of_the_former_task),
               cmocka_unit_test(many_tasks_across_workers))
