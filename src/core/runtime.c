@@ -505,6 +505,7 @@ static int runtime_new(const cio_config *cfg,
     rt->compact_ns = compact == CIO_NEVER ? -1 : compact;
     rt->stall_ns = stall > 0 && stall != CIO_NEVER ? stall : 0;
     rt->stack_size = stack;
+    rt->stack_cls = cio__stack_class(stack);
     rt->timing = stats > 0;
     /* A trace needs a tick at every switch: the exact level reads them,
      * and with time accounting off the trace reads its own. */

@@ -176,6 +176,7 @@ struct cio__runtime {
     struct cio__trace *trace;         /* the trace's lanes, NULL: none
                                          (trace.c) */
     size_t stack_size;                /* default task stack */
+    int stack_cls;                    /* its size class */
     struct cio__worker *workers;      /* array of nworkers */
     _Alignas(64) pthread_mutex_t global_lock; /* guards the global ring */
     struct cio__task **global;        /* ring of stealable tasks for anyone */

@@ -631,14 +631,15 @@ int cio__task_create(struct cio__worker *w, struct cio__task **out,
                      cio_task_fn *fn, void *arg, const cio_spawn_opts *o)
 {
     struct cio__runtime *rt = w->rt;
-    size_t size = o && o->stack_size ? o->stack_size : rt->stack_size;
+    /* The default's class was found once, at the start (runtime.c). */
+    int cls = o && o->stack_size ? cio__stack_class(o->stack_size)
+                                 : rt->stack_cls;
     unsigned flags = o ? o->flags : 0;
     if (!fn ||
         (flags & ~(unsigned)(CIO_SPAWN_MIGRATE | CIO_SPAWN_PIN |
                              CIO_SPAWN_COMPACT)) ||
         ((flags & CIO_SPAWN_COMPACT) && (flags & CIO_SPAWN_MIGRATE)))
         return CIO_EINVAL;
-    int cls = cio__stack_class(size);
     if (cls < 0)
         return CIO_EINVAL;
     if ((flags & CIO_SPAWN_PIN) && (o->worker < 0 || o->worker >= rt->nworkers))
