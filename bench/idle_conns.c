@@ -12,14 +12,24 @@
  * At most WINDOW connections are being set up at a time. Opening all N at
  * once would overflow the server's accept backlog, and a handshake dropped
  * that way stalls its connection for a second or more of SYN retries.
+ *
+ * Every connection goes to 127.0.0.1:PORT. One source address has only
+ * the ephemeral port range (about 28,000 ports by default) towards one
+ * server port, so beyond PER_SOURCE connections the client binds its
+ * sockets to the next loopback source address (127.0.0.2, 127.0.0.3...,
+ * all of 127/8 is the loopback device): 100,000 connections need four.
  * Usage: bench_idle_conns PORT [N [WINDOW]]
  */
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <strings.h>
 #include <sys/epoll.h>
 
 #include "net.h"
+
+/* Connections from one loopback source address (see above). */
+#define PER_SOURCE 20000
 
 /* A connection being set up: connect, send the GET, read the response. */
 struct slot {
@@ -47,7 +57,8 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static void slot_open(struct slot *s, long port)
+/* Opens connection number `i` (from 0). */
+static void slot_open(struct slot *s, long port, long i)
 {
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};
     int rc;
@@ -55,6 +66,17 @@ static void slot_open(struct slot *s, long port)
     s->fd = bench_tcp_socket();
     if (s->fd < 0)
         die("socket", errno);
+    if (i >= PER_SOURCE) {
+        /* The port is chosen at connect time, per destination: without
+         * IP_BIND_ADDRESS_NO_PORT a bind would take one for good. */
+        struct sockaddr_in src = bench_loopback(0);
+        int one = 1;
+        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)(i / PER_SOURCE));
+        if (setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                       sizeof one) != 0 ||
+            bind(s->fd, (struct sockaddr *)&src, sizeof src) != 0)
+            die("bind to a loopback source address", errno);
+    }
     rc = bench_connect_start(s->fd, port);
     if (rc < 0)
         die("connect", -rc);
@@ -140,7 +162,7 @@ static int *open_all(long port, long n, long window)
     for (long i = 0; i < window; i++) {
         slots[i].fd = -1;
         if (opened < n) {
-            slot_open(&slots[i], port);
+            slot_open(&slots[i], port, opened);
             opened++;
         }
     }
@@ -168,7 +190,7 @@ static int *open_all(long port, long n, long window)
             held[nheld++] = s->fd;
             s->fd = -1;
             if (opened < n) {
-                slot_open(s, port);
+                slot_open(s, port, opened);
                 opened++;
             }
         }

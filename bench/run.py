@@ -305,6 +305,8 @@ GOALS = [
     ("echo.cpu_us", None, "libuv", 0.75),
     ("echo.cpu_us", "cio-uring", "cio-epoll", 0.85),
     ("idle_conns.bytes", None, "go-p1", 1.0),
+    ("idle_conns.bytes", None, "libuv", 4.0),
+    ("idle_conns_100k.bytes", None, "libuv", 4.0),
     ("chan_pingpong", "cio-w1", "go-p1", 0.25),
     ("chan_pingpong", "cio-w1", "tokio-ct", 0.25),
     ("chan_mpmc", None, "fastest", 1.5),
@@ -649,8 +651,9 @@ class IdleLoad:
     request; the server's RSS growth over that, per connection."""
     http = True
 
-    def __init__(self, n):
+    def __init__(self, n, name="idle_conns"):
         self.n = n
+        self.name = name
         self.program = cio("bench_idle_conns")
 
     def measure(self, server, port, timeout):
@@ -679,7 +682,7 @@ class IdleLoad:
                     client.wait()
             if rc != 0:
                 raise RunFailed(f"bench_idle_conns exit {rc}: {tail(err)}")
-        return {"idle_conns.bytes": ((rss1 - rss0) / self.n, "B")}
+        return {f"{self.name}.bytes": ((rss1 - rss0) / self.n, "B")}
 
     @staticmethod
     def _wait_ready(client, timeout, err):
@@ -752,6 +755,7 @@ def net_benchmarks():
     # wrk takes whole seconds.
     secs = max(1, round(10 * scale))
     conns = scaled(10_000)
+    many = scaled(100_000)
     p1 = {"GOMAXPROCS": "1"}
 
     def cio_servers(prog):
@@ -782,7 +786,26 @@ def net_benchmarks():
         Bench("echo_1k", True,
               [ServerRun(s, EchoLoad(secs, 1000, "echo_1k")) for s in echo]),
         Bench("idle_conns", True, [ServerRun(s, IdleLoad(conns)) for s in idle]),
-    ]
+    ] + ([Bench("idle_conns_100k", True,
+                [ServerRun(s, IdleLoad(many, "idle_conns_100k")) for s in idle])]
+         if nofile_allows(many) else [])
+
+
+def nofile_allows(n):
+    """Whether a server and the client may each hold n connections: the
+    open-file limit is raised to what they need when it can be (root may
+    raise the hard limit); otherwise the benchmark is left out, saying why."""
+    need = n + 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return True
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, max(hard, need)))
+        return True
+    except (ValueError, OSError):
+        log(f"run.py: idle_conns_100k left out: {n} connections need {need} "
+            f"open files, and the hard limit is {hard} (raise it as root)")
+        return False
 
 
 def with_base(benches):
@@ -852,7 +875,8 @@ def main():
 
     if not os.path.isdir(CIO_BIN):
         log(f"run.py: no cio benchmark programs in {CIO_BIN} (run `make bench`)")
-    # idle_conns holds 10,000 connections: the servers inherit this limit.
+    # idle_conns holds 10,000 connections: the servers inherit this limit
+    # (idle_conns_100k raises it further where it may, nofile_allows).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -119,6 +119,13 @@ static int grow_table(struct cio__worker *w)
         return CIO_ENOMEM;
     }
     struct cio__task *chunk = mem;
+#ifdef MADV_POPULATE_WRITE
+    /* Every descriptor and its figures will be written: fault them in
+     * with one call rather than one trap a page. */
+    (void)madvise(mem, CIO__TASK_CHUNK * (sizeof(struct cio__task) +
+                                          sizeof(struct cio__task_fig)),
+                  MADV_POPULATE_WRITE);
+#endif
     uint64_t gen = atomic_load_explicit(&gen_floor, memory_order_acquire);
     for (uint32_t i = 0; i < CIO__TASK_CHUNK; i++) {
         struct cio__task *t = &chunk[i];
