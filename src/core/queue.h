@@ -123,6 +123,18 @@ static inline struct cio__task *runq_peek(struct cio__worker *w,
                                 memory_order_relaxed);
 }
 
+/* Starts loading the descriptor of the task at ring position `at`, if
+ * there is one, while the task just taken runs: behind a long queue each
+ * is cold, and the switch into it would wait for its first line. A glance
+ * (a thief may take it meanwhile: then the load was for nothing). */
+static inline void runq_prefetch(struct cio__worker *w, uint32_t at)
+{
+    struct cio__runq *q = &w->runq;
+    if (at != atomic_load_explicit(&q->tail, memory_order_relaxed))
+        __builtin_prefetch(atomic_load_explicit(&q->buf[at % CIO__RUNQ_SIZE],
+                                                memory_order_relaxed));
+}
+
 static inline bool runq_take(struct cio__worker *w, uint32_t h)
 {
     return atomic_compare_exchange_strong_explicit(

@@ -126,8 +126,10 @@ static struct cio__task *pop_own(struct cio__worker *w)
             return NULL;
         if (rq && (!lt || rq_ticket < atomic_load_explicit(
                                           &lt->ticket, memory_order_relaxed))) {
-            if (runq_take(w, h))
+            if (runq_take(w, h)) {
+                runq_prefetch(w, h + 1);
                 return rq;
+            }
             continue; /* a thief took it */
         }
         local_taken(w);
