@@ -45,8 +45,9 @@
 
 static struct cio__compact *cx_of(struct cio__task *t)
 {
-    if (cio__side_used(t) && cio__side(t)->cx)
-        return cio__side(t)->cx;
+    struct cio__compact *cx = cio__side_used(t) ? cio__side(t)->cx : NULL;
+    if (cx)
+        return cx;
     struct cio__runtime *rt = t->worker->rt;
     /* Relaxed: a hint; a trim attempted after another worker's failure
      * fails the same way and stops too. */
@@ -56,6 +57,8 @@ static struct cio__compact *cx_of(struct cio__task *t)
     /* Without memory the task just stays whole. */
     struct cio__task_side *side = cio__side_w(t);
     side->cx = calloc(1, sizeof *side->cx);
+    if (side->cx)
+        side->cx->task = t;
     return side->cx;
 }
 
@@ -73,15 +76,14 @@ void cio__compact_allow(struct cio__task *t, bool on)
         cx->ok = on;
 }
 
-static void unlink_cx(struct cio__worker *w, struct cio__task *t)
+static void unlink_cx(struct cio__worker *w, struct cio__compact *cx)
 {
-    struct cio__compact *cx = cio__side(t)->cx;
     if (cx->prev)
-        cio__side(cx->prev)->cx->next = cx->next;
+        cx->prev->next = cx->next;
     else
         w->cx_head = cx->next;
     if (cx->next)
-        cio__side(cx->next)->cx->prev = cx->prev;
+        cx->next->prev = cx->prev;
     else
         w->cx_tail = cx->prev;
     cx->prev = cx->next = NULL;
@@ -99,10 +101,10 @@ void cio__compact_parked(struct cio__worker *w, struct cio__task *t)
     cx->prev = w->cx_tail;
     cx->next = NULL;
     if (w->cx_tail)
-        cio__side(w->cx_tail)->cx->next = t;
+        w->cx_tail->next = cx;
     else
-        w->cx_head = t;
-    w->cx_tail = t;
+        w->cx_head = cx;
+    w->cx_tail = cx;
     cx->listed = true;
 }
 
@@ -182,8 +184,9 @@ static void give_back(struct cio__worker *w, struct trim *v, int i, int j)
             free(v[k].buf);
             continue;
         }
-        cio__side(t)->cx->saved = v[k].buf;
-        cio__side(t)->cx->saved_len = (uint32_t)len;
+        struct cio__compact *cx = cio__side(t)->cx;
+        cx->saved = v[k].buf;
+        cx->saved_len = (uint32_t)len;
         cio__task_flag_set(t, CIO__T_TRIMMED);
         cio__count(&w->c.compacted, 1);
         cio__count(&w->c.compact_bytes, len);
@@ -194,7 +197,7 @@ void cio__compact_resume(struct cio__worker *w, struct cio__task *t)
 {
     struct cio__compact *cx = cio__side(t)->cx;
     if (cx->listed)
-        unlink_cx(w, t);
+        unlink_cx(w, cx);
     if (!cx->saved)
         return;
     copy_words(t->sp, cx->saved, cx->saved_len);
@@ -219,7 +222,7 @@ int64_t cio__compact_due(const struct cio__worker *w)
 {
     if (!w->cx_head)
         return CIO_NEVER;
-    return cio__os_add_sat(due_at(w, cio__side(w->cx_head)->cx->parked_at),
+    return cio__os_add_sat(due_at(w, w->cx_head->parked_at),
                            w->rt->compact_ns / 4);
 }
 
@@ -234,10 +237,11 @@ void cio__compact_sweep(struct cio__worker *w)
     int n = 0;
     int64_t now = cio__os_add_sat(cio__os_now(), w->rt->compact_ns / 4);
     for (int k = 0; k < SWEEP_MAX && w->cx_head; k++) {
-        struct cio__task *t = w->cx_head;
-        if (due_at(w, cio__side(t)->cx->parked_at) > now)
+        struct cio__compact *cx = w->cx_head;
+        if (due_at(w, cx->parked_at) > now)
             break;
-        unlink_cx(w, t);
+        struct cio__task *t = cx->task;
+        unlink_cx(w, cx);
         /* Woken already and waiting to run: a trim now would be undone
          * at once. Relaxed: a hint; the wake's own ordering is the
          * queue's. */

@@ -16,8 +16,9 @@ struct cio__worker;
 struct cio__compact {
     struct cio__fdwait rec;   /* its descriptor waits' record: wakers
                                  write here, never into its stack */
-    struct cio__task *prev;   /* on its worker's list of parked compact */
-    struct cio__task *next;   /* tasks, oldest first */
+    struct cio__task *task;   /* whose side this is */
+    struct cio__compact *prev; /* on its worker's list of parked compact */
+    struct cio__compact *next; /* tasks, oldest first */
     int64_t parked_at;        /* when its current wait began */
     void *saved;              /* its frames while trimmed, else NULL */
     uint32_t saved_len;       /* their size */

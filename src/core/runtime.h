@@ -24,6 +24,7 @@
 #include "util/fifo.h"
 
 struct cio__fd;
+struct cio__compact;
 struct cio__stack_arena;
 
 /* What the scheduler does with the task that just switched back to it. */
@@ -118,8 +119,8 @@ struct cio__worker {
                                          descriptor the buffer is queued
                                          on, so any thread reads them */
     uint32_t rx_nbufs;                /* entries in rx_link */
-    struct cio__task *cx_head;        /* compact tasks parked here, oldest */
-    struct cio__task *cx_tail;        /* first (compact.c) */
+    struct cio__compact *cx_head;     /* compact tasks parked here, oldest */
+    struct cio__compact *cx_tail;     /* first (compact.c) */
     bool polling;                     /* dispatching reactor events */
     bool timing;                      /* accounts time per phase */
     bool exact;                       /* reads the clock at every switch
