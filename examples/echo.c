@@ -8,7 +8,7 @@
  */
 #include "serve.h"
 
-#define FIRST 512 /* bytes read while idle (the outer frame's buffer) */
+#define FIRST 128 /* bytes read while idle (the outer frame's buffer) */
 
 /* Echoes `n` bytes just read, then, while the read may have left more
  * (it filled its buffer), what else is there now, with a buffer big

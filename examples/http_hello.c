@@ -29,7 +29,7 @@
 #define IN_SMALL 2048      /* read buffer on the task's stack */
 #define IN_BIG 16384       /* heap buffer for long heads and pipelines */
 #define OUT_SIZE 2048      /* responses queued before a write */
-#define FIRST 256          /* bytes the wait between requests reads */
+#define FIRST 128          /* bytes the wait between requests reads */
 #define BODY_MAX (16u << 20) /* larger request bodies get 413 */
 #define LINGER_NS (1000 * 1000000LL) /* reading after the last response */
 
