@@ -525,7 +525,11 @@ int cio__park(struct cio__task *t, int64_t deadline)
                 return CIO__WAKE_TIMEOUT;
         }
         struct cio__timer *tm = &cio__side_w(t)->timer;
-        tm->task = t;
+        /* The entry names its slot's descriptor, so it is written once,
+         * at the slot's first timed wait: an entry kept armed in a heap
+         * (timer.c) is read by the worker firing it meanwhile. */
+        if (!tm->task)
+            tm->task = t;
         int rc = cio__timer_wait(
             t->worker, tm, deadline, now,
             CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)));
