@@ -128,6 +128,10 @@ struct cio__backend {
     unsigned (*bufs)(void *inst, uint32_t *size);
     void *(*buf)(void *inst, uint32_t id);
     void (*buf_put)(void *inst, uint32_t id);
+    /* A receive ended for want of a free buffer (-ENOBUFS): the instance
+     * may give the kernel more before its next poll (NULL: it never
+     * does). The instance's own thread, from its completions. */
+    void (*bufs_short)(void *inst);
 };
 
 extern const struct cio__backend cio__backend_epoll;

@@ -122,6 +122,7 @@ struct ring {
     char *rx_mem;
     uint16_t br_tail;
     uint32_t br_given; /* buffers 0 to br_given - 1 are in use */
+    bool br_short;     /* a receive found none free since the last poll */
     cio__spin br_lock;
 
     int epfd, evfd;
@@ -408,11 +409,13 @@ fail:
         munmap(mem, (size_t)RX_BUFS * RX_BUF_SIZE);
 }
 
-/* A receive found the ring dry: give the kernel as many new buffers as
- * it has (up to RX_BUFS in all). The ring's owner, from its completions;
- * buffers come back from any thread meanwhile, hence the lock. */
+/* Receives found the ring dry: give the kernel as many new buffers as
+ * it has (up to RX_BUFS in all), once for all the receives of one poll's
+ * batch. The ring's owner; buffers come back from any thread meanwhile,
+ * hence the lock. */
 static void br_grow(struct ring *r)
 {
+    r->br_short = false;
     cio__spin_lock(&r->br_lock);
     uint32_t n = r->br_given;
     if (n > RX_BUFS - r->br_given)
@@ -530,9 +533,6 @@ static int reap(struct ring *r, struct cio__event *out, int max)
             out[k].token = c->user_data;
             out[k].events = CIO__EV_DONE | (more ? CIO__EV_MORE : 0);
             out[k].res = restart_code(c->res);
-            /* Only a receive selecting a provided buffer says ENOBUFS. */
-            if (c->res == -ENOBUFS && r->br && r->br_given < RX_BUFS)
-                br_grow(r);
             out[k].buf = 0;
             if (c->flags & IORING_CQE_F_BUFFER) {
                 out[k].events |= CIO__EV_BUF;
@@ -579,6 +579,8 @@ static int ur_poll(void *inst, struct cio__event *out, int max,
     }
     if (r->ncancels)
         cancels_flush(r);
+    if (r->br_short)
+        br_grow(r);
     bool wait = timeout_ns != 0 && !r->ep_ready && cq_empty(r);
     /* A poll that could not be armed again (no room even after handing
      * the queue over) would leave the sleep deaf to other threads' wakes
@@ -775,6 +777,12 @@ static void *ur_buf(void *inst, uint32_t id)
     return r->rx_mem + (size_t)id * RX_BUF_SIZE;
 }
 
+static void ur_bufs_short(void *inst)
+{
+    struct ring *r = inst;
+    r->br_short = r->br && r->br_given < RX_BUFS;
+}
+
 static void ur_buf_put(void *inst, uint32_t id)
 {
     struct ring *r = inst;
@@ -798,6 +806,7 @@ const struct cio__backend cio__backend_uring = {
     .bufs = ur_bufs,
     .buf = ur_buf,
     .buf_put = ur_buf_put,
+    .bufs_short = ur_bufs_short,
 };
 
 int cio__uring_probe(char *why, size_t n)

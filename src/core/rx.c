@@ -326,6 +326,8 @@ void cio__rx_done(struct cio__worker *w, uint64_t token, int32_t res,
         } else if (res == -ENOBUFS) {
             q->state |= RX_NOBUFS;
             cio__count(&w->c.rx_nobufs, 1);
+            if (be->bufs_short)
+                be->bufs_short(w->poller);
         } else if (res == -EINVAL && !(events & CIO__EV_BUF) &&
                    !atomic_load_explicit(&w->rt->rx_worked,
                                          memory_order_relaxed)) {

@@ -119,6 +119,9 @@ static int grow_table(struct cio__worker *w)
         return CIO_ENOMEM;
     }
     struct cio__task *chunk = mem;
+    /* Under transparent huge pages set to "always", a write would bring
+     * in the 2 MiB around it, sides included: small pages only. */
+    (void)madvise(mem, chunk_bytes(), MADV_NOHUGEPAGE);
 #ifdef MADV_POPULATE_WRITE
     /* Every descriptor and its figures will be written: fault them in
      * with one call rather than one trap a page. */
