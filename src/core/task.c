@@ -498,6 +498,11 @@ int cio__task_backtrace(struct cio__runtime *rt, uint32_t slot, uint32_t gen,
 
 uint64_t cio__wait_begin(struct cio__task *t)
 {
+    /* The waker that wins this wait writes the wake's time into the
+     * side (cio__wake_queued): the side must be in use by then. Every
+     * waiting call says what it waits on first, which does this, but
+     * nothing else would make it so. */
+    (void)cio__side_w(t);
     uint64_t seq =
         CIO__WSEQ(atomic_load_explicit(&t->wait, memory_order_relaxed)) + 1;
     /* seq_cst: pairs with the seq_cst read-modify-write of the control
