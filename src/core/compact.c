@@ -58,7 +58,7 @@ static struct cio__compact *cx_of(struct cio__task *t)
     struct cio__task_side *side = cio__side_w(t);
     side->cx = calloc(1, sizeof *side->cx);
     if (side->cx)
-        side->cx->task = t;
+        side->cx->rec.task = t; /* the sweep's way back to the task */
     return side->cx;
 }
 
@@ -240,7 +240,7 @@ void cio__compact_sweep(struct cio__worker *w)
         struct cio__compact *cx = w->cx_head;
         if (due_at(w, cx->parked_at) > now)
             break;
-        struct cio__task *t = cx->task;
+        struct cio__task *t = cx->rec.task;
         unlink_cx(w, cx);
         /* Woken already and waiting to run: a trim now would be undone
          * at once. Relaxed: a hint; the wake's own ordering is the

@@ -15,8 +15,9 @@ struct cio__worker;
  * freed when it ends. Owner-only (its home worker). */
 struct cio__compact {
     struct cio__fdwait rec;   /* its descriptor waits' record: wakers
-                                 write here, never into its stack */
-    struct cio__task *task;   /* whose side this is */
+                                 write here, never into its stack; its
+                                 `task` is always the owner (set when
+                                 made, and by every wait that fills it) */
     struct cio__compact *prev; /* on its worker's list of parked compact */
     struct cio__compact *next; /* tasks, oldest first */
     int64_t parked_at;        /* when its current wait began */
