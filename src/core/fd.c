@@ -528,13 +528,37 @@ static int reg(struct cio__fd *st, int fd, struct cio__worker *w)
     return 0;
 }
 
+static inline __attribute__((always_inline)) int
+fd_wait_in(struct cio__task *self, struct cio__fd *st, int fd, int want,
+           int64_t deadline, bool edge_only, struct cio__fdwait *rec,
+           bool own);
+
+/* The record on the waiting task's stack, in a frame of its own: a
+ * compact task's record is in the heap (compact.c), and its frames, which
+ * a trim copies whole, need no room for this one. */
+__attribute__((noinline)) static int
+fd_wait_own(struct cio__task *self, struct cio__fd *st, int fd, int want,
+            int64_t deadline, bool edge_only)
+{
+    struct cio__fdwait own;
+    return fd_wait_in(self, st, fd, want, deadline, edge_only, &own, true);
+}
+
 int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
                  int want, int64_t deadline, bool edge_only)
 {
-    /* A compact task's record is off its stack (compact.c). */
-    struct cio__fdwait own, *rec = cio__compact_rec(self);
+    struct cio__fdwait *rec = cio__compact_rec(self);
     if (!rec)
-        rec = &own;
+        return fd_wait_own(self, st, fd, want, deadline, edge_only);
+    return fd_wait_in(self, st, fd, want, deadline, edge_only, rec, false);
+}
+
+/* Inlined in both callers: one frame per wait either way. */
+static inline __attribute__((always_inline)) int
+fd_wait_in(struct cio__task *self, struct cio__fd *st, int fd, int want,
+           int64_t deadline, bool edge_only, struct cio__fdwait *rec,
+           bool own)
+{
     *rec = (struct cio__fdwait){.task = self, .want = want};
     fd_lock(st);
     /* Relaxed: a close that set CLOSING without the lock yet takes it
@@ -581,10 +605,10 @@ int cio__fd_wait(struct cio__task *self, struct cio__fd *st, int fd,
     fd_unlock(st);
     cio__count(&self->worker->c.io_waits, 1);
 
-    if (rec != &own)
+    if (!own)
         cio__compact_allow(self, true);
     int reason = cio__park(self, deadline);
-    if (rec != &own)
+    if (!own)
         cio__compact_allow(self, false);
     if (reason == CIO__WAKE_OK)
         return rec->got & CIO__FD_CLOSED ? CIO_EBADF : rec->got;

@@ -193,16 +193,17 @@ static struct cio__worker *ask_cancel(struct cio__fd *st)
     return q->owner;
 }
 
-ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
-                     const struct iovec *iov, int cnt, int64_t deadline,
-                     int mode, bool *waited)
+/* cio__rx_read with its wait record `rec`: a compact task's (`compact`,
+ * in the heap: compact.c) or one on the stack. Inlined in both callers:
+ * one frame per read either way. */
+static inline __attribute__((always_inline)) ssize_t
+rx_read_in(struct cio__task *self, struct cio__fd *st, int fd,
+           const struct iovec *iov, int cnt, int64_t deadline, int mode,
+           bool *waited, struct cio__fdwait *rec, bool compact)
 {
     struct cio__worker *w = self->worker;
     struct cio__rxq *q = &st->rx;
     bool last = false; /* the deadline passed: one more look, then out */
-    /* A compact task's record is off its stack (compact.c); taken before
-     * the lock (it may allocate). */
-    struct cio__fdwait *cx_rec = cio__compact_rec(self);
     *waited = false;
     for (;;) {
         cio__fd_lock(st);
@@ -249,7 +250,6 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
         }
         /* Under the lock, which every completion takes to queue bytes:
          * one not seen here finds this waiter listed. */
-        struct cio__fdwait own, *rec = cx_rec ? cx_rec : &own;
         *rec = (struct cio__fdwait){.task = self, .want = CIO__RDY_READ};
         cio__wait_on(self, CIO_WAIT_FD, (uintptr_t)fd);
         rec->seq = cio__wait_begin(self);
@@ -260,10 +260,10 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
             cio__wake_remote_rx(mail, st);
         cio__count(&w->c.io_waits, 1);
         *waited = true;
-        if (cx_rec)
+        if (compact)
             cio__compact_allow(self, true);
         int reason = cio__park(self, deadline);
-        if (cx_rec)
+        if (compact)
             cio__compact_allow(self, false);
         if (reason == CIO__WAKE_OK) {
             if (rec->got & CIO__FD_CLOSED)
@@ -278,6 +278,30 @@ ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
         /* Bytes that came with the deadline are still this read's. */
         last = true;
     }
+}
+
+/* The record on the reader's stack, in a frame of its own, so that a
+ * compact task's frames (copied whole when trimmed) hold no room for it. */
+__attribute__((noinline)) static ssize_t
+rx_read_own(struct cio__task *self, struct cio__fd *st, int fd,
+            const struct iovec *iov, int cnt, int64_t deadline, int mode,
+            bool *waited)
+{
+    struct cio__fdwait own;
+    return rx_read_in(self, st, fd, iov, cnt, deadline, mode, waited, &own,
+                      false);
+}
+
+ssize_t cio__rx_read(struct cio__task *self, struct cio__fd *st, int fd,
+                     const struct iovec *iov, int cnt, int64_t deadline,
+                     int mode, bool *waited)
+{
+    /* Taken before the lock (it may allocate). */
+    struct cio__fdwait *rec = cio__compact_rec(self);
+    if (!rec)
+        return rx_read_own(self, st, fd, iov, cnt, deadline, mode, waited);
+    return rx_read_in(self, st, fd, iov, cnt, deadline, mode, waited, rec,
+                      true);
 }
 
 bool cio__rx_pending(struct cio__fd *st)

@@ -17,11 +17,6 @@
 
 #include "io/io.h"
 
-struct buf {
-    void *p;
-    size_t n;
-};
-
 struct vec {
     const struct iovec *iov;
     int cnt;
@@ -39,8 +34,8 @@ static ssize_t file_done(ssize_t r, size_t done)
 
 static ssize_t file_read(int fd, void *ctx, int64_t deadline)
 {
-    struct buf *b = ctx;
-    return cio_file_read(fd, b->p, b->n, deadline);
+    struct iovec *b = ctx;
+    return cio_file_read(fd, b->iov_base, b->iov_len, deadline);
 }
 
 static ssize_t file_readv(int fd, void *ctx, int64_t deadline)
@@ -51,9 +46,10 @@ static ssize_t file_readv(int fd, void *ctx, int64_t deadline)
 
 static ssize_t file_write(int fd, void *ctx, int64_t deadline)
 {
-    struct buf *b = ctx;
+    struct iovec *b = ctx;
     size_t done = 0;
-    return file_done(cio_file_write(fd, b->p, b->n, &done, deadline), done);
+    return file_done(
+        cio_file_write(fd, b->iov_base, b->iov_len, &done, deadline), done);
 }
 
 static ssize_t file_writev(int fd, void *ctx, int64_t deadline)
@@ -89,8 +85,8 @@ static ssize_t zero_length(int fd)
 
 static ssize_t try_read(struct cio__call *c, void *ctx)
 {
-    struct buf *b = ctx;
-    return read(c->fd, b->p, b->n);
+    struct iovec *b = ctx;
+    return read(c->fd, b->iov_base, b->iov_len);
 }
 
 static ssize_t try_readv(struct cio__call *c, void *ctx)
@@ -103,10 +99,10 @@ static ssize_t try_readv(struct cio__call *c, void *ctx)
  * SIGPIPE that would stop the process. */
 static ssize_t try_write(struct cio__call *c, void *ctx)
 {
-    struct buf *b = ctx;
+    struct iovec *b = ctx;
     if (cio__call_has(c, CIO__FD_SOCKET))
-        return send(c->fd, b->p, b->n, MSG_NOSIGNAL);
-    return write(c->fd, b->p, b->n);
+        return send(c->fd, b->iov_base, b->iov_len, MSG_NOSIGNAL);
+    return write(c->fd, b->iov_base, b->iov_len);
 }
 
 static ssize_t try_writev(struct cio__call *c, void *ctx)
@@ -123,10 +119,13 @@ static ssize_t try_writev(struct cio__call *c, void *ctx)
 /* The same calls as backend requests (sockets only: io.h). */
 static void prep_read(struct cio__call *c, void *ctx, struct cio__req *q)
 {
-    struct buf *b = ctx;
-    *q = (struct cio__req){.op = CIO__REQ_RECV, .fd = c->fd, .addr = b->p,
-                           .len = b->n > UINT32_MAX ? UINT32_MAX
-                                                    : (uint32_t)b->n};
+    struct iovec *b = ctx;
+    *q = (struct cio__req){.op = CIO__REQ_RECV,
+                           .fd = c->fd,
+                           .addr = b->iov_base,
+                           .len = b->iov_len > UINT32_MAX
+                                      ? UINT32_MAX
+                                      : (uint32_t)b->iov_len};
 }
 
 static void prep_readv(struct cio__call *c, void *ctx, struct cio__req *q)
@@ -142,10 +141,13 @@ static void prep_readv(struct cio__call *c, void *ctx, struct cio__req *q)
 
 static void prep_write(struct cio__call *c, void *ctx, struct cio__req *q)
 {
-    struct buf *b = ctx;
-    *q = (struct cio__req){.op = CIO__REQ_SEND, .fd = c->fd, .addr = b->p,
-                           .len = b->n > UINT32_MAX ? UINT32_MAX
-                                                    : (uint32_t)b->n,
+    struct iovec *b = ctx;
+    *q = (struct cio__req){.op = CIO__REQ_SEND,
+                           .fd = c->fd,
+                           .addr = b->iov_base,
+                           .len = b->iov_len > UINT32_MAX
+                                      ? UINT32_MAX
+                                      : (uint32_t)b->iov_len,
                            .flags = MSG_NOSIGNAL};
 }
 
@@ -187,9 +189,10 @@ ssize_t cio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
-    struct buf b = {buf, n};
+    /* One vector, also the one-buffer calls' context: the frame of a
+     * task waiting here is copied whole when it is trimmed (compact). */
     struct iovec one = {buf, n};
-    return read_run(fd, &one, 1, n, deadline, try_read, prep_read, &b,
+    return read_run(fd, &one, 1, n, deadline, try_read, prep_read, &one,
                     file_read);
 }
 
@@ -212,7 +215,7 @@ ssize_t cio_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
     if (n == 0)
         return zero_length(fd);
-    struct buf b = {(void *)buf, n};
+    struct iovec b = {(void *)buf, n};
     return cio__call_run(fd, CIO__RDY_WRITE, n, deadline, try_write,
                          prep_write, &b, file_write);
 }
@@ -256,7 +259,7 @@ ssize_t cio_write_all(int fd, const void *buf, size_t n, size_t *written,
      * and the budget is spent once. */
     bool direct = !cio__call_by_req(&c); /* sends: as in cio__call_run */
     while (done < n) {
-        struct buf b = {(char *)buf + done, n - done};
+        struct iovec b = {(char *)buf + done, n - done};
         if (direct && cio__call_ready(&c, CIO__RDY_WRITE)) {
             ssize_t r = try_write(&c, &b);
             if (r >= 0) {
