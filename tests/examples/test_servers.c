@@ -605,8 +605,9 @@ CIO_TEST(http_idle_connections_hold_their_frames_only)
      * connection()'s 128-byte read holds its copied frames (about 680 B:
      * that frame and the read's wait path), its compact record (80 B),
      * its descriptor, figures and side (288 B) and its descriptor-table
-     * entry (88 B), about 1,140 B; on io_uring the worker's 2 MiB of
-     * receive buffers add about 210 B a connection at 10,000. 2,048 B
+     * entry (88 B), about 1,140 B; on io_uring a deeper wait path and
+     * the worker's receive buffers (grown with the load, 2 MiB at most:
+     * 210 B a connection at 10,000) add up to about 300 B. 2,048 B
      * leaves room for the allocator's rounding and the table's growth; a
      * connection holding its stack pages costs 8 KiB or more. Sanitizers
      * change every size: not checked there. */
