@@ -205,6 +205,11 @@ def benchmarks():
             ("tokio-ct", [tokio("spawn"), "ct", str(sp)], {}),
             ("tokio-mt", [tokio("spawn"), "mt", str(sp)], {}),
         ]),
+        # cio only: for before/after figures (BENCH_BASE) of the table's
+        # growth while idle; no peer has a counterpart program yet.
+        Bench("spawn_bursts", True, [
+            ("cio-w1", [cio("bench_spawn"), str(scaled(2000)), "1", "bursts"], {}),
+        ]),
         # Every idle_tasks impl uses its runtime's default thread count, which
         # is one per CPU (2 here): cio workers=0, Go's default GOMAXPROCS,
         # Tokio multi_thread with 2 workers.

@@ -321,6 +321,8 @@ static struct cio__task *find_work(struct cio__worker *w)
                    cio__stack_release_idle(rt);
         if (released)
             continue;
+        if (cio__task_table_ahead(w))
+            continue; /* work may have come meanwhile */
         if (w->cx_head)
             cio__compact_sweep(w); /* idle: a good time */
         if (!atomic_load_explicit(&w->inbox_n, memory_order_relaxed))

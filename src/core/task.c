@@ -170,6 +170,17 @@ int cio__task_alloc(struct cio__worker *w, struct cio__task **out)
     return 0;
 }
 
+bool cio__task_table_ahead(struct cio__worker *w)
+{
+    /* Only where spawns have outgrown the first chunk: a runtime of a
+     * few tasks keeps its one. Relaxed: a hint; grow_table() decides
+     * under the table lock. */
+    if (w->nfree >= CIO__TASK_FREE_BATCH ||
+        atomic_load_explicit(&w->rt->nchunks, memory_order_relaxed) < 2)
+        return false;
+    return grow_table(w) == 0;
+}
+
 void cio__task_free(struct cio__worker *w, struct cio__task *t)
 {
     /* Relaxed: the caller owns the task now (joined, or detached and

@@ -306,6 +306,11 @@ void cio__shield_leave(struct cio__task *t,
 
 struct cio__task *cio__task_current(void);
 int cio__task_alloc(struct cio__worker *w, struct cio__task **out);
+/* For an idle worker: when few free descriptors are left, takes a batch
+ * from the shared list or grows the table by a chunk now, so that the
+ * spawns of the next burst find their descriptors' pages given already,
+ * not on their own path. True when it did. */
+bool cio__task_table_ahead(struct cio__worker *w);
 void cio__task_free(struct cio__worker *w, struct cio__task *t);
 struct cio__task *cio__task_lookup(struct cio__runtime *rt, cio_task h);
 cio_task cio__task_handle(const struct cio__task *t);
