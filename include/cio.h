@@ -226,7 +226,8 @@ typedef struct cio_config {
  *     A TCP connection (from cio_connect, cio_accept or cio_socket with
  *     AF_INET or AF_INET6) whose read has had to wait gets one receive
  *     that stays in the kernel: it puts arriving bytes into buffers of
- *     the worker's ring (2 KiB each, 1,024 per worker), where reads
+ *     the worker's ring (2 KiB each, up to 1,024 per worker: it starts
+ *     with 64 and grows when receives find none free), where reads
  *     (cio_read, cio_readv) take them from, in order, whichever worker
  *     they run on. Bytes are thus read from the socket ahead of the
  *     program's reads: read such a socket through cio only (a recv(2) of

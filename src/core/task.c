@@ -264,9 +264,10 @@ void cio__task_table_fini(struct cio__runtime *rt)
 
 /* ---- figures ------------------------------------------------------------ */
 
-/* A new task: no runs yet, runnable since now. Its figures are reset at
- * its first run (cio__fig_woken), not here; without timing they are never
- * written and stay 0. Relaxed: the spawn's queueing orders it before the
+/* A new task: no runs yet, runnable since now. Its run and ready figures
+ * are reset at its first run (cio__fig_woken), not here (those of its
+ * waits, in the side, by cio__task_create); without timing they are
+ * never written and stay 0. Relaxed: the spawn's queueing orders it before the
  * task's first run. */
 static void fig_reset(struct cio__worker *w, struct cio__task *t)
 {

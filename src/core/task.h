@@ -143,7 +143,8 @@ struct cio__task_side {
 
 /* A task descriptor: what spawn, run, wait, wake and join touch, in two
  * cache lines (128 bytes without sanitizers; asserted in task.c). The
- * first line is what a switch reads; the rest is in the side. */
+ * first line is what a switch reads; what fewer tasks use is in the
+ * side. */
 struct cio__task {
     void *sp;                     /* saved stack pointer while switched out */
     struct cio__snode qnode;      /* run-queue link */
@@ -237,12 +238,14 @@ static inline struct cio__task_side *cio__side_w(struct cio__task *t)
         cio__task_flag_set(t, CIO__T_SIDE);
     return cio__side(t);
 }
-/* Whether `t` is a compact task with its side made (compact.c). The flag
- * is in the descriptor's first cache line, which a switch reads anyway:
- * other tasks pay no load of `cx`'s line. */
+/* Whether `t` is a compact task with its compact record made (compact.c).
+ * The flags are in the descriptor's first cache line, which a switch
+ * reads anyway: other tasks, and a compact task whose side is unused,
+ * pay no load of the side. */
 static inline bool cio__task_compact(struct cio__task *t)
 {
-    return (cio__task_flags(t) & CIO__T_COMPACT) && cio__side(t)->cx;
+    uint32_t f = CIO__T_COMPACT | CIO__T_SIDE;
+    return (cio__task_flags(t) & f) == f && cio__side(t)->cx;
 }
 
 /* Whether a cancel should end a wait of `t` now: requested, and `t` is
